@@ -1,0 +1,490 @@
+//! The gate: may this exact content be deployed to this system and environment now?
+//!
+//! [`decide`] is a pure function of the query, the facts about the system and the change requests
+//! whose subjects match the query. It allows only when every condition holds and otherwise denies
+//! with every reason that applies. The caller fails closed: if it cannot gather the facts, it
+//! denies without calling this function.
+
+use crate::change::{ChangeKind, CrState};
+use crate::ids::{ArtifactDigest, CommitId, EnvName, TreeId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The content a pipeline wants to deploy. At least one of the git ids or the digest is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateQuery {
+    /// Target environment.
+    pub env: EnvName,
+    /// Git commit, if deploying from git.
+    pub commit: Option<CommitId>,
+    /// Git tree of that commit.
+    pub tree: Option<TreeId>,
+    /// Artifact digest, if deploying an artifact.
+    pub artifact: Option<ArtifactDigest>,
+}
+
+impl GateQuery {
+    fn asks_git(&self) -> bool {
+        self.commit.is_some() || self.tree.is_some()
+    }
+}
+
+/// Operating status of a system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemStatus {
+    /// In operation.
+    Active,
+    /// Suspended: nothing deploys until an evaluation passes.
+    Suspended,
+    /// Decommissioned.
+    Retired,
+}
+
+/// What the gate needs to know about the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemFacts {
+    /// Status.
+    pub status: SystemStatus,
+    /// The system's environments.
+    pub environments: Vec<EnvName>,
+    /// When its periodic re-review falls due, if it has one.
+    pub next_review_due: Option<DateTime<Utc>>,
+    /// Open incidents whose severity closes the gate.
+    pub blocking_incidents: u32,
+}
+
+/// A change request of the system with a subject matching the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateChange {
+    /// Id.
+    pub id: i64,
+    /// State.
+    pub state: CrState,
+    /// Kind.
+    pub kind: ChangeKind,
+    /// Environments it covers.
+    pub environments: Vec<EnvName>,
+    /// End of the approval's validity.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// It has a git subject whose commit or tree matches the query.
+    pub matches_git: bool,
+    /// It has an artifact subject whose digest matches the query.
+    pub matches_artifact: bool,
+}
+
+/// Stable reason codes. CI pipelines depend on these strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// No system has that code.
+    UnknownSystem,
+    /// The system is suspended.
+    SystemSuspended,
+    /// The system is retired.
+    SystemRetired,
+    /// An open incident of blocking severity.
+    IncidentOpen,
+    /// The periodic re-review is overdue.
+    ReReviewOverdue,
+    /// Inside a freeze window.
+    FreezeWindow,
+    /// No approved change request covers the content.
+    NoApprovedChange,
+    /// A change request covering it waits for its evaluation.
+    PendingEvaluation,
+    /// The evaluation of a change request covering it failed.
+    EvaluationFailed,
+    /// The approval covering it has expired.
+    ApprovalExpired,
+    /// The approval covering it was revoked.
+    ApprovalRevoked,
+    /// The approval does not cover that environment.
+    EnvironmentNotCovered,
+    /// The server could not gather the facts; fail closed.
+    GateUnavailable,
+}
+
+impl ReasonCode {
+    /// The code's string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::UnknownSystem => "unknown_system",
+            ReasonCode::SystemSuspended => "system_suspended",
+            ReasonCode::SystemRetired => "system_retired",
+            ReasonCode::IncidentOpen => "incident_open",
+            ReasonCode::ReReviewOverdue => "re_review_overdue",
+            ReasonCode::FreezeWindow => "freeze_window",
+            ReasonCode::NoApprovedChange => "no_approved_change",
+            ReasonCode::PendingEvaluation => "pending_evaluation",
+            ReasonCode::EvaluationFailed => "evaluation_failed",
+            ReasonCode::ApprovalExpired => "approval_expired",
+            ReasonCode::ApprovalRevoked => "approval_revoked",
+            ReasonCode::EnvironmentNotCovered => "environment_not_covered",
+            ReasonCode::GateUnavailable => "gate_unavailable",
+        }
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason for a denial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable code.
+    pub code: ReasonCode,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// The gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Allowed?
+    pub allow: bool,
+    /// Every reason that applies (empty when allowed).
+    pub reasons: Vec<Reason>,
+    /// The approved change request that lets it through.
+    pub change_request: Option<i64>,
+    /// Until when the allow holds.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl Decision {
+    /// A denial with one reason.
+    pub fn deny(code: ReasonCode, message: impl Into<String>) -> Self {
+        Self {
+            allow: false,
+            reasons: vec![Reason {
+                code,
+                message: message.into(),
+            }],
+            change_request: None,
+            valid_until: None,
+        }
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Decides. `system` is `None` when no system has the queried code; `candidates` are the system's
+/// change requests with a subject matching the query's commit, tree or digest.
+pub fn decide(
+    q: &GateQuery,
+    system_code: &str,
+    system: Option<&SystemFacts>,
+    candidates: &[CandidateChange],
+    now: DateTime<Utc>,
+) -> Decision {
+    let Some(sys) = system else {
+        return Decision::deny(
+            ReasonCode::UnknownSystem,
+            format!("no system has the code {system_code:?}"),
+        );
+    };
+    let mut reasons: Vec<Reason> = Vec::new();
+    fn add(reasons: &mut Vec<Reason>, code: ReasonCode, message: String) {
+        if !reasons.iter().any(|r| r.code == code) {
+            reasons.push(Reason { code, message });
+        }
+    }
+    macro_rules! say {
+        ($code:expr, $msg:expr $(,)?) => {
+            add(&mut reasons, $code, $msg)
+        };
+    }
+    match sys.status {
+        SystemStatus::Active => {}
+        SystemStatus::Suspended => say!(
+            ReasonCode::SystemSuspended,
+            format!("system {system_code} is suspended")
+        ),
+        SystemStatus::Retired => say!(
+            ReasonCode::SystemRetired,
+            format!("system {system_code} is retired")
+        ),
+    }
+    if !sys.environments.contains(&q.env) {
+        say!(
+            ReasonCode::EnvironmentNotCovered,
+            format!(
+                "system {system_code} has no environment {:?}",
+                q.env.as_str()
+            )
+        );
+    }
+    if sys.blocking_incidents > 0 {
+        say!(
+            ReasonCode::IncidentOpen,
+            format!(
+                "{} open incident(s) of high or critical severity",
+                sys.blocking_incidents
+            )
+        );
+    }
+    if let Some(due) = sys.next_review_due.filter(|d| *d <= now) {
+        say!(
+            ReasonCode::ReReviewOverdue,
+            format!("the periodic re-review was due on {}", ts(due))
+        );
+    }
+
+    let mut groups: Vec<(&str, fn(&CandidateChange) -> bool)> = Vec::new();
+    if q.asks_git() {
+        groups.push(("git commit", |c| c.matches_git));
+    }
+    if q.artifact.is_some() {
+        groups.push(("artifact", |c| c.matches_artifact));
+    }
+    if groups.is_empty() {
+        say!(
+            ReasonCode::NoApprovedChange,
+            "no commit, tree or artifact digest was given".into()
+        );
+    }
+    let mut approval: Option<(i64, DateTime<Utc>)> = None;
+    for (what, matches) in groups {
+        let covering = candidates.iter().filter(|c| matches(c));
+        let valid = covering.clone().find(|c| {
+            c.state == CrState::Approved
+                && c.environments.contains(&q.env)
+                && c.valid_until.is_some_and(|v| v > now)
+        });
+        if let Some(c) = valid {
+            let until = c.valid_until.unwrap_or(now);
+            if approval.is_none_or(|(_, u)| until < u) {
+                approval = Some((c.id, until));
+            }
+            continue;
+        }
+        let before = reasons.len();
+        for c in covering {
+            let id = c.id;
+            match c.state {
+                CrState::Approved | CrState::Expired if !c.environments.contains(&q.env) => say!(
+                    ReasonCode::EnvironmentNotCovered,
+                    format!(
+                        "change request {id} does not cover environment {:?}",
+                        q.env.as_str()
+                    ),
+                ),
+                CrState::Approved | CrState::Expired => say!(
+                    ReasonCode::ApprovalExpired,
+                    format!(
+                        "the approval of change request {id} expired{}",
+                        c.valid_until
+                            .map(|v| format!(" on {}", ts(v)))
+                            .unwrap_or_default()
+                    ),
+                ),
+                CrState::Revoked => say!(
+                    ReasonCode::ApprovalRevoked,
+                    format!("the approval of change request {id} was revoked")
+                ),
+                CrState::Submitted => say!(
+                    ReasonCode::PendingEvaluation,
+                    format!("change request {id} awaits its PA05 evaluation")
+                ),
+                CrState::Rejected => say!(
+                    ReasonCode::EvaluationFailed,
+                    format!("the evaluation of change request {id} failed")
+                ),
+                CrState::Draft | CrState::Withdrawn => {}
+            }
+        }
+        if reasons.len() == before {
+            say!(
+                ReasonCode::NoApprovedChange,
+                format!("no approved change request of {system_code} covers this {what}")
+            );
+        }
+    }
+    match (reasons.is_empty(), approval) {
+        (true, Some((id, until))) => Decision {
+            allow: true,
+            reasons,
+            change_request: Some(id),
+            valid_until: Some(until),
+        },
+        _ => Decision {
+            allow: false,
+            reasons,
+            change_request: None,
+            valid_until: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn env(s: &str) -> EnvName {
+        EnvName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+    fn sys() -> SystemFacts {
+        SystemFacts {
+            status: SystemStatus::Active,
+            environments: vec![env("production"), env("staging")],
+            next_review_due: None,
+            blocking_incidents: 0,
+        }
+    }
+    fn query() -> GateQuery {
+        GateQuery {
+            env: env("production"),
+            commit: CommitId::parse(&"a".repeat(40)).ok(),
+            tree: None,
+            artifact: None,
+        }
+    }
+    fn cand(state: CrState, valid_days: i64) -> CandidateChange {
+        CandidateChange {
+            id: 7,
+            state,
+            kind: ChangeKind::Software,
+            environments: vec![env("production")],
+            valid_until: Some(Utc::now() + Duration::days(valid_days)),
+            matches_git: true,
+            matches_artifact: false,
+        }
+    }
+    fn codes(d: &Decision) -> Vec<&'static str> {
+        d.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_valid_approval_allows_and_names_the_change() {
+        let d = decide(
+            &query(),
+            "S",
+            Some(&sys()),
+            &[cand(CrState::Approved, 10)],
+            Utc::now(),
+        );
+        assert!(d.allow);
+        assert_eq!(d.change_request, Some(7));
+    }
+
+    #[test]
+    fn nothing_matching_denies_with_no_approved_change() {
+        let d = decide(&query(), "S", Some(&sys()), &[], Utc::now());
+        assert!(!d.allow);
+        assert_eq!(codes(&d), ["no_approved_change"]);
+    }
+
+    #[test]
+    fn unknown_system_denies() {
+        assert_eq!(
+            codes(&decide(&query(), "S", None, &[], Utc::now())),
+            ["unknown_system"]
+        );
+    }
+
+    #[test]
+    fn every_applicable_reason_is_listed() {
+        let mut s = sys();
+        s.status = SystemStatus::Suspended;
+        s.blocking_incidents = 1;
+        s.next_review_due = Some(Utc::now() - Duration::days(1));
+        let d = decide(
+            &query(),
+            "S",
+            Some(&s),
+            &[cand(CrState::Approved, 10)],
+            Utc::now(),
+        );
+        assert!(!d.allow);
+        assert_eq!(
+            codes(&d),
+            ["system_suspended", "incident_open", "re_review_overdue"]
+        );
+    }
+
+    #[test]
+    fn an_approval_past_its_validity_is_expired() {
+        let d = decide(
+            &query(),
+            "S",
+            Some(&sys()),
+            &[cand(CrState::Approved, -1)],
+            Utc::now(),
+        );
+        assert_eq!(codes(&d), ["approval_expired"]);
+    }
+
+    #[test]
+    fn states_map_to_their_reasons() {
+        for (state, code) in [
+            (CrState::Submitted, "pending_evaluation"),
+            (CrState::Rejected, "evaluation_failed"),
+            (CrState::Revoked, "approval_revoked"),
+            (CrState::Draft, "no_approved_change"),
+        ] {
+            assert_eq!(
+                codes(&decide(
+                    &query(),
+                    "S",
+                    Some(&sys()),
+                    &[cand(state, 10)],
+                    Utc::now()
+                )),
+                [code],
+                "{state}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_environment_is_not_covered() {
+        let mut q = query();
+        q.env = env("staging");
+        let d = decide(
+            &q,
+            "S",
+            Some(&sys()),
+            &[cand(CrState::Approved, 10)],
+            Utc::now(),
+        );
+        assert_eq!(codes(&d), ["environment_not_covered"]);
+    }
+
+    #[test]
+    fn both_git_and_artifact_must_be_covered() {
+        let mut q = query();
+        q.artifact = ArtifactDigest::parse(&format!("sha256:{}", "b".repeat(64))).ok();
+        let d = decide(
+            &q,
+            "S",
+            Some(&sys()),
+            &[cand(CrState::Approved, 10)],
+            Utc::now(),
+        );
+        assert!(!d.allow);
+        assert_eq!(codes(&d), ["no_approved_change"]);
+    }
+
+    #[test]
+    fn a_query_without_any_subject_denies() {
+        let mut q = query();
+        q.commit = None;
+        assert!(
+            !decide(
+                &q,
+                "S",
+                Some(&sys()),
+                &[cand(CrState::Approved, 10)],
+                Utc::now()
+            )
+            .allow
+        );
+    }
+}

@@ -1,0 +1,349 @@
+//! Policy packs: the rules a province can adjust without a new release, as data
+//! (`workflows/*.toml`). A pack is parsed and validated at start-up; a bad pack is a
+//! [`PolicyError`] naming the file, the line where it can, and the field.
+
+use crate::change::ChangeKind;
+use crate::ids::SecurityLevel;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A pack that could not be read or does not hold together.
+#[derive(Debug, thiserror::Error)]
+#[error("policy pack {file}: {message}")]
+pub struct PolicyError {
+    /// The file the pack came from.
+    pub file: String,
+    /// What is wrong, naming the field (and the line where known).
+    pub message: String,
+}
+
+/// One checklist item of an evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ChecklistItem {
+    /// Stable id (`no-default-passwords`).
+    pub id: String,
+    /// Group the item belongs to (`accounts`, `network`, …).
+    pub group: String,
+    /// Vietnamese text.
+    pub vi: String,
+    /// English text.
+    pub en: String,
+}
+
+/// Rules per security level.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LevelRule {
+    /// Distinct eligible reviewers whose passing sign-off approves a change.
+    pub quorum: u32,
+    /// Months between periodic re-reviews; 0 means no periodic re-review.
+    pub re_review_months: u32,
+}
+
+/// What registering a population-database-connected system below the minimum level does.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BelowMinimum {
+    /// Registered, with a warning in the answer and the audit log.
+    Warn,
+    /// Refused.
+    Refuse,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPack {
+    pack: PackMeta,
+    approval: Approval,
+    registration: Registration,
+    evaluation: Evaluation,
+    reminders: Reminders,
+    emergency: Emergency,
+    incidents: Incidents,
+    levels: BTreeMap<String, toml::Spanned<LevelRule>>,
+    checklist: Vec<toml::Spanned<ChecklistItem>>,
+}
+
+/// Name and version of a pack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackMeta {
+    /// Stable id (`population-db`).
+    pub id: String,
+    /// Version of the pack's content.
+    pub version: u32,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+}
+
+/// How long an approval lasts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Days an approval stays valid after the sign-off that approved it.
+    pub validity_days: u32,
+}
+
+/// Registration rules.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// Minimum level of a system connected to the population database (3 under TT 46/2022).
+    pub population_db_min_level: u8,
+    /// What happens below it.
+    pub below_min_level: BelowMinimum,
+}
+
+/// Which changes need an evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluation {
+    /// Change kinds that need a PA05 evaluation and sign-off before they deploy.
+    pub required_for: BTreeSet<ChangeKind>,
+}
+
+/// Reminder offsets before a due date.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reminders {
+    /// Days before a re-review falls due when owners and PA05 are reminded.
+    pub days_before: Vec<u32>,
+}
+
+/// Break-glass rules.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Emergency {
+    /// Hours an emergency change may deploy before its retroactive evaluation must pass.
+    pub window_hours: u32,
+}
+
+/// Incident rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incidents {
+    /// Severities of an open incident that close the gate.
+    pub blocking_severities: BTreeSet<crate::change::Severity>,
+    /// Hours to notify A05 of a personal-data breach (Decree 13/2023, Art. 23).
+    pub breach_notify_hours: u32,
+}
+
+/// A validated policy pack.
+#[derive(Debug, Clone)]
+pub struct PolicyPack {
+    /// Name and version.
+    pub meta: PackMeta,
+    /// Approval validity.
+    pub approval: Approval,
+    /// Registration rules.
+    pub registration: Registration,
+    /// Which change kinds need an evaluation.
+    pub evaluation: Evaluation,
+    /// Reminder offsets.
+    pub reminders: Reminders,
+    /// Break-glass rules.
+    pub emergency: Emergency,
+    /// Incident rules.
+    pub incidents: Incidents,
+    levels: [LevelRule; 5],
+    /// The checklist, in order.
+    pub checklist: Vec<ChecklistItem>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+impl PolicyPack {
+    /// Parses and validates a pack. `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, PolicyError> {
+        let err = |message: String| PolicyError {
+            file: file.to_owned(),
+            message,
+        };
+        let raw: RawPack = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!("line {}: ", line_of(text, s.start)))
+                .unwrap_or_default();
+            err(format!("{line}{}", e.message()))
+        })?;
+        let mut levels = [LevelRule {
+            quorum: 0,
+            re_review_months: 0,
+        }; 5];
+        for (key, rule) in &raw.levels {
+            let at = line_of(text, rule.span().start);
+            let level = SecurityLevel::parse(key).map_err(|_| {
+                err(format!(
+                    "line {at}: levels.{key}: a level is a whole number from 1 to 5"
+                ))
+            })?;
+            let r = *rule.get_ref();
+            if r.quorum == 0 || r.quorum > 9 {
+                return Err(err(format!(
+                    "line {at}: levels.{key}.quorum: must be from 1 to 9, not {}",
+                    r.quorum
+                )));
+            }
+            if r.re_review_months > 120 {
+                return Err(err(format!(
+                    "line {at}: levels.{key}.re_review_months: at most 120"
+                )));
+            }
+            levels[usize::from(level.get() - 1)] = r;
+        }
+        if let Some(missing) = (1..=5).find(|l| levels[l - 1].quorum == 0) {
+            return Err(err(format!(
+                "levels.{missing}: every level from 1 to 5 needs a rule"
+            )));
+        }
+        if raw.approval.validity_days == 0 || raw.approval.validity_days > 3650 {
+            return Err(err("approval.validity_days: must be from 1 to 3650".into()));
+        }
+        if !(1..=5).contains(&raw.registration.population_db_min_level) {
+            return Err(err(
+                "registration.population_db_min_level: must be from 1 to 5".into(),
+            ));
+        }
+        if raw.emergency.window_hours == 0 || raw.emergency.window_hours > 720 {
+            return Err(err("emergency.window_hours: must be from 1 to 720".into()));
+        }
+        if raw.incidents.breach_notify_hours == 0 {
+            return Err(err(
+                "incidents.breach_notify_hours: must be at least 1".into()
+            ));
+        }
+        if raw
+            .reminders
+            .days_before
+            .iter()
+            .any(|d| *d == 0 || *d > 365)
+        {
+            return Err(err(
+                "reminders.days_before: each offset must be from 1 to 365 days".into(),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut checklist = Vec::with_capacity(raw.checklist.len());
+        for item in raw.checklist {
+            let at = line_of(text, item.span().start);
+            let item = item.into_inner();
+            let id_ok = !item.id.is_empty()
+                && item.id.len() <= 64
+                && item
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !id_ok {
+                return Err(err(format!(
+                    "line {at}: checklist.id: {:?} is not lowercase letters, digits and '-'",
+                    item.id
+                )));
+            }
+            if !seen.insert(item.id.clone()) {
+                return Err(err(format!(
+                    "line {at}: checklist.id: {:?} appears twice",
+                    item.id
+                )));
+            }
+            if item.vi.trim().is_empty() || item.en.trim().is_empty() {
+                return Err(err(format!(
+                    "line {at}: checklist {:?}: both vi and en text are needed",
+                    item.id
+                )));
+            }
+            checklist.push(item);
+        }
+        if checklist.is_empty() {
+            return Err(err("checklist: at least one item is needed".into()));
+        }
+        Ok(Self {
+            meta: raw.pack,
+            approval: raw.approval,
+            registration: raw.registration,
+            evaluation: raw.evaluation,
+            reminders: raw.reminders,
+            emergency: raw.emergency,
+            incidents: raw.incidents,
+            levels,
+            checklist,
+        })
+    }
+
+    /// Rules for a level.
+    pub fn level(&self, level: SecurityLevel) -> LevelRule {
+        self.levels[usize::from(level.get() - 1)]
+    }
+
+    /// Whether a change of this kind needs an evaluation before it deploys.
+    pub fn requires_evaluation(&self, kind: ChangeKind) -> bool {
+        self.evaluation.required_for.contains(&kind)
+    }
+
+    /// The checklist item with this id.
+    pub fn item(&self, id: &str) -> Option<&ChecklistItem> {
+        self.checklist.iter().find(|i| i.id == id)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const PACK: &str = include_str!("../../../workflows/population-db.toml");
+
+    #[test]
+    fn the_default_pack_parses_with_about_twenty_items_in_both_languages() {
+        let pack = PolicyPack::parse("population-db.toml", PACK);
+        let pack = match pack {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(pack.checklist.len() >= 18, "{}", pack.checklist.len());
+        assert!(pack.item("no-default-passwords").is_some());
+        assert!(pack.item("approved-access-only").is_some());
+        assert_eq!(
+            pack.level(SecurityLevel::new(3).ok().unwrap_or_else(|| unreachable!()))
+                .quorum,
+            1
+        );
+        assert_eq!(
+            pack.level(SecurityLevel::new(5).ok().unwrap_or_else(|| unreachable!()))
+                .quorum,
+            2
+        );
+        assert_eq!(
+            pack.level(SecurityLevel::new(5).ok().unwrap_or_else(|| unreachable!()))
+                .re_review_months,
+            6
+        );
+        assert_eq!(pack.approval.validity_days, 30);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_with_its_line() {
+        let bad = PACK.replacen("validity_days = 30", "validity_days = 30\nvalidty = 2", 1);
+        let e = PolicyPack::parse("p.toml", &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("p.toml") && e.contains("validty") && e.contains("line "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_zero_quorum_is_refused_naming_the_field() {
+        let bad = PACK.replacen("quorum = 2", "quorum = 0", 1);
+        let e = PolicyPack::parse("p.toml", &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains(".quorum"), "{e}");
+    }
+}

@@ -1,0 +1,105 @@
+//! Roles of people and kinds of organisations.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a user may do. One person, one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Files and edits change requests for the systems of their organisation.
+    Owner,
+    /// PA05 reviewer: evaluates and signs off.
+    Reviewer,
+    /// Inspector: reads everything, writes nothing.
+    Auditor,
+    /// Manages the registry (organisations, users, systems, tokens).
+    Admin,
+    /// A CI/CD pipeline: asks the gate.
+    Ci,
+}
+
+impl Role {
+    /// All roles.
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Reviewer,
+        Role::Auditor,
+        Role::Admin,
+        Role::Ci,
+    ];
+
+    /// The role's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Reviewer => "reviewer",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+            Role::Ci => "ci",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Result<Self, crate::ParseError> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| crate::ParseError {
+                field: "role",
+                value: s.chars().take(80).collect(),
+                expected: "one of owner, reviewer, auditor, admin, ci",
+            })
+    }
+
+    /// Which organisation kinds a user of this role may belong to.
+    pub fn fits_org(self, kind: OrgKind) -> bool {
+        match self {
+            Role::Owner | Role::Ci => kind == OrgKind::Owner,
+            Role::Reviewer => kind == OrgKind::Reviewer,
+            Role::Auditor => kind == OrgKind::Inspector || kind == OrgKind::Reviewer,
+            Role::Admin => true,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of an organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKind {
+    /// Owns and operates systems (a department, an agency).
+    Owner,
+    /// Evaluates changes (the provincial police, PA05).
+    Reviewer,
+    /// Inspects (the Department of Information and Communications).
+    Inspector,
+}
+
+impl OrgKind {
+    /// The kind's name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Owner => "owner",
+            OrgKind::Reviewer => "reviewer",
+            OrgKind::Inspector => "inspector",
+        }
+    }
+
+    /// Parses an organisation kind.
+    pub fn parse(s: &str) -> Result<Self, crate::ParseError> {
+        [OrgKind::Owner, OrgKind::Reviewer, OrgKind::Inspector]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| crate::ParseError {
+                field: "organisation kind",
+                value: s.chars().take(80).collect(),
+                expected: "one of owner, reviewer, inspector",
+            })
+    }
+}
