@@ -1,0 +1,342 @@
+//! A typed client for the changegate HTTP API.
+
+use crate::types::*;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// What can go wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem document.
+    #[error("{} ({}): {}", .0.title, .0.code, .0.detail.as_deref().unwrap_or(""))]
+    Problem(Box<Problem>),
+    /// The server could not be reached or answered something unreadable.
+    #[error("could not talk to the changegate server: {0}")]
+    Transport(String),
+}
+
+impl ClientError {
+    /// The problem's code, if the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Problem(p) => Some(&p.code),
+            ClientError::Transport(_) => None,
+        }
+    }
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Problem(p) => Some(p.status),
+            ClientError::Transport(_) => None,
+        }
+    }
+}
+
+/// A client bound to one server and one token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for `base` (`http://127.0.0.1:8080`), authenticating with `token`.
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
+    /// The same server with another token.
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Self {
+            base: self.base.clone(),
+            token: Some(token.into()),
+            http: self.http.clone(),
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .query(query);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Transport(format!("unreadable answer: {e}")));
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(ClientError::Problem(Box::new(p))),
+            Err(_) => Err(ClientError::Transport(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ))),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        self.send::<(), T>(Method::GET, path, query, None).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(Method::POST, path, &[], Some(body)).await
+    }
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        self.get("/healthz", &[]).await
+    }
+
+    /// `GET /api/v1/gate`. A 503 `gate_unavailable` comes back as an error: the caller fails closed.
+    pub async fn gate(&self, p: &GateParams) -> Result<GateDecision, ClientError> {
+        let mut q = vec![("system", p.system.clone()), ("env", p.env.clone())];
+        for (k, v) in [
+            ("commit", &p.commit),
+            ("tree", &p.tree),
+            ("artifact", &p.artifact),
+        ] {
+            if let Some(v) = v {
+                q.push((k, v.clone()));
+            }
+        }
+        self.get("/api/v1/gate", &q).await
+    }
+
+    /// `GET /api/v1/me`.
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        self.get("/api/v1/me", &[]).await
+    }
+
+    /// `POST /api/v1/organisations`.
+    pub async fn create_organisation(
+        &self,
+        o: &NewOrganisation,
+    ) -> Result<Organisation, ClientError> {
+        self.post("/api/v1/organisations", o).await
+    }
+
+    /// `POST /api/v1/users`.
+    pub async fn create_user(&self, u: &NewUser) -> Result<CreatedUser, ClientError> {
+        self.post("/api/v1/users", u).await
+    }
+
+    /// `POST /api/v1/tokens`.
+    pub async fn create_token(&self, t: &NewToken) -> Result<CreatedToken, ClientError> {
+        self.post("/api/v1/tokens", t).await
+    }
+
+    /// `GET /api/v1/tokens`.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, ClientError> {
+        self.get("/api/v1/tokens", &[]).await
+    }
+
+    /// `POST /api/v1/tokens/{id}/revoke`.
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenInfo, ClientError> {
+        self.post(
+            &format!("/api/v1/tokens/{id}/revoke"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/systems`.
+    pub async fn create_system(&self, s: &NewSystem) -> Result<System, ClientError> {
+        self.post("/api/v1/systems", s).await
+    }
+
+    /// `GET /api/v1/systems/{code}`.
+    pub async fn system(&self, code: &str) -> Result<System, ClientError> {
+        self.get(&format!("/api/v1/systems/{code}"), &[]).await
+    }
+
+    /// `POST /api/v1/change-requests`.
+    pub async fn file_change(&self, c: &NewChangeRequest) -> Result<ChangeRequest, ClientError> {
+        self.post("/api/v1/change-requests", c).await
+    }
+
+    /// `GET /api/v1/change-requests/{id}`.
+    pub async fn change(&self, id: i64) -> Result<ChangeRequest, ClientError> {
+        self.get(&format!("/api/v1/change-requests/{id}"), &[])
+            .await
+    }
+
+    /// `GET /api/v1/change-requests`.
+    pub async fn changes(
+        &self,
+        system: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<ChangeRequestList, ClientError> {
+        let mut q = vec![];
+        if let Some(s) = system {
+            q.push(("system", s.to_owned()));
+        }
+        if let Some(s) = state {
+            q.push(("state", s.to_owned()));
+        }
+        self.get("/api/v1/change-requests", &q).await
+    }
+
+    /// `PATCH /api/v1/change-requests/{id}`.
+    pub async fn edit_change(
+        &self,
+        id: i64,
+        e: &EditChangeRequest,
+    ) -> Result<ChangeRequest, ClientError> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/change-requests/{id}"),
+            &[],
+            Some(e),
+        )
+        .await
+    }
+
+    async fn act(
+        &self,
+        id: i64,
+        action: &str,
+        body: serde_json::Value,
+    ) -> Result<ChangeRequest, ClientError> {
+        self.post(&format!("/api/v1/change-requests/{id}/{action}"), &body)
+            .await
+    }
+
+    /// `POST .../submit`.
+    pub async fn submit(&self, id: i64) -> Result<ChangeRequest, ClientError> {
+        self.act(id, "submit", serde_json::json!({})).await
+    }
+
+    /// `POST .../withdraw`.
+    pub async fn withdraw(&self, id: i64) -> Result<ChangeRequest, ClientError> {
+        self.act(id, "withdraw", serde_json::json!({})).await
+    }
+
+    /// `POST .../request-changes`.
+    pub async fn request_changes(&self, id: i64, note: &str) -> Result<ChangeRequest, ClientError> {
+        self.act(id, "request-changes", serde_json::json!({ "note": note }))
+            .await
+    }
+
+    /// `POST .../revoke`.
+    pub async fn revoke(&self, id: i64, reason: &str) -> Result<ChangeRequest, ClientError> {
+        self.act(id, "revoke", serde_json::json!({ "reason": reason }))
+            .await
+    }
+
+    /// `POST .../sign-off`.
+    pub async fn sign_off(&self, id: i64, s: &NewSignOff) -> Result<ChangeRequest, ClientError> {
+        self.post(&format!("/api/v1/change-requests/{id}/sign-off"), s)
+            .await
+    }
+
+    /// `POST /api/v1/systems/{code}/incidents`.
+    pub async fn report_incident(
+        &self,
+        system: &str,
+        i: &NewIncident,
+    ) -> Result<Incident, ClientError> {
+        self.post(&format!("/api/v1/systems/{system}/incidents"), i)
+            .await
+    }
+
+    /// `POST /api/v1/incidents/{id}/resolve`.
+    pub async fn resolve_incident(&self, id: i64) -> Result<Incident, ClientError> {
+        self.post(
+            &format!("/api/v1/incidents/{id}/resolve"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/audit`.
+    pub async fn audit(&self, after: i64, limit: u32) -> Result<AuditPage, ClientError> {
+        self.get(
+            "/api/v1/audit",
+            &[("after", after.to_string()), ("limit", limit.to_string())],
+        )
+        .await
+    }
+
+    /// A raw request, for tests of bad input: returns status, content type and body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, String, Vec<u8>), ClientError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok((status, ct, bytes.to_vec()))
+    }
+}

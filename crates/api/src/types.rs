@@ -1,0 +1,581 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An RFC 9457 problem document. Every error answer of the API is one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Problem {
+    /// A URI naming the problem type (`urn:changegate:problem:<code>`).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// What happened, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Field errors of a validation failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Present on gate errors: the gate failed closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+}
+
+/// One invalid field.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FieldError {
+    /// The field (`subjects[0].commit`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// `GET /healthz`, `GET /readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// The gate's answer (`GET /api/v1/gate`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct GateDecision {
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// Every reason for a denial (empty on allow).
+    pub reasons: Vec<GateReason>,
+    /// The approved change request that allows it.
+    pub change_request: Option<i64>,
+    /// Until when an allow holds.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// The system asked about.
+    pub system: String,
+    /// The environment asked about.
+    pub environment: String,
+    /// When the decision was made.
+    pub decided_at: DateTime<Utc>,
+}
+
+impl GateDecision {
+    /// Whether the gate allowed.
+    pub fn allowed(&self) -> bool {
+        self.decision == "allow"
+    }
+    /// The reason codes, in order.
+    pub fn codes(&self) -> Vec<&str> {
+        self.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+}
+
+/// One reason of a denial.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct GateReason {
+    /// Stable code (`pending_evaluation`, …).
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// Query of `GET /api/v1/gate`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GateParams {
+    /// System code.
+    pub system: String,
+    /// Environment.
+    pub env: String,
+    /// Git commit id (40 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Git tree id (40 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
+    /// Artifact digest (`sha256:` + 64 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+}
+
+/// `POST /api/v1/organisations`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganisation {
+    /// Code (`STNMT`).
+    pub code: String,
+    /// Name, e.g. `Sở Tài nguyên và Môi trường`.
+    pub name: String,
+    /// `owner`, `reviewer` or `inspector`.
+    pub kind: String,
+}
+
+/// An organisation.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Organisation {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: String,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Username (one person).
+    pub username: String,
+    /// Full name, e.g. `Nguyễn Văn An`.
+    pub display_name: String,
+    /// Organisation code.
+    pub org: String,
+    /// `owner`, `reviewer`, `auditor`, `admin` or `ci`.
+    pub role: String,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct User {
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub display_name: String,
+    /// Organisation code.
+    pub org: String,
+    /// Role.
+    pub role: String,
+    /// Must set a new password at the next login.
+    pub must_change_password: bool,
+    /// Active.
+    pub active: bool,
+}
+
+/// A new user with their one-time password, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUser {
+    /// The user.
+    pub user: User,
+    /// One-time password; must be changed at first login.
+    pub one_time_password: String,
+}
+
+/// `POST /api/v1/tokens`: a token for oneself.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What it is for (`gitlab-ci tthc`).
+    pub name: String,
+    /// Days until it expires (1-366, default 90).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A token, without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct TokenInfo {
+    /// Public id (the part of the token before the secret).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Owner.
+    pub username: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Expires.
+    pub expires_at: DateTime<Utc>,
+    /// Revoked, if so.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new token; `token` is shown this once and stored only as a hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The token's details.
+    pub info: TokenInfo,
+    /// The secret token for `Authorization: Bearer`.
+    pub token: String,
+}
+
+/// A hardware or software component of a system's inventory.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// `hardware` or `software`.
+    pub kind: String,
+    /// Name (`PostgreSQL`, `Máy chủ Dell R740`).
+    pub name: String,
+    /// Version or model.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// `POST /api/v1/systems`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSystem {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Owner organisation code (*chủ quản*).
+    pub owner_org: String,
+    /// Operating unit (*đơn vị vận hành*).
+    #[serde(default)]
+    pub operating_unit: String,
+    /// Security level 1-5.
+    pub level: i64,
+    /// Connected to the National Population Database.
+    #[serde(default)]
+    pub population_db: bool,
+    /// Environments (`production`, `staging`); default `production`.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Inventory.
+    #[serde(default)]
+    pub components: Vec<Component>,
+    /// Date of the last evaluation, for a system taken on.
+    #[serde(default)]
+    pub last_review: Option<NaiveDate>,
+}
+
+/// A system.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct System {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Owner organisation code.
+    pub owner_org: String,
+    /// Operating unit.
+    pub operating_unit: String,
+    /// Level 1-5.
+    pub level: u8,
+    /// Connected to the population database.
+    pub population_db: bool,
+    /// Environments.
+    pub environments: Vec<String>,
+    /// Inventory.
+    pub components: Vec<Component>,
+    /// `active`, `suspended` or `retired`.
+    pub status: String,
+    /// Date of the last passing evaluation.
+    pub last_evaluated_on: Option<NaiveDate>,
+    /// When the periodic re-review falls due.
+    pub next_review_due: Option<DateTime<Utc>>,
+    /// Warnings raised at registration (a connected system below level 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A subject of a change request: what content it covers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum WireSubject {
+    /// A git commit and its tree.
+    GitCommit {
+        /// 40 hex digits.
+        commit: String,
+        /// 40 hex digits.
+        tree: String,
+    },
+    /// An artifact by digest.
+    Artifact {
+        /// `sha256:` + 64 hex digits.
+        digest: String,
+    },
+}
+
+/// An affected component, before and after the change.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentChange {
+    /// Component name.
+    pub name: String,
+    /// Version or description before (empty when added).
+    #[serde(default)]
+    pub before: String,
+    /// Version or description after (empty when removed).
+    #[serde(default)]
+    pub after: String,
+}
+
+/// `POST /api/v1/change-requests`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChangeRequest {
+    /// System code.
+    pub system: String,
+    /// `hardware`, `software`, `configuration`, `network` or `emergency`.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Environments it may deploy to (default: every environment of the system).
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Content it covers.
+    #[serde(default)]
+    pub subjects: Vec<WireSubject>,
+    /// Affected components.
+    #[serde(default)]
+    pub components: Vec<ComponentChange>,
+}
+
+/// `PATCH /api/v1/change-requests/{id}`: edit a draft; absent fields stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditChangeRequest {
+    /// Title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+    /// Subjects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<Vec<WireSubject>>,
+    /// Components.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<ComponentChange>>,
+}
+
+/// A checklist item the evaluation must answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ChecklistItem {
+    /// Stable id.
+    pub item: String,
+    /// Group.
+    pub group: String,
+    /// Vietnamese text.
+    pub vi: String,
+    /// English text.
+    pub en: String,
+}
+
+/// One answer of a sign-off.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ItemAnswer {
+    /// Checklist item id.
+    pub item: String,
+    /// `pass`, `fail` or `na`.
+    pub result: String,
+    /// Note (required on `fail`).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A finding.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WireFinding {
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// Text.
+    pub text: String,
+}
+
+/// `POST /api/v1/change-requests/{id}/sign-off`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSignOff {
+    /// `pass` or `fail`.
+    pub conclusion: String,
+    /// One answer per checklist item.
+    pub checklist: Vec<ItemAnswer>,
+    /// Findings.
+    #[serde(default)]
+    pub findings: Vec<WireFinding>,
+    /// Conditions.
+    #[serde(default)]
+    pub conditions: Vec<String>,
+}
+
+/// A recorded sign-off.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SignOffView {
+    /// Reviewer username.
+    pub reviewer: String,
+    /// Reviewer's full name.
+    pub reviewer_name: String,
+    /// Evaluation round.
+    pub round: i32,
+    /// `pass` or `fail`.
+    pub conclusion: String,
+    /// Answers.
+    pub checklist: Vec<ItemAnswer>,
+    /// Findings.
+    pub findings: Vec<WireFinding>,
+    /// Conditions.
+    pub conditions: Vec<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// `POST .../request-changes`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    /// Why.
+    pub note: String,
+}
+
+/// `POST .../revoke`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeReason {
+    /// Why.
+    pub reason: String,
+}
+
+/// A change request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ChangeRequest {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// Kind.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// `draft`, `submitted`, `approved`, `rejected`, `withdrawn`, `expired`, `revoked`.
+    pub state: String,
+    /// Environments.
+    pub environments: Vec<String>,
+    /// Subjects.
+    pub subjects: Vec<WireSubject>,
+    /// Affected components.
+    pub components: Vec<ComponentChange>,
+    /// Who filed it.
+    pub filed_by: String,
+    /// Evaluation round.
+    pub round: i32,
+    /// Passing sign-offs needed.
+    pub quorum: u32,
+    /// Approved at.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Approval valid until.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Updated.
+    pub updated_at: DateTime<Utc>,
+    /// The checklist the evaluation must answer.
+    pub checklist: Vec<ChecklistItem>,
+    /// Sign-offs, every round.
+    pub sign_offs: Vec<SignOffView>,
+}
+
+/// A page of change requests.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ChangeRequestList {
+    /// Items, newest first.
+    pub items: Vec<ChangeRequestSummary>,
+}
+
+/// A change request in a list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ChangeRequestSummary {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// Kind.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// State.
+    pub state: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/systems/{code}/incidents`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncident {
+    /// `malware`, `vulnerability`, `abnormal_access`, `data_breach` or `other`.
+    pub kind: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// What happened.
+    pub summary: String,
+}
+
+/// An incident.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Incident {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// Kind.
+    pub kind: String,
+    /// Severity.
+    pub severity: String,
+    /// Summary.
+    pub summary: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// Reporter.
+    pub reported_by: String,
+    /// Reported at.
+    pub reported_at: DateTime<Utc>,
+    /// Resolved at.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AuditEvent {
+    /// Position in the chain.
+    pub seq: i64,
+    /// When (RFC 3339, microseconds).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub entity: String,
+    /// Which.
+    pub entity_id: String,
+    /// JSON before.
+    pub before: Option<String>,
+    /// JSON after.
+    pub after: Option<String>,
+    /// Chain hash.
+    pub hash: String,
+}
+
+/// A page of audit events.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// Events in order.
+    pub events: Vec<AuditEvent>,
+}
+
+/// Who the token belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Me {
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub display_name: String,
+    /// Role.
+    pub role: String,
+    /// Organisation code.
+    pub org: String,
+}

@@ -1,0 +1,146 @@
+//! Appending to and reading the hash-chained audit log.
+//!
+//! Every write transaction first takes the chain's head row ([`lock_head`]): on PostgreSQL that
+//! row lock serialises writers across replicas; on SQLite the first write takes the database's
+//! write lock. The event is then appended in the same transaction as the change it records.
+
+use crate::StoreError;
+use crate::entity::{audit_event, audit_head};
+use changegate_domain::audit::{AuditRecord, chain_hash};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+/// Takes the head row for the rest of the transaction. Call first in every write transaction.
+pub async fn lock_head(db: &impl ConnectionTrait) -> Result<(), StoreError> {
+    audit_head::Entity::update_many()
+        .col_expr(
+            audit_head::Column::Touched,
+            Expr::col(audit_head::Column::Touched).add(1),
+        )
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Username, or `system`.
+    pub actor: String,
+    /// User id, if a person.
+    pub actor_id: Option<i64>,
+    /// `change_request.submit`, …
+    pub action: String,
+    /// `change_request`, …
+    pub entity: String,
+    /// Id or code.
+    pub entity_id: String,
+    /// The system the event concerns, if any (the gate refreshes it).
+    pub system_id: Option<i64>,
+    /// JSON before.
+    pub before: Option<String>,
+    /// JSON after.
+    pub after: Option<String>,
+}
+
+/// Appends an event after the current head and moves the head. Returns its seq.
+pub async fn append(
+    db: &impl ConnectionTrait,
+    ev: NewEvent,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, StoreError> {
+    let head = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or(StoreError::Corrupt {
+            what: "audit head",
+            detail: "missing".into(),
+        })?;
+    let seq = head.seq + 1;
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let record = AuditRecord {
+        seq,
+        at: &at,
+        actor: &ev.actor,
+        action: &ev.action,
+        entity: &ev.entity,
+        entity_id: &ev.entity_id,
+        before: ev.before.as_deref(),
+        after: ev.after.as_deref(),
+    };
+    let hash = chain_hash(&head.hash, &record);
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        seq: Set(seq),
+        at: Set(at.clone()),
+        actor: Set(ev.actor),
+        actor_id: Set(ev.actor_id),
+        action: Set(ev.action),
+        entity: Set(ev.entity),
+        entity_id: Set(ev.entity_id),
+        system_id: Set(ev.system_id),
+        before: Set(ev.before),
+        after: Set(ev.after),
+        hash: Set(hash.clone()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    audit_head::Entity::update_many()
+        .col_expr(audit_head::Column::Seq, Expr::value(seq))
+        .col_expr(audit_head::Column::Hash, Expr::value(hash))
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(db)
+        .await?;
+    Ok(seq)
+}
+
+/// The recorded head: last seq and hash.
+pub async fn head(db: &impl ConnectionTrait) -> Result<(i64, String), StoreError> {
+    let h = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or(StoreError::Corrupt {
+            what: "audit head",
+            detail: "missing".into(),
+        })?;
+    Ok((h.seq, h.hash))
+}
+
+/// A page of events after `after_seq`, in order.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Seq.gt(after_seq))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The events that record changes after `after_seq`: (seq, entity, entity_id, system_id).
+pub async fn changes_since(
+    db: &impl ConnectionTrait,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<(i64, String, String, Option<i64>)>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .select_only()
+        .columns([
+            audit_event::Column::Seq,
+            audit_event::Column::Entity,
+            audit_event::Column::EntityId,
+            audit_event::Column::SystemId,
+        ])
+        .filter(audit_event::Column::Seq.gt(after_seq))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,26 @@
+//! The `incidents` table.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `incidents`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "incidents")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub system_id: i64,
+    pub kind: String,
+    pub severity: String,
+    pub summary: String,
+    pub status: String,
+    pub reported_by: i64,
+    pub reported_at: DateTimeUtc,
+    pub resolved_by: Option<i64>,
+    pub resolved_at: Option<DateTimeUtc>,
+}
+
+/// No relations are navigated through sea-orm; queries join explicitly.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,13 @@
+//! sea-orm entities, one module per table. JSON-valued columns are stored as text so that they
+//! round-trip byte for byte on both backends (the audit hash covers exact text).
+
+pub mod api_token;
+pub mod audit_event;
+pub mod audit_head;
+pub mod change_request;
+pub mod cr_subject;
+pub mod incident;
+pub mod organisation;
+pub mod sign_off;
+pub mod system;
+pub mod user;

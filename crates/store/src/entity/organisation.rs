@@ -1,0 +1,23 @@
+//! The `organisations` table.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `organisations`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "organisations")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub allowed_ips: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+/// No relations are navigated through sea-orm; queries join explicitly.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Migrations, portable helpers only (same files for SQLite and PostgreSQL).
+
+use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_core;
+
+/// The project's migrator.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_core::Migration)]
+    }
+}
