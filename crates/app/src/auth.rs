@@ -1,0 +1,317 @@
+//! Credentials: argon2id password and token hashing, token issue and verification, and a small
+//! cache so that the gate does not pay argon2 on every request.
+//!
+//! A token is `cg_<public id>_<secret>`. The public id finds the row; the secret is verified
+//! against its argon2id hash once, then the verified token is remembered (by its SHA-256, in
+//! memory only) and its row re-checked for revocation and expiry every 30 seconds. Revocation in
+//! this process takes effect at once; in another replica within the audit poll interval.
+
+use crate::{AppError, AppResult};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use changegate_domain::change::{Actor, Person};
+use changegate_domain::{OrgKind, Role};
+use changegate_store::entity::{api_token, organisation, user};
+use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// An authenticated person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// User id (0 for the operator at the server's command line).
+    pub user_id: i64,
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub display_name: String,
+    /// Organisation id.
+    pub org_id: i64,
+    /// Organisation code.
+    pub org_code: String,
+    /// Organisation kind.
+    pub org_kind: OrgKind,
+    /// Role.
+    pub role: Role,
+}
+
+impl Principal {
+    /// The domain's view of this person.
+    pub fn actor(&self) -> Actor {
+        Actor::Person(Person {
+            id: self.user_id,
+            org_id: self.org_id,
+            org_kind: self.org_kind,
+            role: self.role,
+        })
+    }
+
+    /// The operator at the server's command line (`changegate admin …`): an admin, attributed to
+    /// the operating-system account that ran the command.
+    pub fn operator() -> Self {
+        let who = std::env::var("SUDO_USER")
+            .or_else(|_| std::env::var("USER"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self {
+            user_id: 0,
+            username: format!("cli:{who}"),
+            display_name: format!("command line ({who})"),
+            org_id: 0,
+            org_code: String::new(),
+            org_kind: OrgKind::Inspector,
+            role: Role::Admin,
+        }
+    }
+
+    /// Refuses unless the principal has one of `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> AppResult<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "{what} needs the role {}; {} has the role {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                self.username,
+                self.role
+            )))
+        }
+    }
+}
+
+fn argon() -> Argon2<'static> {
+    Argon2::default()
+}
+
+/// Hashes a secret with argon2id (PHC string).
+pub fn hash_secret(secret: &str) -> AppResult<String> {
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes)
+        .map_err(|e| AppError::Internal(format!("argon2 salt: {e}")))?;
+    argon()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("argon2: {e}")))
+}
+
+/// Verifies a secret against an argon2id PHC string.
+pub fn verify_secret(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| argon().verify_password(secret.as_bytes(), &h).is_ok())
+}
+
+/// A one-time password: 16 characters from an alphabet without look-alikes.
+pub fn one_time_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// A new token: (public id, full token).
+pub fn new_token() -> (String, String) {
+    let mut rng = rand::rng();
+    let public: [u8; 8] = rng.random();
+    let secret: [u8; 32] = rng.random();
+    let public = hex::encode(public);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    (public.clone(), format!("cg_{public}_{secret}"))
+}
+
+fn split_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("cg_")?;
+    let (public, secret) = rest.split_once('_')?;
+    (public.len() == 16
+        && public.bytes().all(|b| b.is_ascii_hexdigit())
+        && (40..=64).contains(&secret.len()))
+    .then_some((public, secret))
+}
+
+#[derive(Clone)]
+struct Cached {
+    principal: Principal,
+    token_id: i64,
+    public_id: String,
+    expires_at: DateTime<Utc>,
+    checked: Instant,
+}
+
+/// Remembers verified tokens.
+pub struct AuthCache {
+    verified: RwLock<HashMap<[u8; 32], Cached>>,
+    argon_slots: tokio::sync::Semaphore,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        // argon2id costs 19 MiB and tens of milliseconds; two at a time bounds memory and CPU.
+        Self {
+            verified: RwLock::new(HashMap::new()),
+            argon_slots: tokio::sync::Semaphore::new(2),
+        }
+    }
+}
+
+const RECHECK: Duration = Duration::from_secs(30);
+
+impl AuthCache {
+    /// Forgets a token (revoked).
+    pub fn forget_token(&self, public_id: &str) {
+        if let Ok(mut m) = self.verified.write() {
+            m.retain(|_, c| c.public_id != public_id);
+        }
+    }
+
+    /// Forgets every token of a user (deactivated, role changed).
+    pub fn forget_user(&self, user_id: i64) {
+        if let Ok(mut m) = self.verified.write() {
+            m.retain(|_, c| c.principal.user_id != user_id);
+        }
+    }
+
+    /// Forgets every token of a user, by username.
+    pub fn forget_username(&self, username: &str) {
+        if let Ok(mut m) = self.verified.write() {
+            m.retain(|_, c| c.principal.username != username);
+        }
+    }
+
+    /// Authenticates a bearer token.
+    pub async fn authenticate(
+        &self,
+        db: &impl ConnectionTrait,
+        token: &str,
+    ) -> AppResult<Principal> {
+        let bad = || AppError::Unauthorized("the token is not valid".into());
+        let (public, secret) = split_token(token).ok_or_else(bad)?;
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = Utc::now();
+        let cached = self.verified.read().ok().and_then(|m| m.get(&key).cloned());
+        if let Some(c) = &cached {
+            if c.expires_at <= now {
+                return Err(AppError::TokenExpired(c.expires_at));
+            }
+            if c.checked.elapsed() < RECHECK {
+                return Ok(c.principal.clone());
+            }
+        }
+        let (tok, person) = load(db, public).await?.ok_or_else(bad)?;
+        if tok.revoked_at.is_some() || !person.1 {
+            self.forget_token(public);
+            return Err(AppError::Unauthorized("the token has been revoked".into()));
+        }
+        if tok.expires_at <= now {
+            return Err(AppError::TokenExpired(tok.expires_at));
+        }
+        if cached.is_none() {
+            let _slot = self
+                .argon_slots
+                .acquire()
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let (secret, phc) = (secret.to_owned(), tok.secret_hash.clone());
+            let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &phc))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            if !ok {
+                return Err(bad());
+            }
+        }
+        let c = Cached {
+            principal: person.0,
+            token_id: tok.id,
+            public_id: tok.public_id,
+            expires_at: tok.expires_at,
+            checked: Instant::now(),
+        };
+        let principal = c.principal.clone();
+        if let Ok(mut m) = self.verified.write() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(key, c);
+        }
+        Ok(principal)
+    }
+
+    /// Token ids currently cached (for tests and diagnostics).
+    pub fn cached_tokens(&self) -> Vec<i64> {
+        self.verified
+            .read()
+            .map(|m| m.values().map(|c| c.token_id).collect())
+            .unwrap_or_default()
+    }
+}
+
+async fn load(
+    db: &impl ConnectionTrait,
+    public: &str,
+) -> AppResult<Option<(api_token::Model, (Principal, bool))>> {
+    let Some(tok) = api_token::Entity::find()
+        .filter(api_token::Column::PublicId.eq(public))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(u) = user::Entity::find_by_id(tok.user_id).one(db).await? else {
+        return Ok(None);
+    };
+    let p = principal_of(db, &u).await?;
+    Ok(Some((tok, (p, u.active))))
+}
+
+/// The principal of a user row.
+pub async fn principal_of(db: &impl ConnectionTrait, u: &user::Model) -> AppResult<Principal> {
+    let org = organisation::Entity::find_by_id(u.org_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("user {} has no organisation", u.username)))?;
+    Ok(Principal {
+        user_id: u.id,
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        org_id: org.id,
+        org_code: org.code,
+        org_kind: OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?,
+        role: Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_have_the_documented_shape_and_differ() {
+        let (p1, t1) = new_token();
+        let (_, t2) = new_token();
+        assert_ne!(t1, t2);
+        assert_eq!(split_token(&t1).map(|(p, _)| p.to_owned()), Some(p1));
+        assert!(split_token("cg_short_x").is_none());
+        assert!(split_token("Bearer whatever").is_none());
+    }
+
+    #[test]
+    fn secrets_are_hashed_with_argon2id_and_verify() {
+        let h = hash_secret("một mật khẩu dài").unwrap_or_default();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_secret("một mật khẩu dài", &h));
+        assert!(!verify_secret("mot mat khau dai", &h));
+    }
+
+    #[test]
+    fn one_time_passwords_are_sixteen_characters_and_random() {
+        let a = one_time_password();
+        assert_eq!(a.chars().count(), 16);
+        assert_ne!(a, one_time_password());
+    }
+}

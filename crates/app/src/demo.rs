@@ -1,0 +1,1 @@
+//! Demo data for `changegate serve --demo`. (Filled in below.)

@@ -1,0 +1,568 @@
+//! The gate's in-memory index, so that a decision costs a hash lookup, not a database round trip.
+//!
+//! Per system (loaded on first use): its facts (status, environments, re-review due date, open
+//! blocking incidents) and every change request that can matter to the gate (not drafts, not
+//! withdrawn), keyed by subject (commit id, tree id, artifact digest). The index follows the
+//! database through the audit log: every write appends an event naming the entity and system it
+//! touched, and [`App::catch_up`] applies events after the last one seen. A write in this
+//! process catches up before it answers; writes by other replicas or the command line are picked
+//! up by the poller within [`POLL`]. If the poller has not succeeded within [`STALE_AFTER`], the
+//! gate refuses to decide (fail closed).
+
+use crate::{App, AppError, AppResult, json_col};
+use changegate_api as wire;
+use changegate_domain::gate::{
+    CandidateChange, Decision, GateQuery, SystemFacts, SystemStatus, decide,
+};
+use changegate_domain::{
+    ArtifactDigest, ChangeKind, Code, CommitId, CrState, EnvName, PolicyPack, TreeId,
+};
+use changegate_store::entity::{change_request as cr, cr_subject, incident, system};
+use changegate_store::sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often the poller reads the audit log for writes made elsewhere.
+pub const POLL: Duration = Duration::from_millis(200);
+/// After this long without a successful poll the gate fails closed.
+pub const STALE_AFTER: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Commit([u8; 20]),
+    Tree([u8; 20]),
+    Artifact([u8; 32]),
+}
+
+fn bytes<const N: usize>(hex_str: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(hex_str, &mut out).ok().map(|()| out)
+}
+
+impl Key {
+    fn commit(s: &str) -> Option<Self> {
+        bytes(s).map(Key::Commit)
+    }
+    fn tree(s: &str) -> Option<Self> {
+        bytes(s).map(Key::Tree)
+    }
+    fn artifact(s: &str) -> Option<Self> {
+        s.strip_prefix("sha256:").and_then(bytes).map(Key::Artifact)
+    }
+}
+
+struct CrFacts {
+    state: CrState,
+    kind: ChangeKind,
+    env_mask: u64,
+    valid_until: Option<DateTime<Utc>>,
+    keys: Box<[Key]>,
+}
+
+struct Inner {
+    facts: SystemFacts,
+    env_names: Vec<EnvName>,
+    changes: HashMap<i64, CrFacts>,
+    subjects: HashMap<Key, Vec<i64>>,
+}
+
+impl Inner {
+    fn env_bit(&mut self, name: &str) -> u64 {
+        if let Some(i) = self.env_names.iter().position(|e| e.as_str() == name) {
+            return 1 << i;
+        }
+        match EnvName::parse(name) {
+            Ok(e) if self.env_names.len() < 64 => {
+                self.env_names.push(e);
+                1 << (self.env_names.len() - 1)
+            }
+            // Beyond 64 distinct names an environment is simply not covered: fail closed.
+            _ => 0,
+        }
+    }
+
+    fn remove(&mut self, id: i64) {
+        if let Some(old) = self.changes.remove(&id) {
+            for k in old.keys.iter() {
+                if let Some(v) = self.subjects.get_mut(k) {
+                    v.retain(|x| *x != id);
+                    if v.is_empty() {
+                        self.subjects.remove(k);
+                    }
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, id: i64, row: CrRow, keys: Vec<Key>) -> AppResult<()> {
+        self.remove(id);
+        let state = CrState::parse(&row.1).map_err(|e| AppError::Internal(e.to_string()))?;
+        if matches!(state, CrState::Draft | CrState::Withdrawn) {
+            return Ok(());
+        }
+        let envs: Vec<String> = json_col("environments", &row.3)?;
+        let env_mask = envs.iter().fold(0, |m, e| m | self.env_bit(e));
+        for k in &keys {
+            self.subjects.entry(*k).or_default().push(id);
+        }
+        let kind = ChangeKind::parse(&row.2).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.changes.insert(
+            id,
+            CrFacts {
+                state,
+                kind,
+                env_mask,
+                valid_until: row.4,
+                keys: keys.into_boxed_slice(),
+            },
+        );
+        Ok(())
+    }
+
+    fn candidates(&self, q: &GateQuery) -> Vec<CandidateChange> {
+        let git: Vec<Key> = [
+            q.commit.as_ref().and_then(|c| Key::commit(c.as_str())),
+            q.tree.as_ref().and_then(|t| Key::tree(t.as_str())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let art = q.artifact.as_ref().and_then(|a| Key::artifact(a.as_str()));
+        let mut out: Vec<CandidateChange> = vec![];
+        let mut add = |key: &Key, is_git: bool| {
+            for id in self.subjects.get(key).into_iter().flatten() {
+                let Some(c) = self.changes.get(id) else {
+                    continue;
+                };
+                if let Some(existing) = out.iter_mut().find(|x| x.id == *id) {
+                    existing.matches_git |= is_git;
+                    existing.matches_artifact |= !is_git;
+                    continue;
+                }
+                out.push(CandidateChange {
+                    id: *id,
+                    state: c.state,
+                    kind: c.kind,
+                    environments: self
+                        .env_names
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| c.env_mask & (1 << i) != 0)
+                        .map(|(_, e)| e.clone())
+                        .collect(),
+                    valid_until: c.valid_until,
+                    matches_git: is_git,
+                    matches_artifact: !is_git,
+                });
+            }
+        };
+        for k in &git {
+            add(k, true);
+        }
+        if let Some(k) = &art {
+            add(k, false);
+        }
+        out
+    }
+}
+
+type CrRow = (i64, String, String, String, Option<DateTime<Utc>>);
+
+struct SystemEntry {
+    id: i64,
+    inner: RwLock<Inner>,
+}
+
+/// The index.
+#[derive(Default)]
+pub struct GateIndex {
+    systems: RwLock<HashMap<String, Option<Arc<SystemEntry>>>>,
+    last_seq: AtomicI64,
+    last_ok_ms: AtomicI64,
+    catch_up_lock: tokio::sync::Mutex<()>,
+    loads: AtomicU64,
+}
+
+fn poisoned() -> AppError {
+    AppError::Internal("gate index lock poisoned".into())
+}
+
+async fn load_facts(
+    db: &impl ConnectionTrait,
+    pack: &PolicyPack,
+    s: &system::Model,
+) -> AppResult<SystemFacts> {
+    let blocking: Vec<&str> = pack
+        .incidents
+        .blocking_severities
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let open = incident::Entity::find()
+        .filter(incident::Column::SystemId.eq(s.id))
+        .filter(incident::Column::Status.eq("open"))
+        .filter(incident::Column::Severity.is_in(blocking))
+        .count(db)
+        .await?;
+    let environments: Vec<String> = json_col("environments", &s.environments)?;
+    Ok(SystemFacts {
+        status: match s.status.as_str() {
+            "active" => SystemStatus::Active,
+            "retired" => SystemStatus::Retired,
+            // Anything unexpected is treated as suspended: fail closed.
+            _ => SystemStatus::Suspended,
+        },
+        environments: environments
+            .iter()
+            .filter_map(|e| EnvName::parse(e).ok())
+            .collect(),
+        next_review_due: s.next_review_due,
+        blocking_incidents: u32::try_from(open).unwrap_or(u32::MAX),
+    })
+}
+
+fn subject_keys(
+    rows: impl IntoIterator<Item = (i64, Option<String>, Option<String>, Option<String>)>,
+) -> HashMap<i64, Vec<Key>> {
+    let mut by_cr: HashMap<i64, Vec<Key>> = HashMap::new();
+    for (cr_id, commit, tree, digest) in rows {
+        let keys = by_cr.entry(cr_id).or_default();
+        keys.extend(commit.as_deref().and_then(Key::commit));
+        keys.extend(tree.as_deref().and_then(Key::tree));
+        keys.extend(digest.as_deref().and_then(Key::artifact));
+    }
+    by_cr
+}
+
+const SUBJECT_COLS: [cr_subject::Column; 4] = [
+    cr_subject::Column::ChangeRequestId,
+    cr_subject::Column::CommitId,
+    cr_subject::Column::TreeId,
+    cr_subject::Column::Digest,
+];
+const CR_COLS: [cr::Column; 5] = [
+    cr::Column::Id,
+    cr::Column::State,
+    cr::Column::Kind,
+    cr::Column::Environments,
+    cr::Column::ValidUntil,
+];
+
+impl GateIndex {
+    /// Starts following the audit log at its current head.
+    pub async fn start_at_head(&self, db: &impl ConnectionTrait) -> AppResult<()> {
+        let (seq, _) = changegate_store::audit::head(db).await?;
+        self.last_seq.store(seq, Ordering::SeqCst);
+        self.last_ok_ms
+            .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// How many times a system was loaded from the database (for tests and diagnostics).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    /// The last audit event applied.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+
+    fn is_fresh(&self) -> bool {
+        Utc::now().timestamp_millis() - self.last_ok_ms.load(Ordering::SeqCst)
+            <= STALE_AFTER.as_millis() as i64
+    }
+
+    async fn load(
+        &self,
+        db: &impl ConnectionTrait,
+        pack: &PolicyPack,
+        code: &str,
+    ) -> AppResult<Option<Arc<SystemEntry>>> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let Some(s) = system::Entity::find()
+            .filter(system::Column::Code.eq(code))
+            .one(db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let facts = load_facts(db, pack, &s).await?;
+        let rows: Vec<CrRow> = cr::Entity::find()
+            .select_only()
+            .columns(CR_COLS)
+            .filter(cr::Column::SystemId.eq(s.id))
+            .filter(
+                cr::Column::State.is_not_in([CrState::Draft.as_str(), CrState::Withdrawn.as_str()]),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+        let subjects = cr_subject::Entity::find()
+            .select_only()
+            .columns(SUBJECT_COLS)
+            .filter(cr_subject::Column::SystemId.eq(s.id))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut keys = subject_keys(subjects);
+        let mut inner = Inner {
+            env_names: vec![],
+            facts,
+            changes: HashMap::with_capacity(rows.len()),
+            subjects: HashMap::new(),
+        };
+        for e in inner.facts.environments.clone() {
+            inner.env_bit(e.as_str());
+        }
+        for row in rows {
+            let id = row.0;
+            inner.insert(id, row, keys.remove(&id).unwrap_or_default())?;
+        }
+        Ok(Some(Arc::new(SystemEntry {
+            id: s.id,
+            inner: RwLock::new(inner),
+        })))
+    }
+
+    async fn entry(
+        &self,
+        db: &impl ConnectionTrait,
+        pack: &PolicyPack,
+        code: &str,
+    ) -> AppResult<Option<Arc<SystemEntry>>> {
+        if let Some(slot) = self.systems.read().map_err(|_| poisoned())?.get(code) {
+            return Ok(slot.clone());
+        }
+        let seq_before = self.last_seq();
+        let loaded = self.load(db, pack, code).await?;
+        let mut map = self.systems.write().map_err(|_| poisoned())?;
+        // A catch-up that ran while loading may have applied events the load did not see; only
+        // cache when nothing moved, otherwise answer from this load and reload next time.
+        if self.last_seq() == seq_before {
+            map.insert(code.to_owned(), loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn loaded_by_id(&self, system_id: i64) -> Option<Arc<SystemEntry>> {
+        self.systems
+            .read()
+            .ok()?
+            .values()
+            .flatten()
+            .find(|e| e.id == system_id)
+            .cloned()
+    }
+
+    fn drop_system(&self, system_id: Option<i64>, code: Option<&str>) {
+        if let Ok(mut m) = self.systems.write() {
+            m.retain(|k, v| {
+                Some(k.as_str()) != code
+                    && !matches!((v, system_id), (Some(e), Some(id)) if e.id == id)
+            });
+        }
+    }
+
+    async fn refresh_change(
+        &self,
+        db: &impl ConnectionTrait,
+        system_id: i64,
+        cr_id: i64,
+    ) -> AppResult<()> {
+        let Some(entry) = self.loaded_by_id(system_id) else {
+            return Ok(());
+        };
+        let row: Option<CrRow> = cr::Entity::find()
+            .select_only()
+            .columns(CR_COLS)
+            .filter(cr::Column::Id.eq(cr_id))
+            .into_tuple()
+            .one(db)
+            .await?;
+        let subjects = cr_subject::Entity::find()
+            .select_only()
+            .columns(SUBJECT_COLS)
+            .filter(cr_subject::Column::ChangeRequestId.eq(cr_id))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let keys = subject_keys(subjects).remove(&cr_id).unwrap_or_default();
+        let mut inner = entry.inner.write().map_err(|_| poisoned())?;
+        match row {
+            Some(row) => inner.insert(cr_id, row, keys),
+            None => {
+                inner.remove(cr_id);
+                Ok(())
+            }
+        }
+    }
+
+    async fn refresh_facts(
+        &self,
+        db: &impl ConnectionTrait,
+        pack: &PolicyPack,
+        system_id: i64,
+    ) -> AppResult<()> {
+        let Some(entry) = self.loaded_by_id(system_id) else {
+            return Ok(());
+        };
+        match system::Entity::find_by_id(system_id).one(db).await? {
+            Some(s) => {
+                let facts = load_facts(db, pack, &s).await?;
+                entry.inner.write().map_err(|_| poisoned())?.facts = facts;
+            }
+            None => self.drop_system(Some(system_id), None),
+        }
+        Ok(())
+    }
+}
+
+/// Parses the gate's query, naming the bad parameter.
+pub fn parse_query(p: &wire::GateParams) -> AppResult<(Code, GateQuery)> {
+    let mut errors = vec![];
+    let code = Code::parse(&p.system)
+        .map_err(|e| errors.push(("system".to_owned(), e.to_string())))
+        .ok();
+    let env = EnvName::parse(&p.env)
+        .map_err(|e| errors.push(("env".to_owned(), e.to_string())))
+        .ok();
+    let commit = p
+        .commit
+        .as_deref()
+        .map(CommitId::parse)
+        .transpose()
+        .map_err(|e| errors.push(("commit".to_owned(), e.to_string())))
+        .ok()
+        .flatten();
+    let tree = p
+        .tree
+        .as_deref()
+        .map(TreeId::parse)
+        .transpose()
+        .map_err(|e| errors.push(("tree".to_owned(), e.to_string())))
+        .ok()
+        .flatten();
+    let artifact = p
+        .artifact
+        .as_deref()
+        .map(ArtifactDigest::parse)
+        .transpose()
+        .map_err(|e| errors.push(("artifact".to_owned(), e.to_string())))
+        .ok()
+        .flatten();
+    if errors.is_empty() && commit.is_none() && tree.is_none() && artifact.is_none() {
+        errors.push((
+            "commit".to_owned(),
+            "give the content to judge: commit (with tree), tree, or artifact".to_owned(),
+        ));
+    }
+    match (code, env, errors.is_empty()) {
+        (Some(code), Some(env), true) => Ok((
+            code,
+            GateQuery {
+                env,
+                commit,
+                tree,
+                artifact,
+            },
+        )),
+        _ => Err(AppError::Invalid(errors)),
+    }
+}
+
+impl App {
+    /// Asks the gate. Any failure to gather the facts is an error, which the edge turns into a
+    /// denial (fail closed).
+    pub async fn decide(&self, p: &wire::GateParams) -> AppResult<(Decision, DateTime<Utc>)> {
+        let (code, q) = parse_query(p)?;
+        if !self.gate.is_fresh() {
+            return Err(AppError::Unavailable(
+                "the gate's view of the database is stale".into(),
+            ));
+        }
+        let now = Utc::now();
+        let entry = self.gate.entry(&self.db, &self.pack, code.as_str()).await?;
+        let decision = match entry {
+            None => decide(&q, code.as_str(), None, &[], now),
+            Some(e) => {
+                let inner = e.inner.read().map_err(|_| poisoned())?;
+                decide(
+                    &q,
+                    code.as_str(),
+                    Some(&inner.facts),
+                    &inner.candidates(&q),
+                    now,
+                )
+            }
+        };
+        Ok((decision, now))
+    }
+
+    /// Applies audit events after the last one seen to the gate index and the token cache.
+    pub async fn catch_up(&self) -> AppResult<()> {
+        let _one_at_a_time = self.gate.catch_up_lock.lock().await;
+        loop {
+            let events =
+                changegate_store::audit::changes_since(&self.db, self.gate.last_seq(), 1000)
+                    .await?;
+            let n = events.len();
+            for (seq, entity, entity_id, system_id) in events {
+                let applied = match (entity.as_str(), system_id) {
+                    ("change_request", Some(sid)) => match entity_id.parse() {
+                        Ok(id) => self.gate.refresh_change(&self.db, sid, id).await,
+                        Err(_) => Ok(()),
+                    },
+                    ("system", sid) => {
+                        self.gate.drop_system(sid, Some(&entity_id));
+                        Ok(())
+                    }
+                    (_, Some(sid)) => self.gate.refresh_facts(&self.db, &self.pack, sid).await,
+                    ("api_token", None) => {
+                        self.auth.forget_token(&entity_id);
+                        Ok(())
+                    }
+                    ("user", None) => {
+                        self.auth.forget_username(&entity_id);
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                };
+                if let Err(e) = applied {
+                    // Forget the system so the next decision reloads it; retry from this event.
+                    self.gate.drop_system(system_id, None);
+                    return Err(e);
+                }
+                self.gate.last_seq.store(seq, Ordering::SeqCst);
+            }
+            if n < 1000 {
+                break;
+            }
+        }
+        self.gate
+            .last_ok_ms
+            .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Follows the audit log in the background until the app is dropped.
+    pub fn spawn_poller(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(app) = weak.upgrade() else { break };
+                if let Err(e) = app.catch_up().await {
+                    tracing::warn!(error = %e, "gate index could not follow the audit log");
+                }
+            }
+        })
+    }
+}

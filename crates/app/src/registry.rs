@@ -1,0 +1,487 @@
+//! The registry: organisations, users, API tokens, systems.
+
+use crate::auth::{Principal, hash_secret, new_token, one_time_password};
+use crate::{App, AppError, AppResult, event, json_col, to_json};
+use changegate_api as wire;
+use changegate_domain::change::check_text;
+use changegate_domain::policy::BelowMinimum;
+use changegate_domain::{Code, EnvName, OrgKind, Role, SecurityLevel, Username};
+use changegate_store::entity::{api_token, organisation, system, user};
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use chrono::{DateTime, Months, NaiveDate, Utc};
+use tracing::instrument;
+
+fn text_field(field: &str, s: &str, max: usize) -> AppResult<()> {
+    check_text(field, s, max, true).map_err(AppError::from)
+}
+
+/// Finds an organisation by code.
+pub async fn org_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<organisation::Model> {
+    organisation::Entity::find()
+        .filter(organisation::Column::Code.eq(code))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("organisation {code:?}")))
+}
+
+/// Finds a user by username.
+pub async fn user_by_name(db: &impl ConnectionTrait, username: &str) -> AppResult<user::Model> {
+    user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("user {username:?}")))
+}
+
+/// Finds a system by code.
+pub async fn system_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<system::Model> {
+    system::Entity::find()
+        .filter(system::Column::Code.eq(code))
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("system {code:?}")))
+}
+
+/// Whether this principal may see the systems (and changes) of `owner_org`.
+pub fn may_see_org(p: &Principal, owner_org: i64) -> bool {
+    match p.role {
+        Role::Reviewer | Role::Auditor | Role::Admin => true,
+        Role::Owner | Role::Ci => p.org_id == owner_org,
+    }
+}
+
+fn org_view(o: &organisation::Model) -> wire::Organisation {
+    wire::Organisation {
+        code: o.code.clone(),
+        name: o.name.clone(),
+        kind: o.kind.clone(),
+    }
+}
+
+fn user_view(u: &user::Model, org: &str) -> wire::User {
+    wire::User {
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        org: org.to_owned(),
+        role: u.role.clone(),
+        must_change_password: u.must_change_password,
+        active: u.active,
+    }
+}
+
+fn token_view(t: &api_token::Model, username: &str) -> wire::TokenInfo {
+    wire::TokenInfo {
+        id: t.public_id.clone(),
+        name: t.name.clone(),
+        username: username.to_owned(),
+        created_at: t.created_at,
+        expires_at: t.expires_at,
+        revoked_at: t.revoked_at,
+    }
+}
+
+/// The system's view.
+pub async fn system_view(db: &impl ConnectionTrait, s: &system::Model) -> AppResult<wire::System> {
+    let org = organisation::Entity::find_by_id(s.owner_org_id)
+        .one(db)
+        .await?;
+    Ok(wire::System {
+        code: s.code.clone(),
+        name: s.name.clone(),
+        owner_org: org.map(|o| o.code).unwrap_or_default(),
+        operating_unit: s.operating_unit.clone(),
+        level: u8::try_from(s.level).unwrap_or(0),
+        population_db: s.population_db,
+        environments: json_col("environments", &s.environments)?,
+        components: json_col("components", &s.components)?,
+        status: s.status.clone(),
+        last_evaluated_on: s.last_evaluated_on,
+        next_review_due: s.next_review_due,
+        warnings: vec![],
+    })
+}
+
+/// When the periodic re-review falls due after an evaluation on `on`.
+pub fn review_due(months: u32, on: NaiveDate) -> Option<DateTime<Utc>> {
+    (months > 0)
+        .then(|| on.checked_add_months(Months::new(months)))
+        .flatten()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+impl App {
+    /// Creates an organisation (admin).
+    #[instrument(skip_all, fields(code = %n.code), err)]
+    pub async fn create_organisation(
+        &self,
+        who: &Principal,
+        n: wire::NewOrganisation,
+    ) -> AppResult<wire::Organisation> {
+        who.require(&[Role::Admin], "creating an organisation")?;
+        let code = Code::parse(&n.code).map_err(|e| AppError::parse("code", e))?;
+        let kind = OrgKind::parse(&n.kind).map_err(|e| AppError::parse("kind", e))?;
+        text_field("name", &n.name, 300)?;
+        let tx = self.begin().await?;
+        if organisation::Entity::find()
+            .filter(organisation::Column::Code.eq(code.as_str()))
+            .one(&tx.txn)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict(
+                "already_exists",
+                format!("an organisation with the code {code} exists"),
+            ));
+        }
+        let o = organisation::ActiveModel {
+            code: Set(code.to_string()),
+            name: Set(n.name),
+            kind: Set(kind.as_str().to_owned()),
+            allowed_ips: Set(None),
+            created_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let view = org_view(&o);
+        tx.audit(event(
+            Some(who),
+            "organisation.create",
+            "organisation",
+            &o.code,
+            None,
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Creates a user (admin) with a one-time password that must be changed at first login.
+    #[instrument(skip_all, fields(username = %n.username), err)]
+    pub async fn create_user(
+        &self,
+        who: &Principal,
+        n: wire::NewUser,
+    ) -> AppResult<wire::CreatedUser> {
+        who.require(&[Role::Admin], "creating a user")?;
+        let username = Username::parse(&n.username).map_err(|e| AppError::parse("username", e))?;
+        let role = Role::parse(&n.role).map_err(|e| AppError::parse("role", e))?;
+        text_field("display_name", &n.display_name, 200)?;
+        let org = org_by_code(&self.db, &n.org).await.map_err(|_| {
+            AppError::invalid("org", format!("no organisation has the code {:?}", n.org))
+        })?;
+        let kind = OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?;
+        if !role.fits_org(kind) {
+            return Err(AppError::invalid(
+                "role",
+                format!(
+                    "a {role} cannot belong to an organisation of kind {}",
+                    kind.as_str()
+                ),
+            ));
+        }
+        let otp = one_time_password();
+        let hash = hash_secret(&otp)?;
+        let tx = self.begin().await?;
+        if user::Entity::find()
+            .filter(user::Column::Username.eq(username.as_str()))
+            .one(&tx.txn)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict(
+                "already_exists",
+                format!("a user named {username} exists"),
+            ));
+        }
+        let u = user::ActiveModel {
+            username: Set(username.to_string()),
+            display_name: Set(n.display_name),
+            org_id: Set(org.id),
+            role: Set(role.as_str().to_owned()),
+            password_hash: Set(hash),
+            must_change_password: Set(true),
+            active: Set(true),
+            created_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let view = user_view(&u, &org.code);
+        tx.audit(event(
+            Some(who),
+            "user.create",
+            "user",
+            &u.username,
+            None,
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(wire::CreatedUser {
+            user: view,
+            one_time_password: otp,
+        })
+    }
+
+    /// Issues an API token for `username`: to oneself, or by an admin to anyone.
+    #[instrument(skip_all, fields(username = %username), err)]
+    pub async fn create_token(
+        &self,
+        who: &Principal,
+        username: &str,
+        n: wire::NewToken,
+    ) -> AppResult<wire::CreatedToken> {
+        if who.username != username {
+            who.require(&[Role::Admin], "issuing a token for someone else")?;
+        }
+        text_field("name", &n.name, 200)?;
+        let days = n.expires_in_days.unwrap_or(90);
+        if !(1..=366).contains(&days) {
+            return Err(AppError::invalid(
+                "expires_in_days",
+                format!("must be from 1 to 366, not {days}"),
+            ));
+        }
+        let u = user_by_name(&self.db, username).await?;
+        if !u.active {
+            return Err(AppError::invalid(
+                "username",
+                format!("user {username} is not active"),
+            ));
+        }
+        let (public_id, token) = new_token();
+        let secret = token
+            .rsplit_once('_')
+            .map(|(_, s)| s.to_owned())
+            .unwrap_or_default();
+        let hash = hash_secret(&secret)?;
+        let tx = self.begin().await?;
+        let t = api_token::ActiveModel {
+            public_id: Set(public_id),
+            user_id: Set(u.id),
+            name: Set(n.name),
+            secret_hash: Set(hash),
+            created_at: Set(tx.at()),
+            expires_at: Set(tx.at() + chrono::Duration::days(i64::from(days))),
+            revoked_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let info = token_view(&t, &u.username);
+        tx.audit(event(
+            Some(who),
+            "api_token.create",
+            "api_token",
+            &t.public_id,
+            None,
+            None,
+            Some(serde_json::json!(info)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(wire::CreatedToken { info, token })
+    }
+
+    /// The principal's own tokens.
+    pub async fn list_tokens(&self, who: &Principal) -> AppResult<Vec<wire::TokenInfo>> {
+        let rows = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(who.user_id))
+            .order_by_desc(api_token::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.iter().map(|t| token_view(t, &who.username)).collect())
+    }
+
+    /// Revokes a token: one's own, or any as admin.
+    #[instrument(skip_all, fields(token = %public_id), err)]
+    pub async fn revoke_token(
+        &self,
+        who: &Principal,
+        public_id: &str,
+    ) -> AppResult<wire::TokenInfo> {
+        let tx = self.begin().await?;
+        let t = api_token::Entity::find()
+            .filter(api_token::Column::PublicId.eq(public_id))
+            .one(&tx.txn)
+            .await?
+            .filter(|t| t.user_id == who.user_id || who.role == Role::Admin)
+            .ok_or_else(|| AppError::NotFound(format!("token {public_id:?}")))?;
+        let owner = user::Entity::find_by_id(t.user_id)
+            .one(&tx.txn)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_default();
+        if t.revoked_at.is_some() {
+            return Ok(token_view(&t, &owner));
+        }
+        let mut am: api_token::ActiveModel = t.into();
+        am.revoked_at = Set(Some(tx.at()));
+        let t = am.update(&tx.txn).await?;
+        let info = token_view(&t, &owner);
+        tx.audit(event(
+            Some(who),
+            "api_token.revoke",
+            "api_token",
+            &t.public_id,
+            None,
+            None,
+            Some(serde_json::json!(info)),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.auth.forget_token(public_id);
+        Ok(info)
+    }
+
+    /// Registers a system (admin).
+    #[instrument(skip_all, fields(code = %n.code), err)]
+    pub async fn create_system(
+        &self,
+        who: &Principal,
+        n: wire::NewSystem,
+    ) -> AppResult<wire::System> {
+        who.require(&[Role::Admin], "registering a system")?;
+        let mut errors = vec![];
+        let code = Code::parse(&n.code)
+            .map_err(|e| errors.push(("code".to_owned(), e.to_string())))
+            .ok();
+        let level = SecurityLevel::new(n.level)
+            .map_err(|e| errors.push(("level".to_owned(), e.to_string())))
+            .ok();
+        for (f, s, max) in [
+            ("name", &n.name, 300),
+            ("operating_unit", &n.operating_unit, 300),
+        ] {
+            if let Err(e) = check_text(f, s, max, f == "name") {
+                errors.push((f.to_owned(), e.to_string()));
+            }
+        }
+        let mut envs: Vec<String> = vec![];
+        for (i, e) in n.environments.iter().enumerate() {
+            match EnvName::parse(e) {
+                Ok(e) if !envs.contains(&e.to_string()) => envs.push(e.to_string()),
+                Ok(_) => errors.push((
+                    format!("environments[{i}]"),
+                    format!("{e:?} is listed twice"),
+                )),
+                Err(err) => errors.push((format!("environments[{i}]"), err.to_string())),
+            }
+        }
+        if envs.is_empty() {
+            envs.push("production".into());
+        }
+        for (i, c) in n.components.iter().enumerate() {
+            if c.kind != "hardware" && c.kind != "software" {
+                errors.push((
+                    format!("components[{i}].kind"),
+                    format!("{:?} is not hardware or software", c.kind),
+                ));
+            }
+            if let Err(e) = check_text(&format!("components[{i}].name"), &c.name, 300, true) {
+                errors.push((format!("components[{i}].name"), e.to_string()));
+            }
+        }
+        if n.last_review.is_some_and(|d| d > Utc::now().date_naive()) {
+            errors.push(("last_review".into(), "cannot be in the future".into()));
+        }
+        let (Some(code), Some(level), true) = (code, level, errors.is_empty()) else {
+            return Err(AppError::Invalid(errors));
+        };
+        let org = org_by_code(&self.db, &n.owner_org).await.map_err(|_| {
+            AppError::invalid(
+                "owner_org",
+                format!("no organisation has the code {:?}", n.owner_org),
+            )
+        })?;
+        if org.kind != OrgKind::Owner.as_str() {
+            return Err(AppError::invalid(
+                "owner_org",
+                format!("{} is not an owner organisation", org.code),
+            ));
+        }
+        let mut warnings = vec![];
+        let min = self.pack.registration.population_db_min_level;
+        if n.population_db && level.get() < min {
+            let msg = format!(
+                "a system connected to the National Population Database must be security level {min} or higher (Circular 46/2022/TT-BCA, Art. 6); this one is level {level}"
+            );
+            match self.pack.registration.below_min_level {
+                BelowMinimum::Refuse => return Err(AppError::invalid("level", msg)),
+                BelowMinimum::Warn => warnings.push(msg),
+            }
+        }
+        let months = self.pack.level(level).re_review_months;
+        let tx = self.begin().await?;
+        if system::Entity::find()
+            .filter(system::Column::Code.eq(code.as_str()))
+            .one(&tx.txn)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict(
+                "already_exists",
+                format!("a system with the code {code} exists"),
+            ));
+        }
+        let s = system::ActiveModel {
+            code: Set(code.to_string()),
+            name: Set(n.name),
+            owner_org_id: Set(org.id),
+            operating_unit: Set(n.operating_unit),
+            level: Set(i16::from(level.get())),
+            population_db: Set(n.population_db),
+            environments: Set(to_json(&envs)),
+            components: Set(to_json(&n.components)),
+            status: Set("active".into()),
+            last_evaluated_on: Set(n.last_review),
+            next_review_due: Set(n.last_review.and_then(|d| review_due(months, d))),
+            created_at: Set(tx.at()),
+            updated_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let mut view = system_view(&tx.txn, &s).await?;
+        view.warnings = warnings;
+        tx.audit(event(
+            Some(who),
+            "system.create",
+            "system",
+            &s.code,
+            Some(s.id),
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// A system, if the principal may see it.
+    pub async fn get_system(&self, who: &Principal, code: &str) -> AppResult<wire::System> {
+        let s = system_by_code(&self.db, code).await?;
+        if !may_see_org(who, s.owner_org_id) {
+            return Err(AppError::NotFound(format!("system {code:?}")));
+        }
+        system_view(&self.db, &s).await
+    }
+
+    /// Who the principal is.
+    pub fn me(&self, who: &Principal) -> wire::Me {
+        wire::Me {
+            username: who.username.clone(),
+            display_name: who.display_name.clone(),
+            role: who.role.as_str().to_owned(),
+            org: who.org_code.clone(),
+        }
+    }
+}
