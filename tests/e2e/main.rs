@@ -1,1 +1,3 @@
+//! End-to-end tests: one test binary, a real server per test.
 
+mod smoke;

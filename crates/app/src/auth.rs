@@ -116,14 +116,15 @@ pub fn one_time_password() -> String {
         .collect()
 }
 
-/// A new token: (public id, full token).
-pub fn new_token() -> (String, String) {
+/// A new token: (public id, secret, full token).
+pub fn new_token() -> (String, String, String) {
     let mut rng = rand::rng();
     let public: [u8; 8] = rng.random();
     let secret: [u8; 32] = rng.random();
     let public = hex::encode(public);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
-    (public.clone(), format!("cg_{public}_{secret}"))
+    let token = format!("cg_{public}_{secret}");
+    (public, secret, token)
 }
 
 fn split_token(token: &str) -> Option<(&str, &str)> {
@@ -292,10 +293,13 @@ mod tests {
 
     #[test]
     fn tokens_have_the_documented_shape_and_differ() {
-        let (p1, t1) = new_token();
-        let (_, t2) = new_token();
+        let (p1, s1, t1) = new_token();
+        let (_, _, t2) = new_token();
         assert_ne!(t1, t2);
-        assert_eq!(split_token(&t1).map(|(p, _)| p.to_owned()), Some(p1));
+        assert_eq!(
+            split_token(&t1).map(|(p, s)| (p.to_owned(), s.to_owned())),
+            Some((p1, s1))
+        );
         assert!(split_token("cg_short_x").is_none());
         assert!(split_token("Bearer whatever").is_none());
     }

@@ -257,11 +257,7 @@ impl App {
                 format!("user {username} is not active"),
             ));
         }
-        let (public_id, token) = new_token();
-        let secret = token
-            .rsplit_once('_')
-            .map(|(_, s)| s.to_owned())
-            .unwrap_or_default();
+        let (public_id, secret, token) = new_token();
         let hash = hash_secret(&secret)?;
         let tx = self.begin().await?;
         let t = api_token::ActiveModel {

@@ -1,0 +1,125 @@
+//! Extractors: the authenticated [`Actor`], and JSON, query and path extractors whose rejections
+//! are problem documents.
+
+use crate::AppState;
+use crate::error::ApiError;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use changegate_app::Principal;
+use serde::de::DeserializeOwned;
+
+/// The authenticated person behind `Authorization: Bearer <token>`.
+pub struct Actor(pub Principal);
+
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let missing = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Not authenticated",
+                "send Authorization: Bearer <token>",
+            )
+        };
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(missing)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(missing)?;
+        Ok(Actor(app.auth.authenticate(&app.db, token).await?))
+    }
+}
+
+/// A JSON body; rejections become problems (400 malformed, 413 too large, 415 not JSON, 422 wrong shape).
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    use StatusCode as S;
+    let text = r.body_text();
+    match r {
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", text)
+        }
+        JsonRejection::JsonDataError(_) => ApiError::new(
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "Invalid body",
+            text,
+        ),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "send Content-Type: application/json",
+        ),
+        _ if r.status() == S::PAYLOAD_TOO_LARGE => ApiError::new(
+            S::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("the body is larger than {} bytes", crate::BODY_LIMIT),
+        ),
+        _ => ApiError::new(S::BAD_REQUEST, "bad_request", "Bad request", text),
+    }
+}
+
+/// A query string; rejections become 400 problems.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|r: QueryRejection| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    "Invalid query",
+                    r.body_text(),
+                )
+            })
+    }
+}
+
+/// A path parameter; one that does not parse is a 404 (no such resource).
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|r: PathRejection| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "Not found",
+                    r.body_text(),
+                )
+            })
+    }
+}

@@ -1,0 +1,149 @@
+//! Change requests and their transitions.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Actor, Json, Path, Query};
+use axum::extract::State;
+use axum::http::StatusCode;
+use changegate_api::*;
+use changegate_domain::change::Command;
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+type Answer = Result<axum::Json<ChangeRequest>, ApiError>;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(file, list))
+        .routes(routes!(get, edit))
+        .routes(routes!(submit))
+        .routes(routes!(withdraw))
+        .routes(routes!(request_changes))
+        .routes(routes!(revoke))
+        .routes(routes!(sign_off))
+}
+
+/// Filters of the list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    /// System code.
+    system: Option<String>,
+    /// State.
+    state: Option<String>,
+    /// At most this many (1-500, default 100).
+    limit: Option<u64>,
+}
+
+/// Files a change request (owner); it starts as a draft.
+#[utoipa::path(post, path = "/api/v1/change-requests", tag = "change requests", request_body = NewChangeRequest,
+    responses((status = 201, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn file(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Json(n): Json<NewChangeRequest>,
+) -> Result<(StatusCode, axum::Json<ChangeRequest>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.file_change(&who, n).await?),
+    ))
+}
+
+/// Change requests visible to the caller, newest first.
+#[utoipa::path(get, path = "/api/v1/change-requests", tag = "change requests", params(ListParams),
+    responses((status = 200, body = ChangeRequestList), (status = "4XX", body = Problem)))]
+async fn list(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Query(q): Query<ListParams>,
+) -> Result<axum::Json<ChangeRequestList>, ApiError> {
+    Ok(axum::Json(
+        app.list_changes(
+            &who,
+            q.system.as_deref(),
+            q.state.as_deref(),
+            q.limit.unwrap_or(100),
+        )
+        .await?,
+    ))
+}
+
+/// A change request with its state, subjects, sign-offs and the checklist to answer.
+#[utoipa::path(get, path = "/api/v1/change-requests/{id}", tag = "change requests", params(("id" = i64, Path)),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn get(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i64>) -> Answer {
+    Ok(axum::Json(app.get_change(&who, id).await?))
+}
+
+/// Edits a draft (owner).
+#[utoipa::path(patch, path = "/api/v1/change-requests/{id}", tag = "change requests", params(("id" = i64, Path)), request_body = EditChangeRequest,
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn edit(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(e): Json<EditChangeRequest>,
+) -> Answer {
+    Ok(axum::Json(app.edit_change(&who, id, e).await?))
+}
+
+/// Submits a draft for the PA05 evaluation (owner).
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/submit", tag = "change requests", params(("id" = i64, Path)),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn submit(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i64>) -> Answer {
+    Ok(axum::Json(
+        app.act_on_change(Some(&who), id, Command::Submit).await?,
+    ))
+}
+
+/// Withdraws a draft or submitted change (owner).
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/withdraw", tag = "change requests", params(("id" = i64, Path)),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn withdraw(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i64>) -> Answer {
+    Ok(axum::Json(
+        app.act_on_change(Some(&who), id, Command::Withdraw).await?,
+    ))
+}
+
+/// Sends a submitted change back to its owner (reviewer).
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/request-changes", tag = "change requests", params(("id" = i64, Path)), request_body = Note,
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn request_changes(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(n): Json<Note>,
+) -> Answer {
+    Ok(axum::Json(
+        app.act_on_change(Some(&who), id, Command::RequestChanges { note: n.note })
+            .await?,
+    ))
+}
+
+/// Revokes an approval (reviewer).
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/revoke", tag = "change requests", params(("id" = i64, Path)), request_body = RevokeReason,
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn revoke(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(r): Json<RevokeReason>,
+) -> Answer {
+    Ok(axum::Json(
+        app.act_on_change(Some(&who), id, Command::Revoke { reason: r.reason })
+            .await?,
+    ))
+}
+
+/// Records an evaluation and sign-off (reviewer of PA05, outside the owner organisation, who
+/// neither filed nor edited the change).
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/sign-off", tag = "change requests", params(("id" = i64, Path)), request_body = NewSignOff,
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+async fn sign_off(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(s): Json<NewSignOff>,
+) -> Answer {
+    Ok(axum::Json(app.sign_off(&who, id, s).await?))
+}

@@ -1,0 +1,41 @@
+//! Incidents.
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{Actor, Json, Path};
+use axum::extract::State;
+use axum::http::StatusCode;
+use changegate_api::{Incident, NewIncident, Problem};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(report))
+        .routes(routes!(resolve))
+}
+
+/// Reports an incident on a system; an open high or critical one closes the gate.
+#[utoipa::path(post, path = "/api/v1/systems/{code}/incidents", tag = "incidents", params(("code" = String, Path)), request_body = NewIncident,
+    responses((status = 201, body = Incident), (status = "4XX", body = Problem)))]
+async fn report(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(code): Path<String>,
+    Json(n): Json<NewIncident>,
+) -> Result<(StatusCode, axum::Json<Incident>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.report_incident(&who, &code, n).await?),
+    ))
+}
+
+/// Resolves an incident (reviewer, admin).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", params(("id" = i64, Path)),
+    responses((status = 200, body = Incident), (status = "4XX", body = Problem)))]
+async fn resolve(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Incident>, ApiError> {
+    Ok(axum::Json(app.resolve_incident(&who, id).await?))
+}
