@@ -1,1 +1,398 @@
-//! Demo data for `changegate serve --demo`. (Filled in below.)
+//! Demo data for `changegate serve --demo`: organisations, one user per role, systems connected
+//! to the population database, and change requests in several states, created through the same
+//! use cases as real data (so every row has its audit event). Credentials are one-time: on a
+//! database that already holds the demo, the demo users get fresh one-time passwords and tokens.
+
+use crate::auth::{Principal, hash_secret, one_time_password, principal_of};
+use crate::registry::user_by_name;
+use crate::{App, AppResult, event};
+use changegate_api as wire;
+use changegate_domain::change::Command;
+use changegate_store::entity::{organisation, user};
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
+};
+use sha2::{Digest, Sha256};
+
+/// One demo account and its one-time credentials.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    /// Role.
+    pub role: String,
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub display_name: String,
+    /// Organisation code.
+    pub org: String,
+    /// One-time password (must be changed at first login).
+    pub one_time_password: String,
+    /// API token (90 days).
+    pub token: String,
+}
+
+/// What the demo holds, for the printed walk-through.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The accounts.
+    pub accounts: Vec<DemoAccount>,
+    /// System code of the main demo system.
+    pub system: String,
+    /// Commit id of the approved demo change.
+    pub approved_commit: String,
+    /// Tree id of the approved demo change.
+    pub approved_tree: String,
+    /// Commit id of a change still waiting for its evaluation.
+    pub pending_commit: String,
+    /// Whether the demo was created now (false: it was there, credentials re-issued).
+    pub created: bool,
+}
+
+const ORGS: [(&str, &str, &str); 4] = [
+    ("STNMT", "Sở Tài nguyên và Môi trường", "owner"),
+    ("CUCTHUE", "Cục Thuế tỉnh", "owner"),
+    ("PA05", "Công an tỉnh – Phòng PA05", "reviewer"),
+    ("STTTT", "Sở Thông tin và Truyền thông", "inspector"),
+];
+
+const USERS: [(&str, &str, &str, &str); 7] = [
+    ("quan.tri", "Trần Quản Trị", "STTTT", "admin"),
+    ("nguyen.van.an", "Nguyễn Văn An", "STNMT", "owner"),
+    ("pham.thi.thu", "Phạm Thị Thu", "CUCTHUE", "owner"),
+    ("tran.thi.hoa", "Trần Thị Hoa", "PA05", "reviewer"),
+    ("do.minh.duc", "Đỗ Minh Đức", "PA05", "reviewer"),
+    ("le.thanh.tra", "Lê Thanh Tra", "STTTT", "auditor"),
+    (
+        "ci.stnmt",
+        "CI – Sở Tài nguyên và Môi trường",
+        "STNMT",
+        "ci",
+    ),
+];
+
+fn oid(seed: &str) -> String {
+    hex::encode(&Sha256::digest(seed.as_bytes())[..20])
+}
+
+fn answers(app: &App, fail_item: Option<&str>) -> Vec<wire::ItemAnswer> {
+    app.pack
+        .checklist
+        .iter()
+        .map(|i| {
+            let failed = fail_item == Some(i.id.as_str());
+            wire::ItemAnswer {
+                item: i.id.clone(),
+                result: if failed {
+                    "fail"
+                } else if i.id == "hardware-security" {
+                    "na"
+                } else {
+                    "pass"
+                }
+                .into(),
+                note: if failed {
+                    "Tài khoản quản trị cơ sở dữ liệu vẫn dùng mật khẩu mặc định của nhà cung cấp."
+                        .into()
+                } else {
+                    String::new()
+                },
+            }
+        })
+        .collect()
+}
+
+impl App {
+    async fn principal(&self, username: &str) -> AppResult<Principal> {
+        principal_of(&self.db, &user_by_name(&self.db, username).await?).await
+    }
+
+    /// Seeds the demo (or re-issues its credentials) and returns what to print.
+    pub async fn seed_demo(&self) -> AppResult<Demo> {
+        let op = Principal::operator();
+        let created = organisation::Entity::find()
+            .filter(organisation::Column::Code.eq("PA05"))
+            .one(&self.db)
+            .await?
+            .is_none();
+        let approved = (oid("demo-approved-commit"), oid("demo-approved-tree"));
+        let pending = oid("demo-pending-commit");
+        let mut accounts = vec![];
+        if created {
+            for (code, name, kind) in ORGS {
+                self.create_organisation(
+                    &op,
+                    wire::NewOrganisation {
+                        code: code.into(),
+                        name: name.into(),
+                        kind: kind.into(),
+                    },
+                )
+                .await?;
+            }
+            for (username, display_name, org, role) in USERS {
+                let u = self
+                    .create_user(
+                        &op,
+                        wire::NewUser {
+                            username: username.into(),
+                            display_name: display_name.into(),
+                            org: org.into(),
+                            role: role.into(),
+                        },
+                    )
+                    .await?;
+                let t = self
+                    .create_token(
+                        &op,
+                        username,
+                        wire::NewToken {
+                            name: "demo".into(),
+                            expires_in_days: Some(90),
+                        },
+                    )
+                    .await?;
+                accounts.push(DemoAccount {
+                    role: role.into(),
+                    username: username.into(),
+                    display_name: display_name.into(),
+                    org: org.into(),
+                    one_time_password: u.one_time_password,
+                    token: t.token,
+                });
+            }
+            self.seed_demo_systems(&op, &approved, &pending).await?;
+        } else {
+            for (username, display_name, org, role) in USERS {
+                let otp = self.reissue_password(&op, username).await?;
+                let t = self
+                    .create_token(
+                        &op,
+                        username,
+                        wire::NewToken {
+                            name: "demo".into(),
+                            expires_in_days: Some(90),
+                        },
+                    )
+                    .await?;
+                accounts.push(DemoAccount {
+                    role: role.into(),
+                    username: username.into(),
+                    display_name: display_name.into(),
+                    org: org.into(),
+                    one_time_password: otp,
+                    token: t.token,
+                });
+            }
+        }
+        Ok(Demo {
+            accounts,
+            system: "TTHC-TINH".into(),
+            approved_commit: approved.0,
+            approved_tree: approved.1,
+            pending_commit: pending,
+            created,
+        })
+    }
+
+    async fn reissue_password(&self, op: &Principal, username: &str) -> AppResult<String> {
+        let otp = one_time_password();
+        let hash = hash_secret(&otp)?;
+        let tx = self.begin().await?;
+        let u = user_by_name(&tx.txn, username).await?;
+        let mut am: user::ActiveModel = u.into();
+        am.password_hash = Set(hash);
+        am.must_change_password = Set(true);
+        am.update(&tx.txn).await?;
+        tx.audit(event(
+            Some(op),
+            "user.reset_password",
+            "user",
+            username,
+            None,
+            None,
+            Some(serde_json::json!({ "must_change_password": true })),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(otp)
+    }
+
+    async fn seed_demo_systems(
+        &self,
+        op: &Principal,
+        approved: &(String, String),
+        pending: &str,
+    ) -> AppResult<()> {
+        let sw = |kind: &str, name: &str, version: &str| wire::Component {
+            kind: kind.into(),
+            name: name.into(),
+            version: version.into(),
+        };
+        let last_review = chrono::Utc::now().date_naive() - chrono::Duration::days(200);
+        for (code, name, org, level, unit) in [
+            (
+                "TTHC-TINH",
+                "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh",
+                "STNMT",
+                3,
+                "Trung tâm Công nghệ thông tin – Sở Tài nguyên và Môi trường",
+            ),
+            (
+                "DAT-DAI",
+                "Cơ sở dữ liệu đất đai tỉnh",
+                "STNMT",
+                4,
+                "Văn phòng Đăng ký đất đai",
+            ),
+            (
+                "THUE-TINH",
+                "Hệ thống quản lý thuế cấp tỉnh",
+                "CUCTHUE",
+                3,
+                "Phòng Tin học – Cục Thuế tỉnh",
+            ),
+        ] {
+            self.create_system(
+                op,
+                wire::NewSystem {
+                    code: code.into(),
+                    name: name.into(),
+                    owner_org: org.into(),
+                    operating_unit: unit.into(),
+                    level,
+                    population_db: true,
+                    environments: vec!["production".into(), "staging".into()],
+                    components: vec![
+                        sw("software", "PostgreSQL", "15.6"),
+                        sw("software", "Ứng dụng một cửa điện tử", "2.2.0"),
+                        sw("hardware", "Máy chủ Dell PowerEdge R740", "R740"),
+                    ],
+                    last_review: Some(last_review),
+                },
+            )
+            .await?;
+        }
+        let an = self.principal("nguyen.van.an").await?;
+        let thu = self.principal("pham.thi.thu").await?;
+        let hoa = self.principal("tran.thi.hoa").await?;
+        let duc = self.principal("do.minh.duc").await?;
+        let file = |system: &str,
+                    kind: &str,
+                    title: &str,
+                    description: &str,
+                    subjects: Vec<wire::WireSubject>| wire::NewChangeRequest {
+            system: system.into(),
+            kind: kind.into(),
+            title: title.into(),
+            description: description.into(),
+            environments: vec!["production".into()],
+            subjects,
+            components: vec![],
+        };
+        let git = |c: &str, t: &str| {
+            vec![wire::WireSubject::GitCommit {
+                commit: c.into(),
+                tree: t.into(),
+            }]
+        };
+        let sign = |conclusion: &str, fail: Option<&str>| wire::NewSignOff {
+            conclusion: conclusion.into(),
+            checklist: answers(self, fail),
+            findings: if fail.is_some() {
+                vec![wire::WireFinding { severity: "high".into(), text: "Tài khoản mặc định 'admin' của hệ quản trị cơ sở dữ liệu chưa đổi mật khẩu.".into() }]
+            } else {
+                vec![]
+            },
+            conditions: if fail.is_none() {
+                vec!["Rà soát lại nhật ký truy cập sau 30 ngày vận hành.".into()]
+            } else {
+                vec![]
+            },
+        };
+        // Approved: the gate lets exactly this content through.
+        let mut c = file(
+            "TTHC-TINH",
+            "software",
+            "Nâng cấp mô-đun tra cứu thông tin công dân lên phiên bản 2.3",
+            "Bổ sung xác thực hai lớp cho cán bộ một cửa; tra cứu Cơ sở dữ liệu quốc gia về dân cư chỉ qua ứng dụng.",
+            git(&approved.0, &approved.1),
+        );
+        c.components = vec![wire::ComponentChange {
+            name: "Ứng dụng một cửa điện tử".into(),
+            before: "2.2.0".into(),
+            after: "2.3.0".into(),
+        }];
+        let cr = self.file_change(&an, c).await?;
+        self.act_on_change(Some(&an), cr.id, Command::Submit)
+            .await?;
+        self.sign_off(&hoa, cr.id, sign("pass", None)).await?;
+        // Submitted, awaiting evaluation.
+        let cr = self
+            .file_change(
+                &an,
+                file(
+                    "TTHC-TINH",
+                    "configuration",
+                    "Thay đổi cấu hình danh sách địa chỉ IP được phép truy cập",
+                    "Chặn truy cập từ các địa chỉ IP chưa xác định theo văn bản của Công an tỉnh.",
+                    git(pending, &oid("demo-pending-tree")),
+                ),
+            )
+            .await?;
+        self.act_on_change(Some(&an), cr.id, Command::Submit)
+            .await?;
+        // Draft.
+        let mut c = file(
+            "TTHC-TINH",
+            "hardware",
+            "Thay thế máy chủ cơ sở dữ liệu",
+            "Máy chủ cũ hết bảo hành; thay bằng máy chủ mới cùng cấu hình an toàn.",
+            vec![],
+        );
+        c.components = vec![wire::ComponentChange {
+            name: "Máy chủ Dell PowerEdge R740".into(),
+            before: "R740".into(),
+            after: "R760".into(),
+        }];
+        self.file_change(&an, c).await?;
+        // Rejected: a default password was found.
+        let cr = self
+            .file_change(
+                &an,
+                file(
+                    "DAT-DAI",
+                    "software",
+                    "Triển khai mô-đun đồng bộ dữ liệu đất đai với dân cư",
+                    "Đồng bộ định kỳ theo lô.",
+                    git(&oid("demo-rejected-commit"), &oid("demo-rejected-tree")),
+                ),
+            )
+            .await?;
+        self.act_on_change(Some(&an), cr.id, Command::Submit)
+            .await?;
+        self.sign_off(&hoa, cr.id, sign("fail", Some("no-default-passwords")))
+            .await?;
+        // Level 4: one of two required sign-offs.
+        let cr = self.file_change(&an, file("DAT-DAI", "network", "Kết nối mạng truyền số liệu chuyên dùng", "Chuyển kết nối sang mạng truyền số liệu chuyên dùng của cơ quan Đảng, Nhà nước.",
+            vec![wire::WireSubject::Artifact { digest: format!("sha256:{}", hex::encode(Sha256::digest(b"demo-network-config"))) }])).await?;
+        self.act_on_change(Some(&an), cr.id, Command::Submit)
+            .await?;
+        self.sign_off(&duc, cr.id, sign("pass", None)).await?;
+        // Another owner's system, withdrawn.
+        let cr = self
+            .file_change(
+                &thu,
+                file(
+                    "THUE-TINH",
+                    "software",
+                    "Cập nhật bản vá bảo mật hệ điều hành",
+                    "Áp dụng bản vá tháng 11.",
+                    git(&oid("demo-thue-commit"), &oid("demo-thue-tree")),
+                ),
+            )
+            .await?;
+        self.act_on_change(Some(&thu), cr.id, Command::Withdraw)
+            .await?;
+        Ok(())
+    }
+}

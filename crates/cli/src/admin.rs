@@ -1,0 +1,297 @@
+//! `changegate admin …` and `changegate audit …`: act directly on the server's database, as the
+//! operator at the command line (recorded in the audit log as `cli:<os user>`).
+
+use crate::DbOpts;
+use crate::config;
+use anyhow::{Context, bail};
+use changegate_api as wire;
+use changegate_app::audit::{Verified, event_view, verify_db, verify_events};
+use changegate_app::{App, Principal};
+use clap::Subcommand;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum AdminCmd {
+    /// Creates an organisation.
+    CreateOrg {
+        /// Code (`PA05`).
+        #[arg(long)]
+        code: String,
+        /// Name (`Công an tỉnh – Phòng PA05`).
+        #[arg(long)]
+        name: String,
+        /// owner, reviewer or inspector.
+        #[arg(long)]
+        kind: String,
+    },
+    /// Creates a user and prints a one-time password that must be changed at first login.
+    CreateUser {
+        /// Username (one person).
+        #[arg(long)]
+        username: String,
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// owner, reviewer, auditor, admin or ci.
+        #[arg(long)]
+        role: String,
+        /// Full name (default: the username).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Issues an API token; the token alone is on the last line of stdout.
+    CreateToken {
+        /// Whose.
+        #[arg(long)]
+        username: String,
+        /// What for.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 90d (1d-366d).
+        #[arg(long, default_value = "90d")]
+        expires_in: String,
+    },
+    /// Registers a system.
+    CreateSystem {
+        /// Code.
+        #[arg(long)]
+        code: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Owner organisation code.
+        #[arg(long)]
+        owner_org: String,
+        /// Security level 1-5.
+        #[arg(long)]
+        level: String,
+        /// Connected to the National Population Database.
+        #[arg(long)]
+        population_db: bool,
+        /// Environments (repeat; default production).
+        #[arg(long = "env")]
+        envs: Vec<String>,
+        /// Operating unit.
+        #[arg(long, default_value = "")]
+        operating_unit: String,
+        /// Date of the last evaluation (YYYY-MM-DD) of a system taken on.
+        #[arg(long)]
+        last_review: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Verifies the hash chain; exit 0 intact, 1 tampered.
+    Verify {
+        /// An export file instead of the database.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Writes the log to a file (JSON lines: a head line, then one event per line).
+    Export {
+        /// Where.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+async fn open(db: &DbOpts) -> anyhow::Result<App> {
+    let cfg = config::load(db)?;
+    config::init_logging(&config::Config {
+        log_level: "warn".into(),
+        ..cfg.clone()
+    });
+    Ok(App::open(&cfg.database_url()?, cfg.pack()?).await?)
+}
+
+fn days(s: &str) -> anyhow::Result<u32> {
+    let d = humantime::parse_duration(s)
+        .with_context(|| format!("--expires-in {s:?} is not a duration such as 90d"))?;
+    let days = d.as_secs() / 86_400;
+    if d.as_secs() % 86_400 != 0 || !(1..=366).contains(&days) {
+        bail!("--expires-in {s:?} must be a whole number of days from 1d to 366d");
+    }
+    Ok(days as u32)
+}
+
+pub async fn run(db: DbOpts, cmd: AdminCmd) -> anyhow::Result<()> {
+    let app = open(&db).await?;
+    let op = Principal::operator();
+    match cmd {
+        AdminCmd::CreateOrg { code, name, kind } => {
+            let o = app
+                .create_organisation(&op, wire::NewOrganisation { code, name, kind })
+                .await?;
+            println!("organisation {} created: {} ({})", o.code, o.name, o.kind);
+        }
+        AdminCmd::CreateUser {
+            username,
+            org,
+            role,
+            name,
+        } => {
+            let display_name = name.unwrap_or_else(|| username.clone());
+            let u = app
+                .create_user(
+                    &op,
+                    wire::NewUser {
+                        username,
+                        display_name,
+                        org,
+                        role,
+                    },
+                )
+                .await?;
+            println!(
+                "user {} ({}, {}) created; one-time password, to be changed at first login:",
+                u.user.username, u.user.role, u.user.org
+            );
+            println!("{}", u.one_time_password);
+        }
+        AdminCmd::CreateToken {
+            username,
+            name,
+            expires_in,
+        } => {
+            let t = app
+                .create_token(
+                    &op,
+                    &username,
+                    wire::NewToken {
+                        name,
+                        expires_in_days: Some(days(&expires_in)?),
+                    },
+                )
+                .await?;
+            println!(
+                "token {} for {} expires at {}; it is shown only now:",
+                t.info.id, t.info.username, t.info.expires_at
+            );
+            println!("{}", t.token);
+        }
+        AdminCmd::CreateSystem {
+            code,
+            name,
+            owner_org,
+            level,
+            population_db,
+            envs,
+            operating_unit,
+            last_review,
+        } => {
+            let level: i64 = level
+                .trim()
+                .parse()
+                .with_context(|| format!("--level {level:?} is not a whole number from 1 to 5"))?;
+            let last_review = last_review
+                .map(|d| {
+                    chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                        .with_context(|| format!("--last-review {d:?} is not a date YYYY-MM-DD"))
+                })
+                .transpose()?;
+            let s = app
+                .create_system(
+                    &op,
+                    wire::NewSystem {
+                        code,
+                        name,
+                        owner_org,
+                        operating_unit,
+                        level,
+                        population_db,
+                        environments: envs,
+                        components: vec![],
+                        last_review,
+                    },
+                )
+                .await?;
+            for w in &s.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "system {} registered: level {}, environments {}",
+                s.code,
+                s.level,
+                s.environments.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn audit(db: DbOpts, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    let verified = match cmd {
+        AuditCmd::Export { file } => {
+            let app = open(&db).await?;
+            let (seq, hash) = changegate_store::audit::head(&app.db).await?;
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(&file)
+                    .with_context(|| format!("cannot create {}", file.display()))?,
+            );
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "changegate_audit_export": 1, "head_seq": seq, "head_hash": hash })
+            )?;
+            let mut after = 0;
+            loop {
+                let page = changegate_store::audit::page(&app.db, after, 5000).await?;
+                let Some(last) = page.last().map(|e| e.seq) else {
+                    break;
+                };
+                for e in page {
+                    writeln!(out, "{}", serde_json::to_string(&event_view(e))?)?;
+                }
+                after = last;
+            }
+            out.flush()?;
+            println!("{seq} events written to {}", file.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        AuditCmd::Verify { file: Some(file) } => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let mut lines = std::io::BufReader::new(f).lines();
+            let head: serde_json::Value = serde_json::from_str(
+                &lines.next().transpose()?.unwrap_or_default(),
+            )
+            .with_context(|| {
+                format!(
+                    "{} does not start with a changegate audit export head line",
+                    file.display()
+                )
+            })?;
+            let (Some(seq), Some(hash)) = (head["head_seq"].as_i64(), head["head_hash"].as_str())
+            else {
+                bail!(
+                    "{}: the head line lacks head_seq and head_hash",
+                    file.display()
+                );
+            };
+            let mut events = vec![];
+            for (i, l) in lines.enumerate() {
+                let l = l?;
+                events.push(
+                    serde_json::from_str::<wire::AuditEvent>(&l).with_context(|| {
+                        format!("{}: line {} is not an audit event", file.display(), i + 2)
+                    })?,
+                );
+            }
+            verify_events(events, (seq, hash))
+        }
+        AuditCmd::Verify { file: None } => verify_db(&open(&db).await?.db).await?,
+    };
+    Ok(match verified {
+        Verified::Intact(n) => {
+            println!("audit log intact: {n} events, hash chain verified");
+            ExitCode::SUCCESS
+        }
+        Verified::Broken(b) => {
+            println!("audit log TAMPERED: {b}");
+            ExitCode::FAILURE
+        }
+    })
+}

@@ -1,0 +1,141 @@
+//! Configuration, layered: built-in defaults, then the configuration file
+//! (`config/changegate.toml` when present, or `--config`), then `CHANGEGATE_*` environment
+//! variables, then command-line flags. An unknown key is an error that names it.
+
+use crate::DbOpts;
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The server's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory of the embedded SQLite database.
+    pub data_dir: PathBuf,
+    /// Database URL; when set, `data_dir` is not used for the database.
+    pub database_url: Option<String>,
+    /// A policy pack file instead of the built-in `population-db` pack.
+    pub policy_pack: Option<PathBuf>,
+    /// `human` or `json` logs.
+    pub log_format: String,
+    /// Log filter (`info`, `changegate=debug`, …).
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            policy_pack: None,
+            log_format: "human".into(),
+            log_level: "info".into(),
+        }
+    }
+}
+
+const KEYS: [&str; 6] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "policy_pack",
+    "log_format",
+    "log_level",
+];
+
+/// Loads the configuration for server-side commands.
+pub fn load(db: &DbOpts) -> anyhow::Result<Config> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    let default_file = Path::new("config/changegate.toml");
+    match &db.config {
+        Some(f) if !f.exists() => bail!("configuration file {} does not exist", f.display()),
+        Some(f) => fig = fig.merge(Toml::file_exact(f)),
+        None if default_file.exists() => fig = fig.merge(Toml::file_exact(default_file)),
+        None => {}
+    }
+    fig = fig.merge(Env::prefixed("CHANGEGATE_").only(&KEYS));
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        fig = fig.merge(Serialized::default("database_url", url));
+    }
+    if let Some(d) = &db.data_dir {
+        fig = fig
+            .merge(Serialized::default("data_dir", d))
+            .merge(Serialized::default("database_url", Option::<String>::None));
+    }
+    if let Some(u) = &db.database_url {
+        fig = fig.merge(Serialized::default("database_url", u));
+    }
+    let cfg: Config = fig
+        .extract()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    if cfg.log_format != "human" && cfg.log_format != "json" {
+        bail!(
+            "configuration: log_format must be \"human\" or \"json\", not {:?}",
+            cfg.log_format
+        );
+    }
+    Ok(cfg)
+}
+
+impl Config {
+    /// The database URL: the configured one, or SQLite in `data_dir` (created when missing).
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(u) = &self.database_url {
+            if !(u.starts_with("postgres://")
+                || u.starts_with("postgresql://")
+                || u.starts_with("sqlite:"))
+            {
+                bail!("database URL {u:?} is neither postgres://… nor sqlite://…");
+            }
+            return Ok(u.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                self.data_dir.display()
+            )
+        })?;
+        Ok(format!(
+            "sqlite://{}?mode=rwc",
+            self.data_dir.join("changegate.db").display()
+        ))
+    }
+
+    /// The policy pack: the configured file, or the built-in one.
+    pub fn pack(&self) -> anyhow::Result<changegate_domain::PolicyPack> {
+        match &self.policy_pack {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read the policy pack {}", p.display()))?;
+                Ok(changegate_domain::PolicyPack::parse(
+                    &p.display().to_string(),
+                    &text,
+                )?)
+            }
+            None => Ok(changegate_domain::PolicyPack::parse(
+                "workflows/population-db.toml (built in)",
+                changegate_app::DEFAULT_PACK,
+            )?),
+        }
+    }
+}
+
+/// Starts logging to stderr.
+pub fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.log_format == "json" {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}

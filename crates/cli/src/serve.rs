@@ -1,0 +1,122 @@
+//! `changegate serve`.
+
+use crate::DbOpts;
+use crate::config::{self, Config};
+use anyhow::Context;
+use changegate_app::App;
+use clap::Args;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    db: DbOpts,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Seed demo data and print its one-time credentials.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut cfg: Config = config::load(&a.db)?;
+    if let Some(l) = a.listen {
+        cfg.listen = l;
+    }
+    config::init_logging(&cfg);
+    let pack = cfg.pack()?;
+    let url = cfg.database_url()?;
+    let app = App::open(&url, pack)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    if a.demo {
+        print_demo(&app.seed_demo().await?, &cfg.listen);
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = changegate_store::backend_name(&app.db), ready_ms = started.elapsed().as_millis() as u64, "changegate ready");
+    println!(
+        "changegate listening on http://{addr} ({} database, ready in {} ms)",
+        changegate_store::backend_name(&app.db),
+        started.elapsed().as_millis()
+    );
+    changegate_server::serve(listener, Arc::new(app), shutdown()).await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+fn print_demo(d: &changegate_app::demo::Demo, listen: &str) {
+    let base = format!("http://{listen}");
+    println!();
+    if d.created {
+        println!(
+            "Demo data created. One-time credentials (shown once; passwords must be changed at first login):"
+        );
+    } else {
+        println!("Demo data already present. Fresh one-time credentials for the demo users:");
+    }
+    println!();
+    println!(
+        "  {:<9} {:<14} {:<34} {:<17} API token",
+        "role", "username", "name", "password"
+    );
+    for u in &d.accounts {
+        println!(
+            "  {:<9} {:<14} {:<34} {:<17} {}",
+            u.role, u.username, u.display_name, u.one_time_password, u.token
+        );
+    }
+    let token = |role: &str| {
+        d.accounts
+            .iter()
+            .find(|a| a.role == role)
+            .map(|a| a.token.clone())
+            .unwrap_or_default()
+    };
+    println!();
+    println!("Try the gate as the CI pipeline of Sở Tài nguyên và Môi trường:");
+    println!(
+        "  export CHANGEGATE_URL={base} CHANGEGATE_TOKEN={}",
+        token("ci")
+    );
+    println!(
+        "  changegate check --system {} --env production --commit {} --tree {}    # approved: exit 0",
+        d.system, d.approved_commit, d.approved_tree
+    );
+    println!(
+        "  changegate check --system {} --env production --commit {}    # awaiting PA05: exit 1",
+        d.system, d.pending_commit
+    );
+    println!(
+        "  curl -H \"Authorization: Bearer $CHANGEGATE_TOKEN\" '{base}/api/v1/gate?system={}&env=production&commit={}'",
+        d.system, d.approved_commit
+    );
+    println!();
+}
