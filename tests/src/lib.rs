@@ -4,7 +4,8 @@
 //! `changegate-api` client.
 
 use changegate_api::{
-    ChangeRequest, Client, ItemAnswer, NewOrganisation, NewSignOff, NewSystem, NewToken, NewUser,
+    ChangeRequest, Client, ClientError, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation,
+    NewSignOff, NewSystem, NewToken, NewUser, Problem, WireSubject,
 };
 use changegate_app::{App, Principal};
 use changegate_domain::PolicyPack;
@@ -281,4 +282,89 @@ pub fn random_oid() -> String {
 /// A random artifact digest.
 pub fn random_digest() -> String {
     format!("sha256:{}", hex::encode(rand::random::<[u8; 32]>()))
+}
+
+/// A git subject.
+pub fn git(commit: &str, tree: &str) -> WireSubject {
+    WireSubject::GitCommit {
+        commit: commit.into(),
+        tree: tree.into(),
+    }
+}
+
+/// An artifact subject.
+pub fn artifact(digest: &str) -> WireSubject {
+    WireSubject::Artifact {
+        digest: digest.into(),
+    }
+}
+
+/// A software change request of `system` for `envs` covering `subjects`.
+pub fn change(system: &str, envs: &[&str], subjects: Vec<WireSubject>) -> NewChangeRequest {
+    NewChangeRequest {
+        system: system.into(),
+        kind: "software".into(),
+        title: "Nâng cấp mô-đun tra cứu".into(),
+        description: "Cập nhật phiên bản".into(),
+        environments: envs.iter().map(|s| s.to_string()).collect(),
+        subjects,
+        components: vec![],
+    }
+}
+
+/// A gate question without content; fill in `commit`, `tree` or `artifact`.
+pub fn ask(system: &str, env: &str) -> GateParams {
+    GateParams {
+        system: system.into(),
+        env: env.into(),
+        ..GateParams::default()
+    }
+}
+
+/// A gate question about one commit.
+pub fn ask_commit(system: &str, env: &str, commit: &str) -> GateParams {
+    GateParams {
+        commit: Some(commit.into()),
+        ..ask(system, env)
+    }
+}
+
+/// The answer of a call that must succeed.
+pub fn ok<T>(r: Result<T, ClientError>) -> T {
+    r.unwrap_or_else(|e| panic!("expected success, got {e}"))
+}
+
+/// The problem of a call that must fail with a problem document.
+pub fn problem<T: std::fmt::Debug>(r: Result<T, ClientError>) -> Problem {
+    match r {
+        Ok(v) => panic!("expected a problem, got success: {v:?}"),
+        Err(ClientError::Problem(p)) => *p,
+        Err(e) => panic!("expected a problem document, got {e}"),
+    }
+}
+
+impl TestApp {
+    /// Files `n` as the owner, submits it and has as many PA05 reviewers sign it off `pass` as
+    /// its quorum needs. Returns the approved change request.
+    pub async fn approved(&self, w: &World, n: &NewChangeRequest) -> ChangeRequest {
+        let cr = ok(w.owner.file_change(n).await);
+        ok(w.owner.submit(cr.id).await);
+        let mut last = cr.clone();
+        for r in [&w.reviewer, &w.reviewer2]
+            .into_iter()
+            .take(cr.quorum as usize)
+        {
+            last = ok(r.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
+        }
+        assert_eq!(last.state, "approved", "{last:?}");
+        last
+    }
+
+    /// The seq of the audit chain's head.
+    pub async fn audit_seq(&self) -> i64 {
+        changegate_store::audit::head(&self.app.db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .0
+    }
 }
