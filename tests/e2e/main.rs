@@ -1,5 +1,10 @@
 //! End-to-end tests: one test binary, a real server per test.
 
+// Helpers of tests stop the test loudly when a step fails.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod content;
 mod gate;
+mod review;
 mod smoke;
+mod transitions;

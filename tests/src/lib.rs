@@ -3,6 +3,9 @@
 //! `CHANGEGATE_TEST_DATABASE_URL` is set), and typed helpers that drive it through the real
 //! `changegate-api` client.
 
+// Test support: a failed set-up step should stop the test loudly.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use changegate_api::{
     ChangeRequest, Client, ClientError, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation,
     NewSignOff, NewSystem, NewToken, NewUser, Problem, WireSubject,

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the contract names the commands create-org, create-user, …"
+)]
 pub enum AdminCmd {
     /// Creates an organisation.
     CreateOrg {

@@ -236,7 +236,8 @@ pub fn decide(
         );
     }
 
-    let mut groups: Vec<(&str, fn(&CandidateChange) -> bool)> = Vec::new();
+    type Matches = fn(&CandidateChange) -> bool;
+    let mut groups: Vec<(&str, Matches)> = Vec::new();
     if q.asks_git() {
         groups.push(("git commit", |c| c.matches_git));
     }
