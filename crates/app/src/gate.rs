@@ -341,11 +341,15 @@ impl GateIndex {
         }
         let seq_before = self.last_seq();
         let loaded = self.load(db, pack, code).await?;
-        let mut map = self.systems.write().map_err(|_| poisoned())?;
-        // A catch-up that ran while loading may have applied events the load did not see; only
-        // cache when nothing moved, otherwise answer from this load and reload next time.
+        // Cache only if no catch-up ran since the load began: a catch-up skips systems that are
+        // not cached, so it could not have patched this load. Holding the catch-up lock makes the
+        // check and the insert one step with respect to catch-ups.
+        let _no_catch_up = self.catch_up_lock.lock().await;
         if self.last_seq() == seq_before {
-            map.insert(code.to_owned(), loaded.clone());
+            self.systems
+                .write()
+                .map_err(|_| poisoned())?
+                .insert(code.to_owned(), loaded.clone());
         }
         Ok(loaded)
     }
@@ -358,6 +362,13 @@ impl GateIndex {
             .flatten()
             .find(|e| e.id == system_id)
             .cloned()
+    }
+
+    /// Forgets every system: the next decisions reload from the database.
+    fn clear(&self) {
+        if let Ok(mut m) = self.systems.write() {
+            m.clear();
+        }
     }
 
     fn drop_system(&self, system_id: Option<i64>, code: Option<&str>) {
@@ -509,8 +520,16 @@ impl App {
         let _one_at_a_time = self.gate.catch_up_lock.lock().await;
         loop {
             let events =
-                changegate_store::audit::changes_since(&self.db, self.gate.last_seq(), 1000)
-                    .await?;
+                match changegate_store::audit::changes_since(&self.db, self.gate.last_seq(), 1000)
+                    .await
+                {
+                    Ok(events) => events,
+                    Err(e) => {
+                        // The index may now be behind the database: forget it (fail closed).
+                        self.gate.clear();
+                        return Err(e.into());
+                    }
+                };
             let n = events.len();
             for (seq, entity, entity_id, system_id) in events {
                 let applied = match (entity.as_str(), system_id) {
