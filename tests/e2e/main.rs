@@ -5,6 +5,7 @@
 
 mod content;
 mod gate;
+mod input;
 mod review;
 mod smoke;
 mod transitions;

@@ -194,3 +194,34 @@ async fn an_auditor_and_the_ci_cannot_sign_off() {
         assert_eq!((p.status, p.code.as_str()), (403, "forbidden"));
     }
 }
+
+#[tokio::test]
+async fn a_reviewer_cannot_be_made_a_member_of_an_owner_organisation() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let p = problem(
+        t.admin
+            .create_user(&changegate_api::NewUser {
+                username: "reviewer.in.owner".into(),
+                display_name: "Người đánh giá sai đơn vị".into(),
+                org: "STNMT".into(),
+                role: "reviewer".into(),
+            })
+            .await,
+    );
+    assert_eq!((p.status, p.code.as_str()), (422, "validation_failed"));
+    assert_eq!(p.errors[0].field, "role");
+    // Nor an owner in PA05.
+    let p = problem(
+        t.admin
+            .create_user(&changegate_api::NewUser {
+                username: "owner.in.pa05".into(),
+                display_name: "Chủ quản sai đơn vị".into(),
+                org: "PA05".into(),
+                role: "owner".into(),
+            })
+            .await,
+    );
+    assert_eq!(p.errors[0].field, "role");
+    drop(w);
+}
