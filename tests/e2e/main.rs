@@ -9,3 +9,4 @@ mod input;
 mod review;
 mod smoke;
 mod transitions;
+mod vietnamese;
