@@ -3,9 +3,11 @@
 // Helpers of tests stop the test loudly when a step fails.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod content;
 mod gate;
 mod input;
+mod openapi;
 mod review;
 mod smoke;
 mod transitions;
