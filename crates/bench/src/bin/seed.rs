@@ -1,0 +1,512 @@
+//! `changegate-bench-seed`: fills a database with a realistic world for the benchmark.
+//!
+//! The people, systems and two change requests whose commits the benchmark asks about are made
+//! through the real use cases (so they have their audit events). The bulk of the change requests
+//! is then inserted directly with sea-orm `insert_many`, in batches inside transactions, so that
+//! 100,000 rows take seconds rather than the hours that argon2 and the audit chain would cost.
+//!
+//! Prints `key=value` lines for `scripts/bench`: `token`, `system`, `env`, `commit`, `tree`,
+//! `deny_commit`, `seconds`.
+
+use anyhow::Context;
+use changegate_api as wire;
+use changegate_app::auth::principal_of;
+use changegate_app::registry::user_by_name;
+use changegate_app::{App, Principal};
+use changegate_domain::PolicyPack;
+use changegate_domain::change::Command;
+use changegate_store::entity::{change_request as cr, cr_subject, system};
+use changegate_store::sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use chrono::{Duration, Utc};
+use clap::Parser;
+use sha2::{Digest, Sha256};
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(about = "Seed a changegate database with many change requests for benchmarking.")]
+struct Args {
+    /// Database URL (`sqlite://PATH?mode=rwc` or `postgres://…`).
+    #[arg(long)]
+    database_url: String,
+    /// How many change requests to bulk-insert.
+    #[arg(long, default_value_t = 100_000)]
+    change_requests: usize,
+    /// How many systems (the first one is the hot one).
+    #[arg(long, default_value_t = 20)]
+    systems: usize,
+    /// Share of the change requests that belong to the hot system, in percent.
+    #[arg(long, default_value_t = 40)]
+    hot_percent: u64,
+    /// Rows per `insert_many` statement.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Statements per transaction.
+    #[arg(long, default_value_t = 10)]
+    batches_per_tx: usize,
+}
+
+/// The hot system: the one the benchmark asks the gate about.
+const HOT: &str = "TTHC-TINH";
+
+/// A tiny deterministic generator (xorshift64*): reproducible data without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+fn oid(seed: &str) -> String {
+    hex::encode(&Sha256::digest(seed.as_bytes())[..20])
+}
+
+fn digest(seed: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(seed.as_bytes())))
+}
+
+const VERBS: [&str; 8] = [
+    "Nâng cấp",
+    "Cập nhật bản vá bảo mật cho",
+    "Thay đổi cấu hình",
+    "Triển khai mới",
+    "Tối ưu hiệu năng",
+    "Sửa lỗi",
+    "Bổ sung chức năng cho",
+    "Chuyển đổi hạ tầng của",
+];
+const OBJECTS: [&str; 10] = [
+    "mô-đun tra cứu thông tin công dân",
+    "cổng dịch vụ công trực tuyến",
+    "hệ quản trị cơ sở dữ liệu PostgreSQL",
+    "máy chủ ứng dụng một cửa điện tử",
+    "dịch vụ đồng bộ dữ liệu với Cơ sở dữ liệu quốc gia về dân cư",
+    "tường lửa vùng DMZ",
+    "mô-đun xác thực hai lớp cho cán bộ",
+    "hệ thống sao lưu dữ liệu",
+    "danh sách địa chỉ IP được phép truy cập",
+    "dịch vụ ký số văn bản",
+];
+const REASONS: [&str; 6] = [
+    "theo yêu cầu của Công an tỉnh (PA05) sau đợt kiểm tra định kỳ.",
+    "để khắc phục lỗ hổng được cảnh báo trong bản tin an ninh mạng tháng này.",
+    "nhằm đáp ứng yêu cầu bảo đảm an toàn hệ thống thông tin cấp độ 3.",
+    "do máy chủ cũ hết thời hạn bảo hành.",
+    "để chấm dứt việc tra cứu dữ liệu dân cư bằng tệp Excel và VBScript tự viết.",
+    "theo kế hoạch chuyển đổi số của tỉnh năm nay.",
+];
+const KINDS: [&str; 5] = [
+    "software",
+    "software",
+    "configuration",
+    "hardware",
+    "network",
+];
+
+/// A state with its share in per mille (the rest of the thousand is `approved`).
+const STATES: [(&str, u64); 7] = [
+    ("rejected", 200),
+    ("withdrawn", 150),
+    ("submitted", 200),
+    ("expired", 80),
+    ("revoked", 20),
+    ("draft", 50),
+    ("approved", 300),
+];
+
+fn state(r: &mut Rng) -> &'static str {
+    let mut x = r.below(1000);
+    for (s, share) in STATES {
+        if x < share {
+            return s;
+        }
+        x -= share;
+    }
+    "approved"
+}
+
+struct World {
+    token: String,
+    commit: String,
+    tree: String,
+    deny_commit: String,
+    owner_id: i64,
+}
+
+fn answers(pack: &PolicyPack) -> Vec<wire::ItemAnswer> {
+    pack.checklist
+        .iter()
+        .map(|i| wire::ItemAnswer {
+            item: i.id.clone(),
+            result: if i.id == "hardware-security" {
+                "na"
+            } else {
+                "pass"
+            }
+            .into(),
+            note: String::new(),
+        })
+        .collect()
+}
+
+async fn principal(app: &App, username: &str) -> anyhow::Result<Principal> {
+    let u = user_by_name(&app.db, username).await?;
+    Ok(principal_of(&app.db, &u).await?)
+}
+
+/// Organisations, people, systems and the two known change requests, through the use cases.
+async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
+    let op = Principal::operator();
+    for (code, name, kind) in [
+        ("STNMT", "Sở Tài nguyên và Môi trường", "owner"),
+        ("PA05", "Công an tỉnh – Phòng PA05", "reviewer"),
+        ("STTTT", "Sở Thông tin và Truyền thông", "inspector"),
+    ] {
+        app.create_organisation(
+            &op,
+            wire::NewOrganisation {
+                code: code.into(),
+                name: name.into(),
+                kind: kind.into(),
+            },
+        )
+        .await
+        .with_context(|| format!("organisation {code}"))?;
+    }
+    for (username, display_name, org, role) in [
+        ("nguyen.van.an", "Nguyễn Văn An", "STNMT", "owner"),
+        ("tran.thi.hoa", "Trần Thị Hoa", "PA05", "reviewer"),
+        (
+            "ci.stnmt",
+            "CI – Sở Tài nguyên và Môi trường",
+            "STNMT",
+            "ci",
+        ),
+    ] {
+        app.create_user(
+            &op,
+            wire::NewUser {
+                username: username.into(),
+                display_name: display_name.into(),
+                org: org.into(),
+                role: role.into(),
+            },
+        )
+        .await
+        .with_context(|| format!("user {username}"))?;
+    }
+    let token = app
+        .create_token(
+            &op,
+            "ci.stnmt",
+            wire::NewToken {
+                name: "bench".into(),
+                expires_in_days: Some(30),
+            },
+        )
+        .await
+        .context("token")?
+        .token;
+    let last_review = Utc::now().date_naive() - Duration::days(100);
+    for i in 0..systems {
+        let code = if i == 0 {
+            HOT.to_owned()
+        } else {
+            format!("HT-{i:02}")
+        };
+        app.create_system(
+            &op,
+            wire::NewSystem {
+                code: code.clone(),
+                name: if i == 0 {
+                    "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh".into()
+                } else {
+                    format!("Hệ thống thông tin chuyên ngành số {i}")
+                },
+                owner_org: "STNMT".into(),
+                operating_unit: "Trung tâm Công nghệ thông tin – Sở Tài nguyên và Môi trường"
+                    .into(),
+                level: 3,
+                population_db: true,
+                environments: vec!["production".into(), "staging".into()],
+                components: vec![wire::Component {
+                    kind: "software".into(),
+                    name: "PostgreSQL".into(),
+                    version: "15.6".into(),
+                }],
+                last_review: Some(last_review),
+            },
+        )
+        .await
+        .with_context(|| format!("system {code}"))?;
+    }
+    let owner = principal(app, "nguyen.van.an").await?;
+    let reviewer = principal(app, "tran.thi.hoa").await?;
+    // Built from JSON, as an API client sends it: optional fields added later keep their defaults.
+    let file = |title: &str, commit: &str, tree: &str| {
+        serde_json::from_value::<wire::NewChangeRequest>(serde_json::json!({
+            "system": HOT,
+            "kind": "software",
+            "title": title,
+            "description": "Thay đổi dùng để đo hiệu năng của cổng kiểm soát triển khai.",
+            "environments": ["production"],
+            "subjects": [{ "type": "git_commit", "commit": commit, "tree": tree }],
+        }))
+    };
+    let (commit, tree) = (oid("bench-approved-commit"), oid("bench-approved-tree"));
+    let c = app
+        .file_change(
+            &owner,
+            file(
+                "Nâng cấp mô-đun tra cứu thông tin công dân lên phiên bản 2.3",
+                &commit,
+                &tree,
+            )?,
+        )
+        .await
+        .context("file the approved change")?;
+    app.act_on_change(Some(&owner), c.id, Command::Submit)
+        .await
+        .context("submit the approved change")?;
+    app.sign_off(
+        &reviewer,
+        c.id,
+        wire::NewSignOff {
+            conclusion: "pass".into(),
+            checklist: answers(&app.pack),
+            findings: vec![],
+            conditions: vec![],
+        },
+    )
+    .await
+    .context("sign off the approved change")?;
+    let deny_commit = oid("bench-pending-commit");
+    let c = app
+        .file_change(
+            &owner,
+            file(
+                "Thay đổi cấu hình danh sách địa chỉ IP được phép truy cập",
+                &deny_commit,
+                &oid("bench-pending-tree"),
+            )?,
+        )
+        .await
+        .context("file the pending change")?;
+    app.act_on_change(Some(&owner), c.id, Command::Submit)
+        .await
+        .context("submit the pending change")?;
+    Ok(World {
+        token,
+        commit,
+        tree,
+        deny_commit,
+        owner_id: owner.user_id,
+    })
+}
+
+/// A subject row before its change request has an id: kind, commit, tree, digest.
+type SubjectCols = (&'static str, Option<String>, Option<String>, Option<String>);
+
+struct Planned {
+    row: cr::ActiveModel,
+    subjects: Vec<SubjectCols>,
+}
+
+fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
+    let now = Utc::now();
+    let st = state(r);
+    let created = now - Duration::minutes(r.below(60 * 24 * 700) as i64 + 60 * 24 * 31);
+    let (approved_at, valid_until) = match st {
+        "approved" => {
+            let at = now - Duration::minutes(r.below(60 * 24 * 29) as i64);
+            (Some(at), Some(at + Duration::days(30)))
+        }
+        "expired" | "revoked" => {
+            let at = created + Duration::days(2);
+            (Some(at), Some(at + Duration::days(30)))
+        }
+        _ => (None, None),
+    };
+    let round = match st {
+        "draft" => 0,
+        "submitted" => 1,
+        _ => 1 + (r.below(4) == 0) as i32,
+    };
+    let envs = *r.pick(&[
+        r#"["production"]"#,
+        r#"["production"]"#,
+        r#"["production","staging"]"#,
+        r#"["staging"]"#,
+    ]);
+    let object = *r.pick(&OBJECTS);
+    let kind = *r.pick(&KINDS);
+    let components = if kind == "hardware" {
+        serde_json::to_string(&[wire::ComponentChange {
+            name: "Máy chủ Dell PowerEdge R740".into(),
+            before: "R740".into(),
+            after: "R760".into(),
+        }])
+        .unwrap_or_else(|_| "[]".into())
+    } else {
+        "[]".into()
+    };
+    let row = cr::ActiveModel {
+        system_id: Set(system_id),
+        kind: Set(kind.into()),
+        title: Set(format!("{} {} (đợt {n})", r.pick(&VERBS), object)),
+        description: Set(format!(
+            "Thực hiện thay đổi đối với {object} {}",
+            r.pick(&REASONS)
+        )),
+        state: Set(st.into()),
+        environments: Set(envs.into()),
+        components: Set(components),
+        filed_by: Set(owner),
+        editors: Set(format!("[{owner}]")),
+        round: Set(round),
+        approved_at: Set(approved_at),
+        valid_until: Set(valid_until),
+        created_at: Set(created),
+        updated_at: Set(approved_at.unwrap_or(created)),
+        // Columns added later (nullable) are left to the database.
+        ..Default::default()
+    };
+    let git = || {
+        (
+            "git_commit",
+            Some(oid(&format!("bench-commit-{n}"))),
+            Some(oid(&format!("bench-tree-{n}"))),
+            None,
+        )
+    };
+    let art = || {
+        (
+            "artifact",
+            None,
+            None,
+            Some(digest(&format!("bench-artifact-{n}"))),
+        )
+    };
+    let subjects = match r.below(20) {
+        0 | 1 => vec![art()],
+        2 => vec![git(), art()],
+        _ => vec![git()],
+    };
+    Planned { row, subjects }
+}
+
+async fn bulk(app: &App, a: &Args, owner: i64) -> anyhow::Result<()> {
+    let ids: Vec<i64> = system::Entity::find()
+        .order_by_asc(system::Column::Id)
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let hot = system::Entity::find()
+        .filter(system::Column::Code.eq(HOT))
+        .one(&app.db)
+        .await?
+        .context("the hot system is missing")?
+        .id;
+    let others: Vec<i64> = ids.into_iter().filter(|id| *id != hot).collect();
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut done = 0;
+    while done < a.change_requests {
+        let txn = app.db.begin().await?;
+        for _ in 0..a.batches_per_tx {
+            let m = a.batch.min(a.change_requests - done);
+            if m == 0 {
+                break;
+            }
+            let planned: Vec<Planned> = (done..done + m)
+                .map(|n| {
+                    let sys = if others.is_empty() || r.below(100) < a.hot_percent {
+                        hot
+                    } else {
+                        *r.pick(&others)
+                    };
+                    plan(&mut r, n, sys, owner)
+                })
+                .collect();
+            let mut keys = cr::Entity::insert_many(planned.iter().map(|p| p.row.clone()))
+                .exec_with_returning_keys(&txn)
+                .await?;
+            anyhow::ensure!(keys.len() == m, "{} ids for {m} rows", keys.len());
+            // Ids are handed out in row order; RETURNING's order is not promised, so sort.
+            keys.sort_unstable();
+            let subjects: Vec<cr_subject::ActiveModel> = planned
+                .iter()
+                .zip(keys)
+                .flat_map(|(p, id)| {
+                    let system_id = p.row.system_id.clone();
+                    p.subjects
+                        .iter()
+                        .map(move |(kind, commit, tree, dg)| cr_subject::ActiveModel {
+                            change_request_id: Set(id),
+                            system_id: system_id.clone(),
+                            kind: Set((*kind).into()),
+                            commit_id: Set(commit.clone()),
+                            tree_id: Set(tree.clone()),
+                            digest: Set(dg.clone()),
+                            ..Default::default()
+                        })
+                })
+                .collect();
+            // Subjects per CR are at most two: split so a statement stays under the variable limit.
+            for chunk in subjects.chunks(a.batch) {
+                cr_subject::Entity::insert_many(chunk.iter().cloned())
+                    .exec_without_returning(&txn)
+                    .await?;
+            }
+            done += m;
+        }
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    anyhow::ensure!(a.systems >= 1, "--systems must be at least 1");
+    anyhow::ensure!(
+        (1..=2000).contains(&a.batch),
+        "--batch must be 1..=2000 (the SQLite variable limit)"
+    );
+    let started = Instant::now();
+    let pack = PolicyPack::parse("population-db.toml", changegate_app::DEFAULT_PACK)?;
+    let app = App::open(&a.database_url, pack)
+        .await
+        .context("cannot open the database")?;
+    let w = world(&app, a.systems).await?;
+    let world_s = started.elapsed().as_secs_f64();
+    let t = Instant::now();
+    bulk(&app, &a, w.owner_id).await?;
+    let bulk_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "seeded {} systems and {} change requests: world {world_s:.2} s, bulk {bulk_s:.2} s ({:.0} rows/s)",
+        a.systems,
+        a.change_requests,
+        a.change_requests as f64 / bulk_s.max(1e-9)
+    );
+    println!("token={}", w.token);
+    println!("system={HOT}");
+    println!("env=production");
+    println!("commit={}", w.commit);
+    println!("tree={}", w.tree);
+    println!("deny_commit={}", w.deny_commit);
+    println!("bulk_seconds={bulk_s:.2}");
+    Ok(())
+}
