@@ -15,6 +15,7 @@ async fn a_rebased_commit_with_the_approved_tree_is_allowed_when_the_tree_is_giv
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             commit: Some(rebased.clone()),
             tree: Some(tr.clone()),
             ..ask("TTHC", "production")
@@ -38,6 +39,7 @@ async fn a_commit_with_a_different_tree_is_denied() {
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             commit: Some(random_oid()),
             tree: Some(random_oid()),
             ..ask("TTHC", "production")
@@ -61,6 +63,7 @@ async fn an_approved_artifact_digest_is_allowed_and_any_other_digest_is_denied()
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             artifact: Some(digest.clone()),
             ..ask("TTHC", "production")
         })
@@ -70,6 +73,7 @@ async fn an_approved_artifact_digest_is_allowed_and_any_other_digest_is_denied()
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             artifact: Some(random_digest()),
             ..ask("TTHC", "production")
         })
@@ -88,6 +92,7 @@ async fn asking_for_a_commit_and_an_artifact_denies_when_only_one_of_them_is_app
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             commit: Some(c.clone()),
             artifact: Some(random_digest()),
             ..ask("TTHC", "production")
@@ -105,6 +110,7 @@ async fn asking_for_a_commit_and_an_artifact_denies_when_only_one_of_them_is_app
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             commit: Some(random_oid()),
             artifact: Some(digest.clone()),
             ..ask("TTHC", "production")
@@ -116,6 +122,7 @@ async fn asking_for_a_commit_and_an_artifact_denies_when_only_one_of_them_is_app
     let d = ok(w
         .ci
         .gate(&GateParams {
+            wait: None,
             commit: Some(c),
             artifact: Some(digest),
             ..ask("TTHC", "production")

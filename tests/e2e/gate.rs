@@ -255,3 +255,18 @@ async fn every_reason_that_applies_is_listed() {
     );
     assert!(d.reasons.iter().all(|r| !r.message.is_empty()), "{d:?}");
 }
+
+#[tokio::test]
+async fn a_system_registered_after_the_gate_was_asked_about_it_is_no_longer_unknown() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let (c, tr) = (random_oid(), random_oid());
+    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
+    assert_eq!(d.codes(), ["unknown_system"]);
+    system_reviewed(&t, "HO-TICH", 10).await;
+    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
+    assert_eq!(d.codes(), ["no_approved_change"]);
+    t.approved(&w, &change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .await;
+    assert!(ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await).allowed());
+}

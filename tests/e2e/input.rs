@@ -192,6 +192,7 @@ async fn the_gate_refuses_a_malformed_question_and_fails_closed() {
 
     let p = problem(
         w.ci.gate(&changegate_api::GateParams {
+            wait: None,
             artifact: Some("sha256:xyz".into()),
             ..ask("TTHC", "production")
         })
@@ -227,6 +228,9 @@ async fn requests_without_a_valid_token_are_unauthorized() {
     let p = problem(t.anon.with_token(forged).me().await);
     expect(&p, 401, "unauthorized");
     let p = problem(t.anon.file_change(&change("TTHC", &[], vec![])).await);
+    expect(&p, 401, "unauthorized");
+    // Credentials are checked before the body is read.
+    let p = raw(&t.anon, Method::POST, "/api/v1/change-requests", JSON, "{").await;
     expect(&p, 401, "unauthorized");
     assert_eq!(t.audit_seq().await, seq);
 }

@@ -85,6 +85,7 @@ async fn vietnamese_names_titles_notes_and_findings_come_back_byte_for_byte() {
                 before: "phiên bản 1.9".into(),
                 after: "phiên bản 2.0 – bản vá".into(),
             }],
+            git: None,
         })
         .await);
     let cr2 = ok(owner

@@ -312,12 +312,14 @@ pub fn change(system: &str, envs: &[&str], subjects: Vec<WireSubject>) -> NewCha
         environments: envs.iter().map(|s| s.to_string()).collect(),
         subjects,
         components: vec![],
+        git: None,
     }
 }
 
 /// A gate question without content; fill in `commit`, `tree` or `artifact`.
 pub fn ask(system: &str, env: &str) -> GateParams {
     GateParams {
+        wait: None,
         system: system.into(),
         env: env.into(),
         ..GateParams::default()
@@ -327,6 +329,7 @@ pub fn ask(system: &str, env: &str) -> GateParams {
 /// A gate question about one commit.
 pub fn ask_commit(system: &str, env: &str, commit: &str) -> GateParams {
     GateParams {
+        wait: None,
         commit: Some(commit.into()),
         ..ask(system, env)
     }

@@ -149,6 +149,44 @@ impl Client {
         self.get("/api/v1/gate", &q).await
     }
 
+    /// `GET /api/v1/keys`.
+    pub async fn keys(&self) -> Result<crate::attestation::Keys, ClientError> {
+        self.get("/api/v1/keys", &[]).await
+    }
+
+    /// `POST /api/v1/deployments`.
+    pub async fn record_deployment(&self, d: &NewDeployment) -> Result<Deployment, ClientError> {
+        self.post("/api/v1/deployments", d).await
+    }
+
+    /// `GET /api/v1/deployments`.
+    pub async fn deployments(&self, flagged_only: bool) -> Result<Vec<Deployment>, ClientError> {
+        self.get(
+            "/api/v1/deployments",
+            &[("flagged", flagged_only.to_string())],
+        )
+        .await
+    }
+
+    /// `POST /api/v1/systems/{code}/freeze-windows`.
+    pub async fn create_freeze_window(
+        &self,
+        system: &str,
+        f: &NewFreezeWindow,
+    ) -> Result<FreezeWindow, ClientError> {
+        self.post(&format!("/api/v1/systems/{system}/freeze-windows"), f)
+            .await
+    }
+
+    /// `POST /api/v1/freeze-windows/{id}/remove`.
+    pub async fn remove_freeze_window(&self, id: i64) -> Result<FreezeWindow, ClientError> {
+        self.post(
+            &format!("/api/v1/freeze-windows/{id}/remove"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
     /// `GET /api/v1/me`.
     pub async fn me(&self) -> Result<Me, ClientError> {
         self.get("/api/v1/me", &[]).await

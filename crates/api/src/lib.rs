@@ -4,6 +4,7 @@
 //! Wire types carry plain strings and numbers; the server parses them into domain types so that a
 //! bad value is answered with the field it was in.
 
+pub mod attestation;
 pub mod client;
 mod types;
 

@@ -58,6 +58,9 @@ pub struct GateDecision {
     pub environment: String,
     /// When the decision was made.
     pub decided_at: DateTime<Utc>,
+    /// The decision, signed by the server: a DSSE envelope of an in-toto statement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<crate::attestation::Envelope>,
 }
 
 impl GateDecision {
@@ -97,6 +100,10 @@ pub struct GateParams {
     /// Artifact digest (`sha256:` + 64 hex digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<String>,
+    /// Long-poll: hold the request up to this many seconds (at most 60) and answer as soon as
+    /// the decision changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u32>,
 }
 
 /// `POST /api/v1/organisations`.
@@ -325,6 +332,65 @@ pub struct NewChangeRequest {
     /// Affected components.
     #[serde(default)]
     pub components: Vec<ComponentChange>,
+    /// The commits and changed files of the change (`changegate request --repo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitFacts>,
+}
+
+/// The git facts of a change: its range, commits and diffstat, for the reviewer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GitFacts {
+    /// The range as resolved (`origin/main..HEAD`).
+    pub range: String,
+    /// Base commit.
+    pub base: String,
+    /// Head commit.
+    pub head: String,
+    /// Head commit's tree.
+    pub head_tree: String,
+    /// Commits, newest first.
+    pub commits: Vec<GitCommit>,
+    /// The commit or file list was cut.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Changed files.
+    pub files: Vec<GitFile>,
+    /// Files changed in all.
+    pub files_changed: u32,
+    /// Lines added in all.
+    pub insertions: u32,
+    /// Lines removed in all.
+    pub deletions: u32,
+}
+
+/// A commit of a change.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GitCommit {
+    /// Commit id.
+    pub id: String,
+    /// First line of the message.
+    pub summary: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// Author time, Unix seconds.
+    pub time: i64,
+}
+
+/// A changed file.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GitFile {
+    /// Path.
+    pub path: String,
+    /// Lines added.
+    pub added: u32,
+    /// Lines removed.
+    pub removed: u32,
+    /// Binary file.
+    #[serde(default)]
+    pub binary: bool,
 }
 
 /// `PATCH /api/v1/change-requests/{id}`: edit a draft; absent fields stay.
@@ -468,6 +534,13 @@ pub struct ChangeRequest {
     pub approved_at: Option<DateTime<Utc>>,
     /// Approval valid until.
     pub valid_until: Option<DateTime<Utc>>,
+    /// An emergency change may deploy until then without sign-off (break-glass); its
+    /// retroactive evaluation must pass by then.
+    #[serde(default)]
+    pub emergency_until: Option<DateTime<Utc>>,
+    /// Commits and changed files, when filed from a repository.
+    #[serde(default)]
+    pub git: Option<GitFacts>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.
@@ -578,4 +651,104 @@ pub struct Me {
     pub role: String,
     /// Organisation code.
     pub org: String,
+}
+
+/// `POST /api/v1/deployments`: what was deployed where and when.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeployment {
+    /// System code.
+    pub system: String,
+    /// Environment.
+    pub environment: String,
+    /// Git commit id.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// Git tree id.
+    #[serde(default)]
+    pub tree: Option<String>,
+    /// Artifact digest.
+    #[serde(default)]
+    pub artifact: Option<String>,
+    /// When it was deployed (default: now).
+    #[serde(default)]
+    pub deployed_at: Option<DateTime<Utc>>,
+}
+
+/// A recorded deployment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Deployment {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// Environment.
+    pub environment: String,
+    /// Git commit id.
+    pub commit: Option<String>,
+    /// Git tree id.
+    pub tree: Option<String>,
+    /// Artifact digest.
+    pub artifact: Option<String>,
+    /// The gate's decision for this content when it was recorded.
+    pub decision: String,
+    /// Reasons of a denial.
+    pub reasons: Vec<GateReason>,
+    /// The approving change request.
+    pub change_request: Option<i64>,
+    /// Deployed although the gate did not allow it.
+    pub flagged: bool,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When it was deployed.
+    pub deployed_at: DateTime<Utc>,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/systems/{code}/freeze-windows`: a date range (`starts_at`, `ends_at`) or a
+/// recurring window (`cron` for its start, in the server's time zone, and `duration_minutes`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFreezeWindow {
+    /// Environment (default: all).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Start of a date range.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End of a date range.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// 5-field cron pattern of a recurring window's start (`0 18 * * 5`).
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Length of each recurring window, in minutes.
+    #[serde(default)]
+    pub duration_minutes: Option<i32>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A freeze window.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FreezeWindow {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// Environment (None: all).
+    pub environment: Option<String>,
+    /// Start of a date range.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// End of a date range.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Cron pattern of a recurring window.
+    pub cron: Option<String>,
+    /// Length of a recurring window.
+    pub duration_minutes: Option<i32>,
+    /// Why.
+    pub reason: String,
+    /// In force (false once removed).
+    pub active: bool,
 }

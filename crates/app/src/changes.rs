@@ -7,7 +7,7 @@ use crate::{App, AppError, AppResult, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::{
     Actor, CheckResult, Command, Conclusion, Finding, ItemResult, Severity, SignOff, SignOffRecord,
-    apply, check_text, may_file,
+    apply, check_justification, check_text, may_file,
 };
 use changegate_domain::{
     ArtifactDigest, ChangeKind, CommitId, CrState, EnvName, SecurityLevel, Subject, TreeId,
@@ -109,6 +109,42 @@ fn check_components(cs: &[wire::ComponentChange], errors: &mut Vec<(String, Stri
     }
 }
 
+fn check_git_facts(g: &wire::GitFacts, subjects: &[Subject], errors: &mut Vec<(String, String)>) {
+    for (f, v) in [("git.base", &g.base), ("git.head", &g.head)] {
+        if let Err(e) = CommitId::parse(v) {
+            errors.push((f.into(), e.to_string()));
+        }
+    }
+    if let Err(e) = TreeId::parse(&g.head_tree) {
+        errors.push(("git.head_tree".into(), e.to_string()));
+    }
+    if g.commits.len() > 500 || g.files.len() > 2000 {
+        errors.push(("git".into(), "at most 500 commits and 2000 files".into()));
+    }
+    let texts = g
+        .commits
+        .iter()
+        .map(|c| (&c.summary, 1000))
+        .chain(g.files.iter().map(|f| (&f.path, 4096)));
+    if texts
+        .clone()
+        .any(|(t, max)| t.chars().count() > max || t.contains('\0'))
+        || g.range.chars().count() > 300
+    {
+        errors.push((
+            "git".into(),
+            "a commit summary, path or range is too long or holds a NUL".into(),
+        ));
+    }
+    let covered = subjects.iter().any(|s| matches!(s, Subject::GitCommit { commit, tree } if commit.as_str() == g.head.to_ascii_lowercase() && tree.as_str() == g.head_tree.to_ascii_lowercase()));
+    if !covered {
+        errors.push((
+            "git.head".into(),
+            "the head commit and its tree must be one of the subjects".into(),
+        ));
+    }
+}
+
 fn push_text(errors: &mut Vec<(String, String)>, field: &str, s: &str, max: usize, required: bool) {
     if let Err(e) = check_text(field, s, max, required) {
         errors.push((
@@ -206,6 +242,7 @@ pub async fn domain_view(
             .collect::<AppResult<_>>()?,
         approved_at: row.approved_at,
         valid_until: row.valid_until,
+        emergency_until: row.emergency_until,
     })
 }
 
@@ -315,6 +352,12 @@ impl App {
             quorum: self.pack.level(level).quorum,
             approved_at: row.approved_at,
             valid_until: row.valid_until,
+            emergency_until: row.emergency_until,
+            git: row
+                .git_facts
+                .as_deref()
+                .map(|g| json_col("git facts", g))
+                .transpose()?,
             created_at: row.created_at,
             updated_at: row.updated_at,
             checklist: self
@@ -374,6 +417,14 @@ impl App {
         let envs = parse_envs(&n.environments, &sys_envs, &mut errors);
         let subjects = parse_subjects(&n.subjects, &mut errors);
         check_components(&n.components, &mut errors);
+        if let Some(g) = &n.git {
+            check_git_facts(g, &subjects, &mut errors);
+        }
+        if let Some(Err(changegate_domain::Refusal::Invalid { field, message })) =
+            kind.map(|k| check_justification(k, &n.description))
+        {
+            errors.push((field, message));
+        }
         let (Some(kind), true) = (kind, errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
@@ -386,6 +437,7 @@ impl App {
             state: Set(CrState::Draft.as_str().into()),
             environments: Set(to_json(&envs)),
             components: Set(to_json(&n.components)),
+            git_facts: Set(n.git.as_ref().map(to_json)),
             filed_by: Set(who.user_id),
             editors: Set(to_json(&[who.user_id])),
             round: Set(0),
@@ -433,6 +485,13 @@ impl App {
         }
         if let Some(d) = &e.description {
             push_text(&mut errors, "description", d, 20_000, false);
+            if let Ok(kind) = ChangeKind::parse(&row.kind) {
+                if let Err(changegate_domain::Refusal::Invalid { field, message }) =
+                    check_justification(kind, d)
+                {
+                    errors.push((field, message));
+                }
+            }
         }
         let sys_envs: Vec<String> = json_col("environments", &sys.environments)?;
         let envs = e
@@ -519,6 +578,20 @@ impl App {
             Some(after),
         ))
         .await?;
+        if next.emergency_until != current.emergency_until {
+            // Break-glass: the change may deploy before its evaluation; PA05 must evaluate it
+            // retroactively before the window closes.
+            tx.audit(event(
+                who,
+                "change_request.break_glass",
+                "change_request",
+                id,
+                Some(sys.id),
+                None,
+                Some(serde_json::json!({ "emergency_until": next.emergency_until, "justification": row.description })),
+            ))
+            .await?;
+        }
         let view = self.change_view(&tx.txn, &row, &sys).await?;
         tx.commit().await?;
         Ok(view)
@@ -537,6 +610,7 @@ impl App {
         am.editors = Set(to_json(&next.editors));
         am.approved_at = Set(next.approved_at);
         am.valid_until = Set(next.valid_until);
+        am.emergency_until = Set(next.emergency_until);
         am.updated_at = Set(at);
         Ok(am.update(db).await?)
     }

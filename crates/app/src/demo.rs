@@ -288,6 +288,7 @@ impl App {
             environments: vec!["production".into()],
             subjects,
             components: vec![],
+            git: None,
         };
         let git = |c: &str, t: &str| {
             vec![wire::WireSubject::GitCommit {

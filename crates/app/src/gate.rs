@@ -12,14 +12,15 @@
 use crate::{App, AppError, AppResult, json_col};
 use changegate_api as wire;
 use changegate_domain::gate::{
-    CandidateChange, Decision, GateQuery, SystemFacts, SystemStatus, decide,
+    CandidateChange, Decision, EmergencyFacts, Freeze, FreezeSpan, GateQuery, SystemFacts,
+    SystemStatus, decide, parse_cron,
 };
 use changegate_domain::{
     ArtifactDigest, ChangeKind, Code, CommitId, CrState, EnvName, PolicyPack, TreeId,
 };
-use changegate_store::entity::{change_request as cr, cr_subject, incident, system};
+use changegate_store::entity::{change_request as cr, cr_subject, freeze_window, incident, system};
 use changegate_store::sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -61,6 +62,7 @@ struct CrFacts {
     kind: ChangeKind,
     env_mask: u64,
     valid_until: Option<DateTime<Utc>>,
+    emergency_until: Option<DateTime<Utc>>,
     keys: Box<[Key]>,
 }
 
@@ -87,6 +89,7 @@ impl Inner {
     }
 
     fn remove(&mut self, id: i64) {
+        self.facts.emergencies.retain(|e| e.id != id);
         if let Some(old) = self.changes.remove(&id) {
             for k in old.keys.iter() {
                 if let Some(v) = self.subjects.get_mut(k) {
@@ -102,6 +105,16 @@ impl Inner {
     fn insert(&mut self, id: i64, row: CrRow, keys: Vec<Key>) -> AppResult<()> {
         self.remove(id);
         let state = CrState::parse(&row.1).map_err(|e| AppError::Internal(e.to_string()))?;
+        if let Some(until) = row.5 {
+            self.facts.emergencies.push(EmergencyFacts {
+                id,
+                until,
+                approved: state == CrState::Approved,
+            });
+        }
+        if let Some(at) = row.6 {
+            self.facts.last_approval_at = self.facts.last_approval_at.max(Some(at));
+        }
         if matches!(state, CrState::Draft | CrState::Withdrawn) {
             return Ok(());
         }
@@ -118,6 +131,7 @@ impl Inner {
                 kind,
                 env_mask,
                 valid_until: row.4,
+                emergency_until: row.5,
                 keys: keys.into_boxed_slice(),
             },
         );
@@ -156,6 +170,7 @@ impl Inner {
                         .map(|(_, e)| e.clone())
                         .collect(),
                     valid_until: c.valid_until,
+                    emergency_until: c.emergency_until,
                     matches_git: is_git,
                     matches_artifact: !is_git,
                 });
@@ -171,7 +186,16 @@ impl Inner {
     }
 }
 
-type CrRow = (i64, String, String, String, Option<DateTime<Utc>>);
+/// id, state, kind, environments, valid_until, emergency_until, approved_at.
+type CrRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
 
 struct SystemEntry {
     id: i64,
@@ -185,6 +209,8 @@ pub struct GateIndex {
     last_seq: AtomicI64,
     last_ok_ms: AtomicI64,
     catch_up_lock: tokio::sync::Mutex<()>,
+    /// Woken whenever catching up applied events (long-polling gate requests wait on it).
+    pub(crate) changed: tokio::sync::Notify,
     loads: AtomicU64,
 }
 
@@ -192,9 +218,49 @@ fn poisoned() -> AppError {
     AppError::Internal("gate index lock poisoned".into())
 }
 
+async fn load_freezes(
+    db: &impl ConnectionTrait,
+    system_id: i64,
+    tz: chrono_tz::Tz,
+) -> AppResult<Vec<Freeze>> {
+    let rows = freeze_window::Entity::find()
+        .filter(freeze_window::Column::SystemId.eq(system_id))
+        .filter(freeze_window::Column::Active.eq(true))
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|w| {
+            let bad = |what: &str| AppError::Internal(format!("freeze window {} has {what}", w.id));
+            let span = match (w.starts_at, w.ends_at, &w.cron, w.duration_minutes) {
+                (Some(starts), Some(ends), None, None) => FreezeSpan::Fixed { starts, ends },
+                (None, None, Some(c), Some(m)) => FreezeSpan::Recurring {
+                    cron: parse_cron(c).map_err(|_| bad("an invalid cron pattern"))?,
+                    duration: chrono::Duration::minutes(i64::from(m)),
+                    tz,
+                },
+                _ => {
+                    return Err(bad(
+                        "neither a date range nor a cron pattern with a duration",
+                    ));
+                }
+            };
+            Ok(Freeze {
+                id: w.id,
+                environment: w
+                    .environment
+                    .as_deref()
+                    .and_then(|e| EnvName::parse(e).ok()),
+                span,
+                reason: w.reason,
+            })
+        })
+        .collect()
+}
+
 async fn load_facts(
     db: &impl ConnectionTrait,
     pack: &PolicyPack,
+    tz: chrono_tz::Tz,
     s: &system::Model,
 ) -> AppResult<SystemFacts> {
     let blocking: Vec<&str> = pack
@@ -223,6 +289,9 @@ async fn load_facts(
             .collect(),
         next_review_due: s.next_review_due,
         blocking_incidents: u32::try_from(open).unwrap_or(u32::MAX),
+        freezes: load_freezes(db, s.id, tz).await?,
+        emergencies: vec![],
+        last_approval_at: None,
     })
 }
 
@@ -245,12 +314,14 @@ const SUBJECT_COLS: [cr_subject::Column; 4] = [
     cr_subject::Column::TreeId,
     cr_subject::Column::Digest,
 ];
-const CR_COLS: [cr::Column; 5] = [
+const CR_COLS: [cr::Column; 7] = [
     cr::Column::Id,
     cr::Column::State,
     cr::Column::Kind,
     cr::Column::Environments,
     cr::Column::ValidUntil,
+    cr::Column::EmergencyUntil,
+    cr::Column::ApprovedAt,
 ];
 
 impl GateIndex {
@@ -282,6 +353,7 @@ impl GateIndex {
         &self,
         db: &impl ConnectionTrait,
         pack: &PolicyPack,
+        tz: chrono_tz::Tz,
         code: &str,
     ) -> AppResult<Option<Arc<SystemEntry>>> {
         self.loads.fetch_add(1, Ordering::Relaxed);
@@ -292,13 +364,18 @@ impl GateIndex {
         else {
             return Ok(None);
         };
-        let facts = load_facts(db, pack, &s).await?;
+        let facts = load_facts(db, pack, tz, &s).await?;
         let rows: Vec<CrRow> = cr::Entity::find()
             .select_only()
             .columns(CR_COLS)
             .filter(cr::Column::SystemId.eq(s.id))
             .filter(
-                cr::Column::State.is_not_in([CrState::Draft.as_str(), CrState::Withdrawn.as_str()]),
+                Condition::any()
+                    .add(
+                        cr::Column::State
+                            .is_not_in([CrState::Draft.as_str(), CrState::Withdrawn.as_str()]),
+                    )
+                    .add(cr::Column::EmergencyUntil.is_not_null()),
             )
             .into_tuple()
             .all(db)
@@ -334,13 +411,14 @@ impl GateIndex {
         &self,
         db: &impl ConnectionTrait,
         pack: &PolicyPack,
+        tz: chrono_tz::Tz,
         code: &str,
     ) -> AppResult<Option<Arc<SystemEntry>>> {
         if let Some(slot) = self.systems.read().map_err(|_| poisoned())?.get(code) {
             return Ok(slot.clone());
         }
         let seq_before = self.last_seq();
-        let loaded = self.load(db, pack, code).await?;
+        let loaded = self.load(db, pack, tz, code).await?;
         // Cache only if no catch-up ran since the load began: a catch-up skips systems that are
         // not cached, so it could not have patched this load. Holding the catch-up lock makes the
         // check and the insert one step with respect to catch-ups.
@@ -418,6 +496,7 @@ impl GateIndex {
         &self,
         db: &impl ConnectionTrait,
         pack: &PolicyPack,
+        tz: chrono_tz::Tz,
         system_id: i64,
     ) -> AppResult<()> {
         let Some(entry) = self.loaded_by_id(system_id) else {
@@ -425,8 +504,12 @@ impl GateIndex {
         };
         match system::Entity::find_by_id(system_id).one(db).await? {
             Some(s) => {
-                let facts = load_facts(db, pack, &s).await?;
-                entry.inner.write().map_err(|_| poisoned())?.facts = facts;
+                let mut facts = load_facts(db, pack, tz, &s).await?;
+                let mut inner = entry.inner.write().map_err(|_| poisoned())?;
+                // Emergencies and the last approval come from the change requests, not the row.
+                facts.emergencies = std::mem::take(&mut inner.facts.emergencies);
+                facts.last_approval_at = inner.facts.last_approval_at;
+                inner.facts = facts;
             }
             None => self.drop_system(Some(system_id), None),
         }
@@ -498,7 +581,10 @@ impl App {
             ));
         }
         let now = Utc::now();
-        let entry = self.gate.entry(&self.db, &self.pack, code.as_str()).await?;
+        let entry = self
+            .gate
+            .entry(&self.db, &self.pack, self.tz, code.as_str())
+            .await?;
         let decision = match entry {
             None => decide(&q, code.as_str(), None, &[], now),
             Some(e) => {
@@ -518,6 +604,15 @@ impl App {
     /// Applies audit events after the last one seen to the gate index and the token cache.
     pub async fn catch_up(&self) -> AppResult<()> {
         let _one_at_a_time = self.gate.catch_up_lock.lock().await;
+        let mut applied_any = false;
+        let result = self.apply_new_events(&mut applied_any).await;
+        if applied_any {
+            self.gate.changed.notify_waiters();
+        }
+        result
+    }
+
+    async fn apply_new_events(&self, applied_any: &mut bool) -> AppResult<()> {
         loop {
             let events =
                 match changegate_store::audit::changes_since(&self.db, self.gate.last_seq(), 1000)
@@ -537,11 +632,16 @@ impl App {
                         Ok(id) => self.gate.refresh_change(&self.db, sid, id).await,
                         Err(_) => Ok(()),
                     },
+                    ("deployment", _) => Ok(()),
                     ("system", sid) => {
                         self.gate.drop_system(sid, Some(&entity_id));
                         Ok(())
                     }
-                    (_, Some(sid)) => self.gate.refresh_facts(&self.db, &self.pack, sid).await,
+                    (_, Some(sid)) => {
+                        self.gate
+                            .refresh_facts(&self.db, &self.pack, self.tz, sid)
+                            .await
+                    }
                     ("api_token", None) => {
                         self.auth.forget_token(&entity_id);
                         Ok(())
@@ -558,6 +658,7 @@ impl App {
                     return Err(e);
                 }
                 self.gate.last_seq.store(seq, Ordering::SeqCst);
+                *applied_any = true;
             }
             if n < 1000 {
                 break;

@@ -8,10 +8,12 @@
 pub mod audit;
 pub mod auth;
 pub mod changes;
+pub mod ci;
 pub mod demo;
 pub mod gate;
 pub mod incidents;
 pub mod registry;
+pub mod signer;
 
 use changegate_domain::{ParseError, PolicyPack, Refusal};
 use changegate_store::StoreError;
@@ -104,6 +106,10 @@ pub struct App {
     pub gate: gate::GateIndex,
     /// The token cache.
     pub auth: auth::AuthCache,
+    /// Time zone of recurring freeze windows and scheduled jobs.
+    pub tz: chrono_tz::Tz,
+    /// The key that signs gate decisions.
+    pub signer: signer::Signer,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -155,15 +161,29 @@ impl App {
             pack: Arc::new(pack),
             gate: gate::GateIndex::default(),
             auth: auth::AuthCache::default(),
+            tz: chrono_tz::Asia::Ho_Chi_Minh,
+            signer: signer::Signer::ephemeral(),
             write_lock: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Connects, migrates and builds the app. The gate index starts at the audit head.
+    /// Connects, migrates and builds the app with a signing key that lives only in memory.
     pub async fn open(database_url: &str, pack: PolicyPack) -> AppResult<Self> {
+        Self::open_with(database_url, pack, signer::Signer::ephemeral()).await
+    }
+
+    /// Connects, migrates, builds the app with `signer`, and publishes its public key. The gate
+    /// index starts at the audit head.
+    pub async fn open_with(
+        database_url: &str,
+        pack: PolicyPack,
+        signer: signer::Signer,
+    ) -> AppResult<Self> {
         let db = changegate_store::connect(database_url).await?;
         changegate_store::migrate(&db).await?;
-        let app = Self::new(db, pack);
+        let mut app = Self::new(db, pack);
+        app.signer = signer;
+        app.publish_signing_key().await?;
         app.gate.start_at_head(&app.db).await?;
         Ok(app)
     }

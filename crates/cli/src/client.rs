@@ -101,6 +101,7 @@ pub async fn request(a: RequestArgs) -> anyhow::Result<()> {
             environments: a.envs,
             subjects,
             components: vec![],
+            git: None,
         })
         .await
         .context("filing the change request")?;
@@ -184,6 +185,7 @@ async fn check_inner(a: &CheckArgs) -> anyhow::Result<bool> {
         .conn
         .client()?
         .gate(&GateParams {
+            wait: None,
             system: a.system.clone(),
             env: a.env.clone(),
             commit: a.commit.clone(),

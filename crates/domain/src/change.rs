@@ -207,6 +207,9 @@ pub struct ChangeRequest {
     pub approved_at: Option<DateTime<Utc>>,
     /// Until when the approval lets its subjects through.
     pub valid_until: Option<DateTime<Utc>>,
+    /// For an emergency change, set at its first submission: until when it may deploy without
+    /// sign-off (break-glass); its retroactive evaluation must pass by then.
+    pub emergency_until: Option<DateTime<Utc>>,
 }
 
 /// What can be done to a change request.
@@ -318,6 +321,17 @@ pub fn check_text(field: &str, s: &str, max: usize, required: bool) -> Result<()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
         return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// An emergency change needs a justification: why it cannot wait for the evaluation.
+pub fn check_justification(kind: ChangeKind, description: &str) -> Result<(), Refusal> {
+    if kind == ChangeKind::Emergency && description.trim().chars().count() < 20 {
+        return Err(invalid(
+            "description",
+            "an emergency change needs a justification of at least 20 characters: why it cannot wait for the PA05 evaluation",
+        ));
     }
     Ok(())
 }
@@ -450,6 +464,10 @@ pub fn apply(
         (Draft, Command::Submit) => {
             next.editors.insert(owner_of(cr, actor)?);
             next.state = Submitted;
+            if cr.kind == ChangeKind::Emergency && cr.emergency_until.is_none() {
+                next.emergency_until =
+                    Some(now + Duration::hours(i64::from(pack.emergency.window_hours)));
+            }
             next.signoffs.clear();
             if !pack.requires_evaluation(cr.kind) {
                 approve(&mut next, pack, now);
@@ -458,6 +476,11 @@ pub fn apply(
         }
         (Draft | Submitted, Command::Withdraw) => {
             owner_of(cr, actor)?;
+            if cr.emergency_until.is_some() {
+                return Err(Refusal::Forbidden(
+                    "an emergency change may already be deployed: it cannot be withdrawn, its retroactive evaluation must pass".into(),
+                ));
+            }
             next.state = Withdrawn;
             Effect::Withdrawn
         }
@@ -579,7 +602,37 @@ mod tests {
             signoffs: vec![],
             approved_at: None,
             valid_until: None,
+            emergency_until: None,
         }
+    }
+
+    #[test]
+    fn an_emergency_change_gets_its_break_glass_window_once_and_cannot_be_withdrawn() {
+        let mut cr = new_cr(3, 1);
+        cr.kind = ChangeKind::Emergency;
+        let cr = run(&cr, 1, Command::Submit).unwrap_or_else(|e| panic!("{e}"));
+        let until = cr.emergency_until.unwrap_or_else(|| panic!("no window"));
+        assert!(until > Utc::now() + Duration::hours(23));
+        assert!(matches!(
+            run(&cr, 1, Command::Withdraw),
+            Err(Refusal::Forbidden(_))
+        ));
+        let back = run(
+            &cr,
+            4,
+            Command::RequestChanges {
+                note: "bổ sung".into(),
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let again = run(&back, 1, Command::Submit).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            again.emergency_until,
+            Some(until),
+            "resubmitting does not extend the window"
+        );
+        assert!(check_justification(ChangeKind::Emergency, "gấp").is_err());
+        assert!(check_justification(ChangeKind::Software, "").is_ok());
     }
 
     fn full_sign_off(p: &PolicyPack, conclusion: Conclusion) -> SignOff {

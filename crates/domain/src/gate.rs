@@ -7,7 +7,7 @@
 
 use crate::change::{ChangeKind, CrState};
 use crate::ids::{ArtifactDigest, CommitId, EnvName, TreeId};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -43,7 +43,7 @@ pub enum SystemStatus {
 }
 
 /// What the gate needs to know about the system.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SystemFacts {
     /// Status.
     pub status: SystemStatus,
@@ -53,6 +53,85 @@ pub struct SystemFacts {
     pub next_review_due: Option<DateTime<Utc>>,
     /// Open incidents whose severity closes the gate.
     pub blocking_incidents: u32,
+    /// Freeze windows.
+    pub freezes: Vec<Freeze>,
+    /// Emergency changes that used break-glass.
+    pub emergencies: Vec<EmergencyFacts>,
+    /// When a change of the system was last approved (an evaluation passed).
+    pub last_approval_at: Option<DateTime<Utc>>,
+}
+
+/// An emergency change that was submitted (break-glass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmergencyFacts {
+    /// Change request id.
+    pub id: i64,
+    /// Its retroactive evaluation must pass before this.
+    pub until: DateTime<Utc>,
+    /// It has passed (approved).
+    pub approved: bool,
+}
+
+/// When a freeze window applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FreezeSpan {
+    /// From `starts` to `ends`.
+    Fixed {
+        /// Start.
+        starts: DateTime<Utc>,
+        /// End.
+        ends: DateTime<Utc>,
+    },
+    /// Starting at each occurrence of a cron pattern (in `tz`) and lasting `duration`.
+    Recurring {
+        /// Start pattern.
+        cron: croner::Cron,
+        /// Length of each window.
+        duration: Duration,
+        /// Time zone of the pattern.
+        tz: chrono_tz::Tz,
+    },
+}
+
+/// A freeze window: nothing but emergency changes deploys during it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Freeze {
+    /// Id.
+    pub id: i64,
+    /// The environment it applies to (None: all).
+    pub environment: Option<EnvName>,
+    /// When.
+    pub span: FreezeSpan,
+    /// Why (`Tết`, `kỳ thi`).
+    pub reason: String,
+}
+
+impl Freeze {
+    /// Whether it applies to `env` at `now`.
+    pub fn active(&self, env: &EnvName, now: DateTime<Utc>) -> bool {
+        if self.environment.as_ref().is_some_and(|e| e != env) {
+            return false;
+        }
+        match &self.span {
+            FreezeSpan::Fixed { starts, ends } => *starts <= now && now < *ends,
+            FreezeSpan::Recurring { cron, duration, tz } => cron
+                .find_previous_occurrence(&now.with_timezone(tz), true)
+                .is_ok_and(|start| now < start.with_timezone(&Utc) + *duration),
+        }
+    }
+}
+
+/// Parses a 5-field cron pattern (minute hour day-of-month month day-of-week).
+pub fn parse_cron(s: &str) -> Result<croner::Cron, crate::ParseError> {
+    let err = || crate::ParseError {
+        field: "cron",
+        value: s.chars().take(80).collect(),
+        expected: "a cron pattern of 5 fields: minute hour day-of-month month day-of-week",
+    };
+    if s.split_whitespace().count() != 5 {
+        return Err(err());
+    }
+    s.parse::<croner::Cron>().map_err(|_| err())
 }
 
 /// A change request of the system with a subject matching the query.
@@ -68,6 +147,8 @@ pub struct CandidateChange {
     pub environments: Vec<EnvName>,
     /// End of the approval's validity.
     pub valid_until: Option<DateTime<Utc>>,
+    /// For an emergency change: until when it may deploy without sign-off.
+    pub emergency_until: Option<DateTime<Utc>>,
     /// It has a git subject whose commit or tree matches the query.
     pub matches_git: bool,
     /// It has an artifact subject whose digest matches the query.
@@ -235,6 +316,20 @@ pub fn decide(
             format!("the periodic re-review was due on {}", ts(due))
         );
     }
+    // Break-glass not followed by a passing evaluation in time suspends the system until an
+    // evaluation of it passes.
+    if let Some(e) = sys.emergencies.iter().find(|e| {
+        e.until <= now && !e.approved && sys.last_approval_at.is_none_or(|a| a <= e.until)
+    }) {
+        say!(
+            ReasonCode::SystemSuspended,
+            format!(
+                "emergency change {} was not evaluated and passed by {}; the system is suspended until an evaluation passes",
+                e.id,
+                ts(e.until)
+            )
+        );
+    }
 
     type Matches = fn(&CandidateChange) -> bool;
     let mut groups: Vec<(&str, Matches)> = Vec::new();
@@ -251,15 +346,25 @@ pub fn decide(
         );
     }
     let mut approval: Option<(i64, DateTime<Utc>)> = None;
+    let mut emergency_only = true;
     for (what, matches) in groups {
         let covering = candidates.iter().filter(|c| matches(c));
-        let valid = covering.clone().find(|c| {
-            c.state == CrState::Approved
-                && c.environments.contains(&q.env)
-                && c.valid_until.is_some_and(|v| v > now)
+        let valid = covering.clone().find_map(|c| {
+            if !c.environments.contains(&q.env) {
+                return None;
+            }
+            let approved = c.state == CrState::Approved && c.valid_until.is_some_and(|v| v > now);
+            let break_glass = c.kind == ChangeKind::Emergency
+                && c.state == CrState::Submitted
+                && c.emergency_until.is_some_and(|v| v > now);
+            match (approved, break_glass) {
+                (true, _) => c.valid_until.map(|u| (c, u)),
+                (false, true) => c.emergency_until.map(|u| (c, u)),
+                _ => None,
+            }
         });
-        if let Some(c) = valid {
-            let until = c.valid_until.unwrap_or(now);
+        if let Some((c, until)) = valid {
+            emergency_only &= c.kind == ChangeKind::Emergency;
             if approval.is_none_or(|(_, u)| until < u) {
                 approval = Some((c.id, until));
             }
@@ -307,6 +412,15 @@ pub fn decide(
             );
         }
     }
+    // A freeze window holds everything but emergency changes.
+    if let Some(f) = sys.freezes.iter().find(|f| f.active(&q.env, now)) {
+        if !(approval.is_some() && emergency_only) {
+            say!(
+                ReasonCode::FreezeWindow,
+                format!("freeze window {} is in force: {}", f.id, f.reason)
+            );
+        }
+    }
     match (reasons.is_empty(), approval) {
         (true, Some((id, until))) => Decision {
             allow: true,
@@ -337,6 +451,9 @@ mod tests {
             environments: vec![env("production"), env("staging")],
             next_review_due: None,
             blocking_incidents: 0,
+            freezes: vec![],
+            emergencies: vec![],
+            last_approval_at: None,
         }
     }
     fn query() -> GateQuery {
@@ -354,6 +471,7 @@ mod tests {
             kind: ChangeKind::Software,
             environments: vec![env("production")],
             valid_until: Some(Utc::now() + Duration::days(valid_days)),
+            emergency_until: None,
             matches_git: true,
             matches_artifact: false,
         }
@@ -471,6 +589,95 @@ mod tests {
         );
         assert!(!d.allow);
         assert_eq!(codes(&d), ["no_approved_change"]);
+    }
+
+    fn freeze(span: FreezeSpan) -> Freeze {
+        Freeze {
+            id: 3,
+            environment: None,
+            span,
+            reason: "Tết Nguyên đán".into(),
+        }
+    }
+
+    #[test]
+    fn a_fixed_freeze_window_denies_all_but_emergency_changes() {
+        let mut s = sys();
+        let now = Utc::now();
+        s.freezes.push(freeze(FreezeSpan::Fixed {
+            starts: now - Duration::hours(1),
+            ends: now + Duration::hours(1),
+        }));
+        let d = decide(&query(), "S", Some(&s), &[cand(CrState::Approved, 10)], now);
+        assert_eq!(codes(&d), ["freeze_window"]);
+        let mut e = cand(CrState::Submitted, 10);
+        e.kind = ChangeKind::Emergency;
+        e.emergency_until = Some(now + Duration::hours(2));
+        assert!(decide(&query(), "S", Some(&s), &[e], now).allow);
+        s.freezes[0] = freeze(FreezeSpan::Fixed {
+            starts: now - Duration::hours(2),
+            ends: now - Duration::hours(1),
+        });
+        assert!(decide(&query(), "S", Some(&s), &[cand(CrState::Approved, 10)], now).allow);
+    }
+
+    #[test]
+    fn a_recurring_freeze_window_applies_only_during_its_duration() {
+        let cron = parse_cron("0 8 * * *").unwrap_or_else(|e| panic!("{e}"));
+        let tz = chrono_tz::Asia::Ho_Chi_Minh;
+        let f = freeze(FreezeSpan::Recurring {
+            cron,
+            duration: Duration::hours(2),
+            tz,
+        });
+        let at = |h: u32, m: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&tz, 2026, 11, 24, h, m, 0)
+                .single()
+                .unwrap_or_else(|| panic!())
+                .with_timezone(&Utc)
+        };
+        let prod = env("production");
+        assert!(!f.active(&prod, at(7, 59)));
+        assert!(f.active(&prod, at(8, 0)));
+        assert!(f.active(&prod, at(9, 59)));
+        assert!(!f.active(&prod, at(10, 0)));
+        assert!(parse_cron("every day").is_err());
+        assert!(parse_cron("0 8 * * * *").is_err());
+    }
+
+    #[test]
+    fn break_glass_allows_an_emergency_change_until_its_window_closes_then_suspends() {
+        let now = Utc::now();
+        let mut e = cand(CrState::Submitted, 10);
+        e.kind = ChangeKind::Emergency;
+        e.emergency_until = Some(now + Duration::hours(1));
+        let d = decide(&query(), "S", Some(&sys()), &[e.clone()], now);
+        assert!(d.allow);
+        assert_eq!(d.valid_until, e.emergency_until);
+        // Past the window, not evaluated: the emergency no longer allows and the system is suspended.
+        let mut s = sys();
+        s.emergencies.push(EmergencyFacts {
+            id: 7,
+            until: now - Duration::minutes(1),
+            approved: false,
+        });
+        e.emergency_until = Some(now - Duration::minutes(1));
+        let d = decide(
+            &query(),
+            "S",
+            Some(&s),
+            &[e, cand(CrState::Approved, 10)],
+            now,
+        );
+        assert!(
+            d.reasons
+                .iter()
+                .any(|r| r.code == ReasonCode::SystemSuspended),
+            "{d:?}"
+        );
+        // An evaluation that passed afterwards lifts it.
+        s.last_approval_at = Some(now);
+        assert!(decide(&query(), "S", Some(&s), &[cand(CrState::Approved, 10)], now).allow);
     }
 
     #[test]

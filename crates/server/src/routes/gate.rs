@@ -1,18 +1,24 @@
 //! `GET /api/v1/gate`: may this exact content deploy to this system and environment now?
+//! `GET /api/v1/keys`: the keys that verify its signed answers.
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Actor, Query};
 use axum::Json;
 use axum::extract::State;
-use changegate_api::{GateDecision, GateParams, GateReason, Problem};
+use changegate_api::attestation::Keys;
+use changegate_api::{GateDecision, GateParams, Problem};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(gate))
+    OpenApiRouter::new()
+        .routes(routes!(gate))
+        .routes(routes!(keys))
 }
 
-/// Asks the gate. Any failure denies: a 503 problem with `"decision": "deny"`.
+/// Asks the gate. The answer carries a signed attestation (DSSE envelope of an in-toto
+/// statement). With `wait`, the request is held until the decision changes or the time is up.
+/// Any failure denies: a 503 problem with `"decision": "deny"`.
 #[utoipa::path(get, path = "/api/v1/gate", tag = "gate", params(GateParams),
     responses((status = 200, body = GateDecision), (status = 400, body = Problem), (status = 401, body = Problem),
               (status = 422, body = Problem), (status = 503, body = Problem)))]
@@ -21,24 +27,14 @@ async fn gate(
     Actor(_who): Actor,
     Query(p): Query<GateParams>,
 ) -> Result<Json<GateDecision>, ApiError> {
-    let (d, at) = app
-        .decide(&p)
+    app.gate_decision_waiting(&p)
         .await
-        .map_err(|e| ApiError::from(e).as_gate_denial())?;
-    Ok(Json(GateDecision {
-        decision: if d.allow { "allow" } else { "deny" }.into(),
-        reasons: d
-            .reasons
-            .into_iter()
-            .map(|r| GateReason {
-                code: r.code.as_str().into(),
-                message: r.message,
-            })
-            .collect(),
-        change_request: d.change_request,
-        valid_until: d.valid_until,
-        system: p.system,
-        environment: p.env,
-        decided_at: at,
-    }))
+        .map(Json)
+        .map_err(|e| ApiError::from(e).as_gate_denial())
+}
+
+/// The public keys that verify signed gate decisions.
+#[utoipa::path(get, path = "/api/v1/keys", tag = "gate", security(()), responses((status = 200, body = Keys)))]
+async fn keys(State(app): State<AppState>) -> Result<Json<Keys>, ApiError> {
+    Ok(Json(app.keys().await?))
 }

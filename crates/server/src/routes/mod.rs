@@ -5,6 +5,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 mod audit;
 mod changes;
+mod ci;
 mod gate;
 mod health;
 mod incidents;
@@ -16,6 +17,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(gate::router())
         .merge(registry::router())
         .merge(changes::router())
+        .merge(ci::router())
         .merge(incidents::router())
         .merge(audit::router())
 }

@@ -25,6 +25,10 @@ pub struct Model {
     pub valid_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// JSON of the git facts (commits, changed files) attached by `changegate request --repo`.
+    pub git_facts: Option<String>,
+    /// For a submitted emergency change: until when it may deploy without sign-off.
+    pub emergency_until: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -1,0 +1,493 @@
+//! The CI gate: signed decisions, long-polling, published keys, deployment records, freeze
+//! windows.
+
+use crate::auth::Principal;
+use crate::registry::{may_see_org, system_by_code};
+use crate::{App, AppError, AppResult, event, json_col, to_json};
+use changegate_api as wire;
+use changegate_api::attestation::{
+    DecisionPredicate, Keys, PREDICATE_TYPE, PublicKey, ResourceDescriptor, STATEMENT_TYPE,
+    Statement,
+};
+use changegate_domain::change::check_text;
+use changegate_domain::gate::{Decision, parse_cron};
+use changegate_domain::{EnvName, Role};
+use changegate_store::entity::{deployment, freeze_window, signing_key, system, user};
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tracing::instrument;
+
+/// The longest a gate request may be held (`wait`).
+pub const MAX_WAIT_SECONDS: u32 = 60;
+
+fn subject_digests(p: &wire::GateParams) -> BTreeMap<String, String> {
+    let mut d = BTreeMap::new();
+    if let Some(c) = &p.commit {
+        d.insert("gitCommit".to_owned(), c.to_ascii_lowercase());
+    }
+    if let Some(t) = &p.tree {
+        d.insert("gitTree".to_owned(), t.to_ascii_lowercase());
+    }
+    if let Some(a) = &p.artifact {
+        d.insert(
+            "sha256".to_owned(),
+            a.trim_start_matches("sha256:").to_ascii_lowercase(),
+        );
+    }
+    d
+}
+
+fn reasons(d: &Decision) -> Vec<wire::GateReason> {
+    d.reasons
+        .iter()
+        .map(|r| wire::GateReason {
+            code: r.code.as_str().into(),
+            message: r.message.clone(),
+        })
+        .collect()
+}
+
+impl App {
+    /// Publishes this server's public key in the database (once).
+    pub async fn publish_signing_key(&self) -> AppResult<()> {
+        let pk = self.signer.public();
+        if signing_key::Entity::find()
+            .filter(signing_key::Column::Keyid.eq(&pk.keyid))
+            .one(&self.db)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let tx = self.begin().await?;
+        signing_key::ActiveModel {
+            keyid: Set(pk.keyid.clone()),
+            alg: Set(pk.alg.clone()),
+            public_key: Set(pk.public_key.clone()),
+            created_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        tx.audit(event(
+            None,
+            "signing_key.publish",
+            "signing_key",
+            &pk.keyid,
+            None,
+            None,
+            Some(serde_json::json!(pk)),
+        ))
+        .await?;
+        tx.commit().await
+    }
+
+    /// The keys that verify gate decisions.
+    pub async fn keys(&self) -> AppResult<Keys> {
+        let rows = signing_key::Entity::find()
+            .order_by_asc(signing_key::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(Keys {
+            keys: rows
+                .into_iter()
+                .map(|k| PublicKey {
+                    keyid: k.keyid,
+                    alg: k.alg,
+                    public_key: k.public_key,
+                })
+                .collect(),
+        })
+    }
+
+    /// Asks the gate and signs the answer.
+    pub async fn gate_decision(&self, p: &wire::GateParams) -> AppResult<wire::GateDecision> {
+        let (d, at) = self.decide(p).await?;
+        let decision = if d.allow { "allow" } else { "deny" };
+        let statement = Statement {
+            type_: STATEMENT_TYPE.into(),
+            subject: vec![ResourceDescriptor {
+                name: format!("{}/{}", p.system, p.env),
+                digest: subject_digests(p),
+            }],
+            predicate_type: PREDICATE_TYPE.into(),
+            predicate: DecisionPredicate {
+                system: p.system.clone(),
+                environment: p.env.clone(),
+                decision: decision.into(),
+                reasons: reasons(&d),
+                change_request: d.change_request,
+                issued_at: at,
+                valid_until: d.valid_until.unwrap_or(at),
+                keyid: self.signer.keyid.clone(),
+            },
+        };
+        Ok(wire::GateDecision {
+            decision: decision.into(),
+            reasons: reasons(&d),
+            change_request: d.change_request,
+            valid_until: d.valid_until,
+            system: p.system.clone(),
+            environment: p.env.clone(),
+            decided_at: at,
+            attestation: Some(self.signer.sign(&statement)),
+        })
+    }
+
+    /// Asks the gate; with `wait`, holds the request until the decision changes (or becomes an
+    /// allow) or the time is up, and answers at once when it does.
+    pub async fn gate_decision_waiting(
+        &self,
+        p: &wire::GateParams,
+    ) -> AppResult<wire::GateDecision> {
+        let wait = p.wait.unwrap_or(0);
+        if wait > MAX_WAIT_SECONDS {
+            return Err(AppError::invalid(
+                "wait",
+                format!(
+                    "at most {MAX_WAIT_SECONDS} seconds per request, not {wait}; changegate check --wait asks again until its own time is up"
+                ),
+            ));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
+        let mut first: Option<(String, Vec<String>)> = None;
+        loop {
+            let notified = self.gate.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let d = self.gate_decision(p).await?;
+            let shape = (
+                d.decision.clone(),
+                d.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>(),
+            );
+            let changed = first.as_ref().is_some_and(|f| *f != shape);
+            if d.allowed() || changed || tokio::time::Instant::now() >= deadline {
+                return Ok(d);
+            }
+            first.get_or_insert(shape);
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Records a deployment (ci or owner). One the gate does not allow is flagged in the audit
+    /// log and listed for reviewers.
+    #[instrument(skip_all, fields(system = %n.system), err)]
+    pub async fn record_deployment(
+        &self,
+        who: &Principal,
+        n: wire::NewDeployment,
+    ) -> AppResult<wire::Deployment> {
+        who.require(&[Role::Ci, Role::Owner], "recording a deployment")?;
+        let sys = system_by_code(&self.db, &n.system).await.map_err(|_| {
+            AppError::invalid("system", format!("no system has the code {:?}", n.system))
+        })?;
+        if !may_see_org(who, sys.owner_org_id) {
+            return Err(AppError::invalid(
+                "system",
+                format!("no system has the code {:?}", n.system),
+            ));
+        }
+        let params = wire::GateParams {
+            system: n.system.clone(),
+            env: n.environment.clone(),
+            commit: n.commit.clone(),
+            tree: n.tree.clone(),
+            artifact: n.artifact.clone(),
+            wait: None,
+        };
+        let (code, q) = crate::gate::parse_query(&params).map_err(|e| match e {
+            AppError::Invalid(errs) => AppError::Invalid(
+                errs.into_iter()
+                    .map(|(f, m)| (if f == "env" { "environment".into() } else { f }, m))
+                    .collect(),
+            ),
+            other => other,
+        })?;
+        let now = crate::now();
+        let deployed_at = n.deployed_at.unwrap_or(now);
+        if deployed_at > now + chrono::Duration::minutes(5) {
+            return Err(AppError::invalid("deployed_at", "cannot be in the future"));
+        }
+        let (d, _) = self.decide(&params).await?;
+        let tx = self.begin().await?;
+        let row = deployment::ActiveModel {
+            system_id: Set(sys.id),
+            environment: Set(q.env.to_string()),
+            commit_id: Set(q.commit.map(|c| c.to_string())),
+            tree_id: Set(q.tree.map(|c| c.to_string())),
+            digest: Set(q.artifact.map(|c| c.to_string())),
+            decision: Set(if d.allow { "allow" } else { "deny" }.into()),
+            reasons: Set(to_json(&reasons(&d))),
+            change_request_id: Set(d.change_request),
+            flagged: Set(!d.allow),
+            recorded_by: Set(who.user_id),
+            deployed_at: Set(deployed_at),
+            recorded_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let view = self.deployment_view(row, code.as_str(), &who.username)?;
+        let action = if view.flagged {
+            "deployment.unauthorised"
+        } else {
+            "deployment.record"
+        };
+        tx.audit(event(
+            Some(who),
+            action,
+            "deployment",
+            view.id,
+            Some(sys.id),
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        if view.flagged {
+            tracing::warn!(system = %view.system, environment = %view.environment, "deployment without the gate's allow");
+        }
+        Ok(view)
+    }
+
+    fn deployment_view(
+        &self,
+        d: deployment::Model,
+        system: &str,
+        recorded_by: &str,
+    ) -> AppResult<wire::Deployment> {
+        Ok(wire::Deployment {
+            id: d.id,
+            system: system.to_owned(),
+            environment: d.environment,
+            commit: d.commit_id,
+            tree: d.tree_id,
+            artifact: d.digest,
+            decision: d.decision,
+            reasons: json_col("reasons", &d.reasons)?,
+            change_request: d.change_request_id,
+            flagged: d.flagged,
+            recorded_by: recorded_by.to_owned(),
+            deployed_at: d.deployed_at,
+            recorded_at: d.recorded_at,
+        })
+    }
+
+    /// Recorded deployments visible to the principal, newest first (at most 500).
+    pub async fn list_deployments(
+        &self,
+        who: &Principal,
+        flagged_only: bool,
+    ) -> AppResult<Vec<wire::Deployment>> {
+        let mut q = deployment::Entity::find()
+            .order_by_desc(deployment::Column::Id)
+            .limit(500);
+        if flagged_only {
+            q = q.filter(deployment::Column::Flagged.eq(true));
+        }
+        let systems: BTreeMap<i64, system::Model> = system::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let users: BTreeMap<i64, String> = user::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect();
+        q.all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                systems
+                    .get(&d.system_id)
+                    .is_some_and(|s| may_see_org(who, s.owner_org_id))
+            })
+            .map(|d| {
+                let sys = systems
+                    .get(&d.system_id)
+                    .map(|s| s.code.clone())
+                    .unwrap_or_default();
+                let by = users.get(&d.recorded_by).cloned().unwrap_or_default();
+                self.deployment_view(d, &sys, &by)
+            })
+            .collect()
+    }
+
+    fn freeze_view(w: freeze_window::Model, system: &str) -> wire::FreezeWindow {
+        wire::FreezeWindow {
+            id: w.id,
+            system: system.to_owned(),
+            environment: w.environment,
+            starts_at: w.starts_at,
+            ends_at: w.ends_at,
+            cron: w.cron,
+            duration_minutes: w.duration_minutes,
+            reason: w.reason,
+            active: w.active,
+        }
+    }
+
+    /// Declares a freeze window on a system (owner of its organisation, reviewer, admin).
+    #[instrument(skip_all, fields(system = %code), err)]
+    pub async fn create_freeze_window(
+        &self,
+        who: &Principal,
+        code: &str,
+        n: wire::NewFreezeWindow,
+    ) -> AppResult<wire::FreezeWindow> {
+        who.require(
+            &[Role::Owner, Role::Reviewer, Role::Admin],
+            "declaring a freeze window",
+        )?;
+        let sys = system_by_code(&self.db, code).await?;
+        if !may_see_org(who, sys.owner_org_id) {
+            return Err(AppError::NotFound(format!("system {code:?}")));
+        }
+        let mut errors: Vec<(String, String)> = vec![];
+        if let Err(e) = check_text("reason", &n.reason, 1000, true) {
+            errors.push(("reason".into(), e.to_string()));
+        }
+        let envs: Vec<String> = json_col("environments", &sys.environments)?;
+        if let Some(e) = &n.environment {
+            match EnvName::parse(e) {
+                Ok(e) if envs.contains(&e.to_string()) => {}
+                Ok(e) => errors.push((
+                    "environment".into(),
+                    format!("the system has no environment {:?}", e.as_str()),
+                )),
+                Err(err) => errors.push(("environment".into(), err.to_string())),
+            }
+        }
+        match (&n.starts_at, &n.ends_at, &n.cron, &n.duration_minutes) {
+            (Some(s), Some(e), None, None) if s < e => {}
+            (Some(_), Some(_), None, None) => {
+                errors.push(("ends_at".into(), "must be after starts_at".into()))
+            }
+            (None, None, Some(c), Some(m)) => {
+                if let Err(e) = parse_cron(c) {
+                    errors.push(("cron".into(), e.to_string()));
+                }
+                if !(1..=10_080).contains(m) {
+                    errors.push((
+                        "duration_minutes".into(),
+                        "must be from 1 to 10080 (a week)".into(),
+                    ));
+                }
+            }
+            _ => errors.push((
+                "starts_at".into(),
+                "give either starts_at and ends_at, or cron and duration_minutes".into(),
+            )),
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let tx = self.begin().await?;
+        let w = freeze_window::ActiveModel {
+            system_id: Set(sys.id),
+            environment: Set(n.environment),
+            starts_at: Set(n.starts_at),
+            ends_at: Set(n.ends_at),
+            cron: Set(n.cron),
+            duration_minutes: Set(n.duration_minutes),
+            reason: Set(n.reason),
+            created_by: Set(who.user_id),
+            created_at: Set(tx.at()),
+            active: Set(true),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let view = Self::freeze_view(w, &sys.code);
+        tx.audit(event(
+            Some(who),
+            "freeze_window.create",
+            "freeze_window",
+            view.id,
+            Some(sys.id),
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Removes a freeze window (owner of the system's organisation, reviewer, admin).
+    pub async fn remove_freeze_window(
+        &self,
+        who: &Principal,
+        id: i64,
+    ) -> AppResult<wire::FreezeWindow> {
+        who.require(
+            &[Role::Owner, Role::Reviewer, Role::Admin],
+            "removing a freeze window",
+        )?;
+        let tx = self.begin().await?;
+        let w = freeze_window::Entity::find_by_id(id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("freeze window {id}")))?;
+        let sys = system::Entity::find_by_id(w.system_id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::Internal("freeze window without system".into()))?;
+        if !may_see_org(who, sys.owner_org_id) {
+            return Err(AppError::NotFound(format!("freeze window {id}")));
+        }
+        let mut am: freeze_window::ActiveModel = w.into();
+        am.active = Set(false);
+        let w = am.update(&tx.txn).await?;
+        let view = Self::freeze_view(w, &sys.code);
+        tx.audit(event(
+            Some(who),
+            "freeze_window.remove",
+            "freeze_window",
+            id,
+            Some(sys.id),
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Freeze windows of a system in force.
+    pub async fn list_freeze_windows(
+        &self,
+        who: &Principal,
+        code: &str,
+    ) -> AppResult<Vec<wire::FreezeWindow>> {
+        let sys = system_by_code(&self.db, code).await?;
+        if !may_see_org(who, sys.owner_org_id) {
+            return Err(AppError::NotFound(format!("system {code:?}")));
+        }
+        let rows = freeze_window::Entity::find()
+            .filter(freeze_window::Column::SystemId.eq(sys.id))
+            .filter(freeze_window::Column::Active.eq(true))
+            .order_by_asc(freeze_window::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|w| Self::freeze_view(w, &sys.code))
+            .collect())
+    }
+}
+
+/// Whether a time is in the past (for tests of validity).
+pub fn is_past(t: DateTime<Utc>) -> bool {
+    t <= Utc::now()
+}
