@@ -2,10 +2,22 @@
 //! `CHANGEGATE_URL` (default `http://127.0.0.1:8080`) and `CHANGEGATE_TOKEN`.
 
 use anyhow::{Context, bail};
-use changegate_api::{Client, GateParams, NewChangeRequest, WireSubject};
+use changegate_api::attestation::{parse_keys, verify};
+use changegate_api::{
+    Client, GateDecision, GateParams, GitCommit, GitFacts, GitFile, NewChangeRequest,
+    NewDeployment, WireSubject,
+};
 use changegate_domain::{ArtifactDigest, CommitId, TreeId};
+use changegate_git::Repo;
 use clap::Args;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// The longest `check --wait` accepts.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// What the server holds one request at most (it refuses more).
+const SERVER_WAIT: u64 = 60;
 
 #[derive(Args, Debug)]
 pub struct Conn {
@@ -39,14 +51,21 @@ pub struct RequestArgs {
     /// Title.
     #[arg(long)]
     title: String,
-    /// Description.
+    /// Description (for an emergency change: the justification).
     #[arg(long, default_value = "")]
     description: String,
-    /// Git commit id (with --tree).
+    /// A git repository: the change covers the head of --range, and its commits and changed
+    /// files are attached for the reviewer.
     #[arg(long)]
+    repo: Option<PathBuf>,
+    /// Range A..B of the change (default: the upstream branch to HEAD).
+    #[arg(long, requires = "repo")]
+    range: Option<String>,
+    /// Git commit id (with --tree), without a repository at hand.
+    #[arg(long, conflicts_with = "repo")]
     commit: Option<String>,
     /// Git tree id of that commit.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "repo")]
     tree: Option<String>,
     /// Artifact digest sha256:… (repeatable).
     #[arg(long = "artifact")]
@@ -80,8 +99,62 @@ fn git_subject(
     }
 }
 
+fn git_facts(dir: &Path, range: Option<&str>) -> anyhow::Result<GitFacts> {
+    let repo = Repo::open(dir)?;
+    let r = repo.range(range)?;
+    Ok(GitFacts {
+        range: r.range,
+        base: r.base,
+        head: r.head,
+        head_tree: r.head_tree,
+        commits: r
+            .commits
+            .into_iter()
+            .map(|c| GitCommit {
+                id: c.id,
+                summary: c.summary,
+                author: c.author,
+                time: c.time,
+            })
+            .collect(),
+        truncated: r.truncated,
+        files: r
+            .files
+            .into_iter()
+            .map(|f| GitFile {
+                path: f.path,
+                added: f.added,
+                removed: f.removed,
+                binary: f.binary,
+            })
+            .collect(),
+        files_changed: r.files_changed,
+        insertions: r.insertions,
+        deletions: r.deletions,
+    })
+}
+
 pub async fn request(a: RequestArgs) -> anyhow::Result<()> {
     let mut subjects = vec![];
+    let git = match &a.repo {
+        Some(dir) => {
+            let facts = git_facts(dir, a.range.as_deref())?;
+            subjects.push(WireSubject::GitCommit {
+                commit: facts.head.clone(),
+                tree: facts.head_tree.clone(),
+            });
+            eprintln!(
+                "{}: {} commit(s), {} file(s) changed, +{} -{}",
+                facts.range,
+                facts.commits.len(),
+                facts.files_changed,
+                facts.insertions,
+                facts.deletions
+            );
+            Some(facts)
+        }
+        None => None,
+    };
     if let Some((commit, tree)) = git_subject(a.commit.as_deref(), a.tree.as_deref())? {
         subjects.push(WireSubject::GitCommit { commit, tree });
     }
@@ -101,7 +174,7 @@ pub async fn request(a: RequestArgs) -> anyhow::Result<()> {
             environments: a.envs,
             subjects,
             components: vec![],
-            git: None,
+            git,
         })
         .await
         .context("filing the change request")?;
@@ -114,6 +187,11 @@ pub async fn request(a: RequestArgs) -> anyhow::Result<()> {
         cr
     };
     eprintln!("change request {} for {} is {}", cr.id, cr.system, cr.state);
+    if let Some(until) = cr.emergency_until {
+        eprintln!(
+            "break-glass: it may deploy until {until}; PA05 must evaluate it before then or the system is suspended"
+        );
+    }
     println!("{}", cr.id);
     Ok(())
 }
@@ -128,6 +206,10 @@ pub struct CheckArgs {
     /// Environment.
     #[arg(long)]
     env: String,
+    /// Judge HEAD of this git repository (its commit and tree); refused if it has uncommitted
+    /// changes.
+    #[arg(long, conflicts_with_all = ["commit", "tree"])]
+    repo: Option<PathBuf>,
     /// Git commit id.
     #[arg(long)]
     commit: Option<String>,
@@ -137,14 +219,26 @@ pub struct CheckArgs {
     /// Artifact digest sha256:….
     #[arg(long)]
     artifact: Option<String>,
+    /// Keep asking until allowed or this much time is up (e.g. 30m); the server answers as soon
+    /// as the decision changes.
+    #[arg(long)]
+    wait: Option<String>,
+    /// Verify the signed decision with these keys (the JSON of /api/v1/keys, or base64 public
+    /// keys one per line); a decision that does not verify is not trusted (exit 2).
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+    /// Record the deployment after an allow.
+    #[arg(long)]
+    record: bool,
     /// Print the decision document as JSON.
     #[arg(long)]
     json: bool,
 }
 
-/// Exit 0 allowed, 1 denied, 2 could not decide (bad input, no server, server error).
+/// Exit 0 allowed, 1 denied, 2 could not decide (bad input, no server, server error, a
+/// signature that does not verify).
 pub async fn check(a: CheckArgs) -> ExitCode {
-    match check_inner(&a).await {
+    match check_inner(a).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -154,45 +248,131 @@ pub async fn check(a: CheckArgs) -> ExitCode {
     }
 }
 
-async fn check_inner(a: &CheckArgs) -> anyhow::Result<bool> {
-    for (flag, v, ok) in [
-        (
-            "--commit",
-            &a.commit,
-            a.commit.as_deref().map(|c| CommitId::parse(c).map(|_| ())),
-        ),
-        (
-            "--tree",
-            &a.tree,
-            a.tree.as_deref().map(|c| TreeId::parse(c).map(|_| ())),
-        ),
-        (
-            "--artifact",
-            &a.artifact,
-            a.artifact
-                .as_deref()
-                .map(|c| ArtifactDigest::parse(c).map(|_| ())),
-        ),
-    ] {
-        if let (Some(_), Some(Err(e))) = (v, ok) {
-            bail!("{flag}: {e}");
+fn params(a: &CheckArgs) -> anyhow::Result<GateParams> {
+    let (commit, tree) = match &a.repo {
+        Some(dir) => {
+            let repo = Repo::open(dir)?;
+            let dirty = repo.uncommitted_changes()?;
+            if !dirty.is_empty() {
+                let shown: Vec<&str> = dirty.iter().take(10).map(String::as_str).collect();
+                bail!(
+                    "{} has uncommitted changes ({}{}); the gate judges committed content: commit or stash them first",
+                    dir.display(),
+                    shown.join(", "),
+                    if dirty.len() > 10 { ", …" } else { "" }
+                );
+            }
+            let head = repo.head()?;
+            (Some(head.commit), Some(head.tree))
+        }
+        None => (a.commit.clone(), a.tree.clone()),
+    };
+    for (flag, v) in [("--commit", &commit), ("--tree", &tree)] {
+        if let Some(v) = v {
+            CommitId::parse(v).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
         }
     }
-    if a.commit.is_none() && a.tree.is_none() && a.artifact.is_none() {
-        bail!("give the content to judge: --commit (and --tree) or --artifact");
+    if let Some(d) = &a.artifact {
+        ArtifactDigest::parse(d).map_err(|e| anyhow::anyhow!("--artifact: {e}"))?;
     }
-    let d = a
-        .conn
-        .client()?
-        .gate(&GateParams {
-            wait: None,
-            system: a.system.clone(),
-            env: a.env.clone(),
-            commit: a.commit.clone(),
-            tree: a.tree.clone(),
-            artifact: a.artifact.clone(),
-        })
-        .await?;
+    if commit.is_none() && tree.is_none() && a.artifact.is_none() {
+        bail!("give the content to judge: --repo, --commit (and --tree) or --artifact");
+    }
+    Ok(GateParams {
+        system: a.system.clone(),
+        env: a.env.clone(),
+        commit,
+        tree,
+        artifact: a.artifact.clone(),
+        wait: None,
+    })
+}
+
+fn check_signature(a: &CheckArgs, p: &GateParams, d: &GateDecision) -> anyhow::Result<()> {
+    let Some(file) = &a.public_key else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the public key file {}", file.display()))?;
+    let keys = parse_keys(&text).with_context(|| format!("{}", file.display()))?;
+    let env = d
+        .attestation
+        .as_ref()
+        .context("the answer carries no signed attestation")?;
+    let st = verify(env, &keys).context("the attestation does not verify")?;
+    let pr = &st.predicate;
+    let codes =
+        |r: &[changegate_api::GateReason]| r.iter().map(|r| r.code.clone()).collect::<Vec<_>>();
+    let wanted = [
+        ("gitCommit", &p.commit),
+        ("gitTree", &p.tree),
+        (
+            "sha256",
+            &p.artifact
+                .as_ref()
+                .map(|a| a.trim_start_matches("sha256:").to_owned()),
+        ),
+    ];
+    let subject_ok = st.subject.len() == 1
+        && st.subject[0].name == format!("{}/{}", p.system, p.env)
+        && wanted.iter().all(|(k, v)| {
+            st.subject[0].digest.get(*k).map(|s| s.to_ascii_lowercase())
+                == v.as_ref().map(|s| s.to_ascii_lowercase())
+        });
+    if !subject_ok
+        || pr.system != d.system
+        || pr.environment != d.environment
+        || pr.decision != d.decision
+        || codes(&pr.reasons) != codes(&d.reasons)
+        || pr.change_request != d.change_request
+    {
+        bail!("the signed attestation does not match the answer");
+    }
+    let age = chrono::Utc::now().signed_duration_since(pr.issued_at);
+    if age.num_seconds().abs() > 300 {
+        bail!(
+            "the signed attestation was issued at {}, not now (clock skew or a replayed answer)",
+            pr.issued_at
+        );
+    }
+    eprintln!("signature verified (key {})", pr.keyid);
+    Ok(())
+}
+
+async fn check_inner(a: CheckArgs) -> anyhow::Result<bool> {
+    let wait = match &a.wait {
+        None => Duration::ZERO,
+        Some(w) => {
+            let d = humantime::parse_duration(w)
+                .with_context(|| format!("--wait {w:?} is not a duration such as 90s or 30m"))?;
+            if d > MAX_WAIT {
+                bail!("--wait {w:?} is longer than the 24h this command waits at most");
+            }
+            d
+        }
+    };
+    let mut p = params(&a)?;
+    let client = a.conn.client()?;
+    let deadline = tokio::time::Instant::now() + wait;
+    if !wait.is_zero() {
+        eprintln!(
+            "waiting up to {} for the gate to allow {} in {} …",
+            humantime::format_duration(wait),
+            a.system,
+            a.env
+        );
+    }
+    let d = loop {
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs();
+        p.wait = (left > 0).then_some(left.min(SERVER_WAIT) as u32);
+        let d = client.gate(&p).await?;
+        if d.allowed() || left == 0 {
+            break d;
+        }
+    };
+    check_signature(&a, &p, &d)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else if d.allowed() {
@@ -202,7 +382,7 @@ async fn check_inner(a: &CheckArgs) -> anyhow::Result<bool> {
             d.environment,
             d.change_request.map(|i| i.to_string()).unwrap_or_default(),
             d.valid_until
-                .map(|v| format!(" (approval valid until {v})"))
+                .map(|v| format!(" (valid until {v})"))
                 .unwrap_or_default()
         );
     } else {
@@ -212,7 +392,23 @@ async fn check_inner(a: &CheckArgs) -> anyhow::Result<bool> {
         }
     }
     match d.decision.as_str() {
-        "allow" => Ok(true),
+        "allow" => {
+            if a.record {
+                let rec = client
+                    .record_deployment(&NewDeployment {
+                        system: p.system,
+                        environment: p.env,
+                        commit: p.commit,
+                        tree: p.tree,
+                        artifact: p.artifact,
+                        deployed_at: None,
+                    })
+                    .await
+                    .context("allowed, but the deployment could not be recorded")?;
+                eprintln!("deployment {} recorded", rec.id);
+            }
+            Ok(true)
+        }
         "deny" => Ok(false),
         other => bail!("the server answered an unknown decision {other:?}"),
     }

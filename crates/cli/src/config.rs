@@ -25,6 +25,10 @@ pub struct Config {
     pub log_format: String,
     /// Log filter (`info`, `changegate=debug`, …).
     pub log_level: String,
+    /// The ed25519 key that signs gate decisions (default `<data_dir>/signing.key`, generated
+    /// at first start with mode 0600). Replicas may share one key or each have their own: every
+    /// key in use is published at `/api/v1/keys`.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -36,6 +40,7 @@ impl Default for Config {
             policy_pack: None,
             log_format: "human".into(),
             log_level: "info".into(),
+            signing_key_file: None,
         }
     }
 }
@@ -105,6 +110,13 @@ impl Config {
             "sqlite://{}?mode=rwc",
             self.data_dir.join("changegate.db").display()
         ))
+    }
+
+    /// Where the signing key lives.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("signing.key"))
     }
 
     /// The policy pack: the configured file, or the built-in one.

@@ -29,7 +29,8 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     config::init_logging(&cfg);
     let pack = cfg.pack()?;
     let url = cfg.database_url()?;
-    let app = App::open(&url, pack)
+    let signer = changegate_app::signer::Signer::load_or_create(&cfg.signing_key_path())?;
+    let app = App::open_with(&url, pack, signer)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     if a.demo {
