@@ -2,8 +2,8 @@
 //! Every transition goes through [`changegate_domain::change::apply`].
 
 use crate::auth::Principal;
-use crate::registry::{may_see_org, system_by_code};
-use crate::{App, AppError, AppResult, event, json_col, to_json};
+use crate::registry::{may_see_org, review_due, system_by_code};
+use crate::{App, AppError, AppResult, WriteTx, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::{
     Actor, CheckResult, Command, Conclusion, Finding, ItemResult, Severity, SignOff, SignOffRecord,
@@ -660,9 +660,43 @@ impl App {
             Some(after),
         ))
         .await?;
+        if next.state == CrState::Approved && current.state != CrState::Approved {
+            self.record_evaluation(&tx, who, &sys).await?;
+        }
         let view = self.change_view(&tx.txn, &row, &sys).await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// An evaluation that approves a change is the system's latest passing evaluation: it sets
+    /// `last_evaluated_on` and schedules the next periodic re-review from that date.
+    async fn record_evaluation(
+        &self,
+        tx: &WriteTx<'_>,
+        who: &Principal,
+        sys: &system::Model,
+    ) -> AppResult<()> {
+        let level = SecurityLevel::new(i64::from(sys.level)).map_err(|e| corrupt("level", e))?;
+        let on = tx.at().date_naive();
+        let due = review_due(self.pack.level(level).re_review_months, on);
+        let before = serde_json::json!({ "last_evaluated_on": sys.last_evaluated_on, "next_review_due": sys.next_review_due });
+        let after = serde_json::json!({ "last_evaluated_on": on, "next_review_due": due });
+        let mut am: system::ActiveModel = sys.clone().into();
+        am.last_evaluated_on = Set(Some(on));
+        am.next_review_due = Set(due);
+        am.updated_at = Set(tx.at());
+        am.update(&tx.txn).await?;
+        tx.audit(event(
+            Some(who),
+            "system.evaluated",
+            "system",
+            &sys.code,
+            Some(sys.id),
+            Some(before),
+            Some(after),
+        ))
+        .await?;
+        Ok(())
     }
 
     /// A change request, if the principal may see it.
