@@ -12,6 +12,10 @@ async fn verify(t: &TestApp) -> Verified {
     verify_db(&t.app.db).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Events appended by [`seven_writes`]: one per write, and one more when the sign-off approves
+/// (the system's latest passing evaluation).
+const EVENTS: i64 = 8;
+
 /// Runs a scenario of seven writes; returns the seq before it.
 async fn seven_writes(t: &TestApp, w: &World) -> i64 {
     let seq = t.audit_seq().await;
@@ -52,11 +56,11 @@ async fn seven_writes(t: &TestApp, w: &World) -> i64 {
 }
 
 #[tokio::test]
-async fn every_write_appends_exactly_one_event_and_reads_append_none() {
+async fn every_write_appends_its_events_in_order_and_reads_append_none() {
     let t = spawn_app().await;
     let w = t.world().await;
     let before = seven_writes(&t, &w).await;
-    assert_eq!(t.audit_seq().await, before + 7);
+    assert_eq!(t.audit_seq().await, before + EVENTS);
     let events = ok(w.auditor.audit(before, 100).await).events;
     assert_eq!(
         events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
@@ -65,6 +69,7 @@ async fn every_write_appends_exactly_one_event_and_reads_append_none() {
             "change_request.edit",
             "change_request.submit",
             "change_request.sign_off",
+            "system.evaluated",
             "incident.report",
             "incident.resolve",
             "change_request.revoke",
@@ -77,6 +82,7 @@ async fn every_write_appends_exactly_one_event_and_reads_append_none() {
             "nguyen.van.an",
             "nguyen.van.an",
             "tran.thi.hoa",
+            "tran.thi.hoa",
             "nguyen.van.an",
             "tran.thi.hoa",
             "tran.thi.hoa",
@@ -84,9 +90,9 @@ async fn every_write_appends_exactly_one_event_and_reads_append_none() {
     );
     assert_eq!(
         events.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        (before + 1..=before + 7).collect::<Vec<_>>()
+        (before + 1..=before + EVENTS).collect::<Vec<_>>()
     );
-    assert_eq!(verify(&t).await, Verified::Intact(before + 7));
+    assert_eq!(verify(&t).await, Verified::Intact(before + EVENTS));
 }
 
 #[tokio::test]
@@ -142,7 +148,7 @@ async fn deleting_the_last_event_is_detected_as_truncation() {
     let t = spawn_app().await;
     let w = t.world().await;
     let before = seven_writes(&t, &w).await;
-    let head = before + 7;
+    let head = before + EVENTS;
     let gone = audit_event::Entity::delete_by_id(head)
         .exec(&t.app.db)
         .await

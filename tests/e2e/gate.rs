@@ -216,10 +216,8 @@ async fn a_level_3_system_last_reviewed_over_a_year_ago_is_re_review_overdue() {
     let sys = system_reviewed(&t, "HO-TICH", 400).await;
     assert!(sys.next_review_due.is_some_and(|d| d < chrono::Utc::now()));
     let (c, tr) = (random_oid(), random_oid());
-    t.approved(&w, &change("HO-TICH", &["production"], vec![git(&c, &tr)]))
-        .await;
     let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
-    assert_eq!(d.codes(), ["re_review_overdue"]);
+    assert_eq!(d.codes(), ["re_review_overdue", "no_approved_change"]);
 
     // Reviewed 100 days ago: not overdue.
     system_reviewed(&t, "HO-TICH-2", 100).await;
@@ -269,4 +267,65 @@ async fn a_system_registered_after_the_gate_was_asked_about_it_is_no_longer_unkn
     t.approved(&w, &change("HO-TICH", &[], vec![git(&c, &tr)]))
         .await;
     assert!(ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await).allowed());
+}
+
+#[tokio::test]
+async fn a_passing_evaluation_clears_an_overdue_re_review_and_schedules_the_next_one() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    system_reviewed(&t, "HO-TICH", 400).await;
+    let (c, tr) = (random_oid(), random_oid());
+    let cr = ok(w
+        .owner
+        .file_change(&change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .await);
+    ok(w.owner.submit(cr.id).await);
+    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
+    assert_eq!(d.codes(), ["re_review_overdue", "pending_evaluation"]);
+    ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
+    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
+    assert!(d.allowed(), "{d:?}");
+    let sys = ok(w.owner.system("HO-TICH").await);
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(sys.last_evaluated_on, Some(today));
+    let due = sys
+        .next_review_due
+        .unwrap_or_else(|| panic!("no re-review scheduled: {sys:?}"));
+    assert!(
+        due.date_naive() > today + chrono::Duration::days(360),
+        "{due}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_systems_first_passing_evaluation_schedules_its_periodic_re_review() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    assert_eq!(ok(w.owner.system("TTHC").await).next_review_due, None);
+    t.approved(
+        &w,
+        &change("TTHC", &[], vec![git(&random_oid(), &random_oid())]),
+    )
+    .await;
+    let sys = ok(w.owner.system("TTHC").await);
+    assert_eq!(sys.last_evaluated_on, Some(chrono::Utc::now().date_naive()));
+    assert!(sys.next_review_due.is_some(), "{sys:?}");
+}
+
+#[tokio::test]
+async fn a_failed_evaluation_does_not_count_as_a_re_review() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let before = system_reviewed(&t, "HO-TICH", 400).await;
+    let (c, tr) = (random_oid(), random_oid());
+    let cr = ok(w
+        .owner
+        .file_change(&change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .await);
+    ok(w.owner.submit(cr.id).await);
+    ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "fail")).await);
+    let after = ok(w.owner.system("HO-TICH").await);
+    assert_eq!(after.last_evaluated_on, before.last_evaluated_on);
+    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
+    assert_eq!(d.codes(), ["re_review_overdue", "evaluation_failed"]);
 }
