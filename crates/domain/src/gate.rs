@@ -374,13 +374,19 @@ pub fn decide(
         for c in covering {
             let id = c.id;
             match c.state {
-                CrState::Approved | CrState::Expired if !c.environments.contains(&q.env) => say!(
-                    ReasonCode::EnvironmentNotCovered,
-                    format!(
-                        "change request {id} does not cover environment {:?}",
-                        q.env.as_str()
-                    ),
-                ),
+                // A change that cannot cover the environment says so, also while it waits for
+                // its evaluation (waiting for it would be in vain).
+                CrState::Approved | CrState::Expired | CrState::Submitted
+                    if !c.environments.contains(&q.env) =>
+                {
+                    say!(
+                        ReasonCode::EnvironmentNotCovered,
+                        format!(
+                            "change request {id} does not cover environment {:?}",
+                            q.env.as_str()
+                        ),
+                    )
+                }
                 CrState::Approved | CrState::Expired => say!(
                     ReasonCode::ApprovalExpired,
                     format!(
@@ -538,6 +544,20 @@ mod tests {
             Utc::now(),
         );
         assert_eq!(codes(&d), ["approval_expired"]);
+    }
+
+    #[test]
+    fn a_change_pending_for_another_environment_does_not_cover_this_one() {
+        let mut q = query();
+        q.env = env("staging");
+        let d = decide(
+            &q,
+            "S",
+            Some(&sys()),
+            &[cand(CrState::Submitted, 10)],
+            Utc::now(),
+        );
+        assert_eq!(codes(&d), ["environment_not_covered"]);
     }
 
     #[test]
