@@ -78,10 +78,26 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        self.send_within(method, path, query, body, None).await
+    }
+
+    /// `send` with a request timeout other than the client's (a long-polled request is held
+    /// longer than the default).
+    async fn send_within<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        timeout: Option<Duration>,
+    ) -> Result<T, ClientError> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
             .query(query);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -135,6 +151,7 @@ impl Client {
     }
 
     /// `GET /api/v1/gate`. A 503 `gate_unavailable` comes back as an error: the caller fails closed.
+    /// With `wait`, the server holds the request up to that many seconds.
     pub async fn gate(&self, p: &GateParams) -> Result<GateDecision, ClientError> {
         let mut q = vec![("system", p.system.clone()), ("env", p.env.clone())];
         for (k, v) in [
@@ -146,7 +163,16 @@ impl Client {
                 q.push((k, v.clone()));
             }
         }
-        self.get("/api/v1/gate", &q).await
+        match p.wait {
+            // The server holds the request up to `wait` seconds: allow for that.
+            Some(w) => {
+                q.push(("wait", w.to_string()));
+                let timeout = Duration::from_secs(u64::from(w) + 30);
+                self.send_within::<(), _>(Method::GET, "/api/v1/gate", &q, None, Some(timeout))
+                    .await
+            }
+            None => self.get("/api/v1/gate", &q).await,
+        }
     }
 
     /// `GET /api/v1/keys`.
@@ -185,6 +211,19 @@ impl Client {
             &serde_json::json!({}),
         )
         .await
+    }
+
+    /// `POST /api/v1/webhooks`.
+    pub async fn create_webhook(&self, w: &NewWebhook) -> Result<Webhook, ClientError> {
+        self.post("/api/v1/webhooks", w).await
+    }
+
+    /// `GET /api/v1/webhooks/deliveries`.
+    pub async fn deliveries(&self, status: Option<&str>) -> Result<Vec<Delivery>, ClientError> {
+        let q: Vec<(&str, String)> = status
+            .map(|s| vec![("status", s.to_owned())])
+            .unwrap_or_default();
+        self.get("/api/v1/webhooks/deliveries", &q).await
     }
 
     /// `GET /api/v1/me`.

@@ -752,3 +752,55 @@ pub struct FreezeWindow {
     /// In force (false once removed).
     pub active: bool,
 }
+
+/// `POST /api/v1/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// http(s) URL.
+    pub url: String,
+    /// Standard Webhooks secret: `whsec_` + base64 of 24-64 random bytes.
+    pub secret: String,
+    /// Event types, or `["*"]` for every event.
+    pub events: Vec<String>,
+}
+
+/// A webhook (its secret is never shown).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Webhook {
+    /// Id.
+    pub id: i64,
+    /// URL.
+    pub url: String,
+    /// Event types.
+    pub events: Vec<String>,
+    /// Receives deliveries.
+    pub active: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webhook delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Delivery {
+    /// Id.
+    pub id: i64,
+    /// Webhook id.
+    pub webhook: i64,
+    /// The `webhook-id` header (the same on every retry).
+    pub msg_id: String,
+    /// Event type.
+    pub event: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Next attempt.
+    pub next_attempt_at: DateTime<Utc>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+    /// Delivered at.
+    pub delivered_at: Option<DateTime<Utc>>,
+}

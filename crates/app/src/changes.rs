@@ -109,6 +109,23 @@ fn check_components(cs: &[wire::ComponentChange], errors: &mut Vec<(String, Stri
     }
 }
 
+/// The data of a change request's notification.
+fn notice(row: &cr::Model, sys: &system::Model, who: Option<&Principal>) -> serde_json::Value {
+    serde_json::json!({
+        "id": row.id,
+        "system": sys.code,
+        "system_name": sys.name,
+        "level": sys.level,
+        "kind": row.kind,
+        "title": row.title,
+        "state": row.state,
+        "actor": who.map_or("changegate".to_owned(), |p| p.display_name.clone()),
+        "valid_until": row.valid_until,
+        "emergency_until": row.emergency_until,
+        "justification": row.description,
+    })
+}
+
 fn check_git_facts(g: &wire::GitFacts, subjects: &[Subject], errors: &mut Vec<(String, String)>) {
     for (f, v) in [("git.base", &g.base), ("git.head", &g.head)] {
         if let Err(e) = CommitId::parse(v) {
@@ -485,12 +502,12 @@ impl App {
         }
         if let Some(d) = &e.description {
             push_text(&mut errors, "description", d, 20_000, false);
-            if let Ok(kind) = ChangeKind::parse(&row.kind) {
-                if let Err(changegate_domain::Refusal::Invalid { field, message }) =
-                    check_justification(kind, d)
-                {
-                    errors.push((field, message));
-                }
+            if let Some(Err(changegate_domain::Refusal::Invalid { field, message })) =
+                ChangeKind::parse(&row.kind)
+                    .ok()
+                    .map(|k| check_justification(k, d))
+            {
+                errors.push((field, message));
             }
         }
         let sys_envs: Vec<String> = json_col("environments", &sys.environments)?;
@@ -578,7 +595,13 @@ impl App {
             Some(after),
         ))
         .await?;
+        if matches!(cmd, Command::Submit) {
+            tx.notify("change_request.submitted", notice(&row, &sys, who))
+                .await?;
+        }
         if next.emergency_until != current.emergency_until {
+            tx.notify("change_request.break_glass", notice(&row, &sys, who))
+                .await?;
             // Break-glass: the change may deploy before its evaluation; PA05 must evaluate it
             // retroactively before the window closes.
             tx.audit(event(
@@ -663,6 +686,12 @@ impl App {
         if next.state == CrState::Approved && current.state != CrState::Approved {
             self.record_evaluation(&tx, who, &sys).await?;
         }
+        let outcome = match next.state {
+            CrState::Approved => "change_request.approved",
+            CrState::Rejected => "change_request.rejected",
+            _ => "change_request.signed_off",
+        };
+        tx.notify(outcome, notice(&row, &sys, Some(who))).await?;
         let view = self.change_view(&tx.txn, &row, &sys).await?;
         tx.commit().await?;
         Ok(view)

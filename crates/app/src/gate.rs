@@ -234,7 +234,7 @@ async fn load_freezes(
             let span = match (w.starts_at, w.ends_at, &w.cron, w.duration_minutes) {
                 (Some(starts), Some(ends), None, None) => FreezeSpan::Fixed { starts, ends },
                 (None, None, Some(c), Some(m)) => FreezeSpan::Recurring {
-                    cron: parse_cron(c).map_err(|_| bad("an invalid cron pattern"))?,
+                    cron: Box::new(parse_cron(c).map_err(|_| bad("an invalid cron pattern"))?),
                     duration: chrono::Duration::minutes(i64::from(m)),
                     tz,
                 },

@@ -92,6 +92,17 @@ impl App {
         .insert(&tx.txn)
         .await?;
         let view = self.incident_view(&i, &sys.code).await?;
+        let blocking = Severity::parse(&i.severity)
+            .is_ok_and(|s| self.pack.incidents.blocking_severities.contains(&s));
+        let breach_deadline = (i.kind == "data_breach").then(|| {
+            i.reported_at
+                + chrono::Duration::hours(i64::from(self.pack.incidents.breach_notify_hours))
+        });
+        tx.notify("incident.reported", serde_json::json!({
+            "id": i.id, "system": sys.code, "system_name": sys.name, "kind": i.kind, "severity": i.severity,
+            "summary": i.summary, "actor": who.display_name, "blocking": blocking, "breach_deadline": breach_deadline,
+        }))
+        .await?;
         tx.audit(event(
             Some(who),
             "incident.report",

@@ -12,6 +12,7 @@ pub mod ci;
 pub mod demo;
 pub mod gate;
 pub mod incidents;
+pub mod notify;
 pub mod registry;
 pub mod signer;
 
@@ -110,6 +111,8 @@ pub struct App {
     pub tz: chrono_tz::Tz,
     /// The key that signs gate decisions.
     pub signer: signer::Signer,
+    /// Woken when a committed transaction queued webhook deliveries.
+    pub dispatch_wake: tokio::sync::Notify,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -128,6 +131,7 @@ pub struct WriteTx<'a> {
     pub txn: DatabaseTransaction,
     _guard: tokio::sync::MutexGuard<'a, ()>,
     at: DateTime<Utc>,
+    queued: std::sync::atomic::AtomicBool,
 }
 
 impl WriteTx<'_> {
@@ -141,11 +145,20 @@ impl WriteTx<'_> {
         Ok(changegate_store::audit::append(&self.txn, ev, self.at).await?)
     }
 
-    /// Commits, then brings the gate index up to date before returning.
+    pub(crate) fn queued_deliveries(&self) {
+        self.queued
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Commits, wakes the webhook dispatcher if deliveries were queued, then brings the gate
+    /// index up to date before returning.
     pub async fn commit(self) -> AppResult<()> {
         let app = self.app;
         self.txn.commit().await?;
         drop(self._guard);
+        if self.queued.load(std::sync::atomic::Ordering::Relaxed) {
+            app.dispatch_wake.notify_one();
+        }
         if let Err(e) = app.catch_up().await {
             tracing::warn!(error = %e, "gate index could not catch up after a write; the poller retries");
         }
@@ -163,6 +176,7 @@ impl App {
             auth: auth::AuthCache::default(),
             tz: chrono_tz::Asia::Ho_Chi_Minh,
             signer: signer::Signer::ephemeral(),
+            dispatch_wake: tokio::sync::Notify::new(),
             write_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -198,6 +212,7 @@ impl App {
             txn,
             _guard: guard,
             at: now(),
+            queued: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }

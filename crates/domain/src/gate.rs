@@ -85,7 +85,7 @@ pub enum FreezeSpan {
     /// Starting at each occurrence of a cron pattern (in `tz`) and lasting `duration`.
     Recurring {
         /// Start pattern.
-        cron: croner::Cron,
+        cron: Box<croner::Cron>,
         /// Length of each window.
         duration: Duration,
         /// Time zone of the pattern.
@@ -419,13 +419,17 @@ pub fn decide(
         }
     }
     // A freeze window holds everything but emergency changes.
-    if let Some(f) = sys.freezes.iter().find(|f| f.active(&q.env, now)) {
-        if !(approval.is_some() && emergency_only) {
-            say!(
-                ReasonCode::FreezeWindow,
-                format!("freeze window {} is in force: {}", f.id, f.reason)
-            );
-        }
+    let emergency_allowed = approval.is_some() && emergency_only;
+    if let Some(f) = sys
+        .freezes
+        .iter()
+        .find(|f| f.active(&q.env, now))
+        .filter(|_| !emergency_allowed)
+    {
+        say!(
+            ReasonCode::FreezeWindow,
+            format!("freeze window {} is in force: {}", f.id, f.reason)
+        );
     }
     match (reasons.is_empty(), approval) {
         (true, Some((id, until))) => Decision {
@@ -646,7 +650,7 @@ mod tests {
         let cron = parse_cron("0 8 * * *").unwrap_or_else(|e| panic!("{e}"));
         let tz = chrono_tz::Asia::Ho_Chi_Minh;
         let f = freeze(FreezeSpan::Recurring {
-            cron,
+            cron: Box::new(cron),
             duration: Duration::hours(2),
             tz,
         });

@@ -5,6 +5,7 @@
 //! It holds no business rules: rights, separation of duties and validation live in the domain
 //! and app crates.
 
+pub mod dispatch;
 pub mod error;
 pub mod extract;
 mod routes;
@@ -59,11 +60,17 @@ pub fn router_and_openapi(app: AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::router())
         .split_for_parts();
-    let doc = api.clone();
+    // Serialised once: each answer hands out a cheap clone of the bytes.
+    let doc = axum::body::Bytes::from(serde_json::to_vec(&api).unwrap_or_default());
     let router = router
         .route(
             "/api/openapi.json",
-            axum::routing::get(move || std::future::ready(axum::Json(doc.clone()))),
+            axum::routing::get(move || {
+                std::future::ready((
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc.clone(),
+                ))
+            }),
         )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -86,9 +93,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let poller = app.spawn_poller();
+    let dispatcher = dispatch::spawn_dispatcher(&app);
     let result = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await;
     poller.abort();
+    dispatcher.abort();
     result
 }

@@ -10,6 +10,7 @@ mod gate;
 mod health;
 mod incidents;
 mod registry;
+mod webhooks;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -20,4 +21,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(ci::router())
         .merge(incidents::router())
         .merge(audit::router())
+        .merge(webhooks::router())
 }

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_core;
 mod m20261124_000002_ci_gate;
+mod m20261124_000003_notifications;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_core::Migration),
             Box::new(m20261124_000002_ci_gate::Migration),
+            Box::new(m20261124_000003_notifications::Migration),
         ]
     }
 }

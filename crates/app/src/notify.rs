@@ -1,0 +1,461 @@
+//! Notifications through an outbox. A use case calls [`WriteTx::notify`] inside its transaction:
+//! one delivery row per subscribed webhook is written with the change itself, so a committed
+//! event is delivered (at least once, the same `webhook-id` on every retry) and an uncommitted
+//! one never is. Messages are rendered in Vietnamese and English from minijinja templates
+//! embedded in the binary (`templates/notify/<event>/{subject,body}.{vi,en}.txt.j2`).
+//! Deliveries are signed per the Standard Webhooks specification.
+
+use crate::auth::Principal;
+use crate::{App, AppError, AppResult, WriteTx, json_col, to_json};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use changegate_api as wire;
+use changegate_domain::Role;
+use changegate_store::entity::{delivery, webhook};
+use changegate_store::sea_orm::sea_query::Expr;
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::LazyLock;
+
+macro_rules! templates {
+    ($($ev:literal),* $(,)?) => {
+        &[$(($ev, [
+            include_str!(concat!("../templates/notify/", $ev, "/subject.vi.txt.j2")),
+            include_str!(concat!("../templates/notify/", $ev, "/body.vi.txt.j2")),
+            include_str!(concat!("../templates/notify/", $ev, "/subject.en.txt.j2")),
+            include_str!(concat!("../templates/notify/", $ev, "/body.en.txt.j2")),
+        ])),*]
+    };
+}
+
+/// Every event type, with its four templates (subject and body, Vietnamese and English).
+pub const TEMPLATES: &[(&str, [&str; 4])] = templates!(
+    "change_request.submitted",
+    "change_request.signed_off",
+    "change_request.approved",
+    "change_request.rejected",
+    "change_request.break_glass",
+    "incident.reported",
+);
+
+/// The event types a webhook can subscribe to.
+pub fn event_types() -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().map(|(e, _)| *e)
+}
+
+static ENV: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
+    let mut env = minijinja::Environment::new();
+    for (ev, t) in TEMPLATES {
+        for (part, src) in ["subject.vi", "body.vi", "subject.en", "body.en"]
+            .iter()
+            .zip(t)
+        {
+            // The templates are part of the binary and checked by a test; a broken one is a
+            // build defect, reported at render time.
+            let _ = env.add_template_owned(format!("{ev}/{part}"), *src);
+        }
+    }
+    env
+});
+
+/// Renders the message of an event in both languages: `{"vi": {subject, body}, "en": {…}}`.
+pub fn render(event: &str, data: &serde_json::Value) -> AppResult<serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for lang in ["vi", "en"] {
+        let part = |p: &str| {
+            ENV.get_template(&format!("{event}/{p}.{lang}"))
+                .and_then(|t| t.render(data))
+                .map_err(|e| AppError::Internal(format!("template {event}/{p}.{lang}: {e}")))
+        };
+        out.insert(
+            lang.into(),
+            serde_json::json!({ "subject": part("subject")?.trim(), "body": part("body")? }),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+/// Decodes a Standard Webhooks secret: `whsec_` and the base64 of 24 to 64 random bytes.
+pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.strip_prefix("whsec_").ok_or("must start with whsec_")?;
+    let raw = B64.decode(b).map_err(|_| "after whsec_ must come base64")?;
+    if !(24..=64).contains(&raw.len()) {
+        return Err(format!(
+            "must hold 24 to 64 random bytes, not {}",
+            raw.len()
+        ));
+    }
+    Ok(raw)
+}
+
+/// The `webhook-signature` header value: `v1,` and the base64 HMAC-SHA256 of `id.timestamp.body`.
+pub fn signature(key: &[u8], msg_id: &str, timestamp: i64, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
+    mac.update(body.as_bytes());
+    format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+/// Retry delay after `attempts` failed attempts: 5 s doubling, at most an hour.
+pub fn backoff(attempts: i32) -> Duration {
+    Duration::seconds((5i64 << attempts.clamp(0, 10)).min(3600))
+}
+
+/// How long deliveries are retried before they are kept as failed.
+pub const GIVE_UP_AFTER: Duration = Duration::hours(24);
+
+impl WriteTx<'_> {
+    /// Queues an event for every active webhook subscribed to it, in this transaction.
+    pub async fn notify(&self, event: &str, mut data: serde_json::Value) -> AppResult<()> {
+        let hooks = webhook::Entity::find()
+            .filter(webhook::Column::Active.eq(true))
+            .all(&self.txn)
+            .await?;
+        let hooks: Vec<_> = hooks
+            .into_iter()
+            .filter(|h| {
+                json_col::<Vec<String>>("webhook events", &h.events)
+                    .is_ok_and(|e| e.iter().any(|x| x == "*" || x == event))
+            })
+            .collect();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        data["message"] = render(event, &data)?;
+        let at = self.at();
+        let body = serde_json::json!({ "type": event, "timestamp": at, "data": data }).to_string();
+        for h in hooks {
+            delivery::ActiveModel {
+                webhook_id: Set(h.id),
+                msg_id: Set(format!("msg_{}", hex::encode(rand::random::<[u8; 12]>()))),
+                event: Set(event.to_owned()),
+                payload: Set(body.clone()),
+                status: Set("pending".into()),
+                attempts: Set(0),
+                next_attempt_at: Set(at),
+                locked_until: Set(None),
+                last_error: Set(None),
+                created_at: Set(at),
+                delivered_at: Set(None),
+                ..Default::default()
+            }
+            .insert(&self.txn)
+            .await?;
+        }
+        self.queued_deliveries();
+        Ok(())
+    }
+}
+
+/// A delivery to attempt.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    /// Row id.
+    pub id: i64,
+    /// `webhook-id`.
+    pub msg_id: String,
+    /// Where.
+    pub url: String,
+    /// HMAC key.
+    pub key: Vec<u8>,
+    /// Body.
+    pub payload: String,
+    /// Failed attempts so far.
+    pub attempts: i32,
+    /// When first queued.
+    pub created_at: DateTime<Utc>,
+}
+
+fn webhook_view(h: &webhook::Model) -> AppResult<wire::Webhook> {
+    Ok(wire::Webhook {
+        id: h.id,
+        url: h.url.clone(),
+        events: json_col("webhook events", &h.events)?,
+        active: h.active,
+        created_at: h.created_at,
+    })
+}
+
+impl App {
+    /// Registers a webhook (admin).
+    pub async fn create_webhook(
+        &self,
+        who: &Principal,
+        n: wire::NewWebhook,
+    ) -> AppResult<wire::Webhook> {
+        who.require(&[Role::Admin], "registering a webhook")?;
+        let mut errors = vec![];
+        match url::Url::parse(&n.url) {
+            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
+            _ => errors.push((
+                "url".to_owned(),
+                format!(
+                    "{:?} is not an http(s) URL",
+                    n.url.chars().take(200).collect::<String>()
+                ),
+            )),
+        }
+        if let Err(e) = decode_secret(&n.secret) {
+            errors.push(("secret".to_owned(), e));
+        }
+        if n.events.is_empty() {
+            errors.push((
+                "events".to_owned(),
+                "name at least one event, or \"*\"".into(),
+            ));
+        }
+        for (i, e) in n.events.iter().enumerate() {
+            if e != "*" && !event_types().any(|t| t == e) {
+                errors.push((
+                    format!("events[{i}]"),
+                    format!(
+                        "{e:?} is not one of *, {}",
+                        event_types().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let tx = self.begin().await?;
+        let h = webhook::ActiveModel {
+            url: Set(n.url),
+            secret: Set(n.secret),
+            events: Set(to_json(&n.events)),
+            active: Set(true),
+            created_by: Set(who.user_id),
+            created_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let view = webhook_view(&h)?;
+        tx.audit(crate::event(
+            Some(who),
+            "webhook.create",
+            "webhook",
+            h.id,
+            None,
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Registered webhooks (admin).
+    pub async fn list_webhooks(&self, who: &Principal) -> AppResult<Vec<wire::Webhook>> {
+        who.require(&[Role::Admin], "listing webhooks")?;
+        webhook::Entity::find()
+            .order_by_asc(webhook::Column::Id)
+            .all(&self.db)
+            .await?
+            .iter()
+            .map(webhook_view)
+            .collect()
+    }
+
+    /// Deliveries, newest first, optionally of one status (admin): failed ones stay visible.
+    pub async fn list_deliveries(
+        &self,
+        who: &Principal,
+        status: Option<&str>,
+    ) -> AppResult<Vec<wire::Delivery>> {
+        who.require(&[Role::Admin], "reading webhook deliveries")?;
+        let mut q = delivery::Entity::find()
+            .order_by_desc(delivery::Column::Id)
+            .limit(500);
+        if let Some(s) = status {
+            if !["pending", "delivered", "failed"].contains(&s) {
+                return Err(AppError::invalid(
+                    "status",
+                    format!("{s:?} is not pending, delivered or failed"),
+                ));
+            }
+            q = q.filter(delivery::Column::Status.eq(s));
+        }
+        Ok(q.all(&self.db)
+            .await?
+            .into_iter()
+            .map(|d| wire::Delivery {
+                id: d.id,
+                webhook: d.webhook_id,
+                msg_id: d.msg_id,
+                event: d.event,
+                status: d.status,
+                attempts: d.attempts,
+                next_attempt_at: d.next_attempt_at,
+                last_error: d.last_error,
+                created_at: d.created_at,
+                delivered_at: d.delivered_at,
+            })
+            .collect())
+    }
+
+    /// Claims up to `limit` deliveries that are due, for `lease` (other replicas skip them).
+    pub async fn claim_due_deliveries(
+        &self,
+        limit: u64,
+        lease: Duration,
+    ) -> AppResult<Vec<DueDelivery>> {
+        let now = crate::now();
+        let due = delivery::Entity::find()
+            .filter(delivery::Column::Status.eq("pending"))
+            .filter(delivery::Column::NextAttemptAt.lte(now))
+            .filter(
+                Condition::any()
+                    .add(delivery::Column::LockedUntil.is_null())
+                    .add(delivery::Column::LockedUntil.lt(now)),
+            )
+            .order_by_asc(delivery::Column::NextAttemptAt)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut out = vec![];
+        let mut hooks = std::collections::HashMap::new();
+        for d in due {
+            // Claim: only one replica's conditional update succeeds.
+            let claimed = delivery::Entity::update_many()
+                .col_expr(
+                    delivery::Column::LockedUntil,
+                    Expr::value(Some(now + lease)),
+                )
+                .filter(delivery::Column::Id.eq(d.id))
+                .filter(
+                    Condition::any()
+                        .add(delivery::Column::LockedUntil.is_null())
+                        .add(delivery::Column::LockedUntil.lt(now)),
+                )
+                .exec(&self.db)
+                .await?
+                .rows_affected
+                == 1;
+            if !claimed {
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = hooks.entry(d.webhook_id) {
+                e.insert(
+                    webhook::Entity::find_by_id(d.webhook_id)
+                        .one(&self.db)
+                        .await?,
+                );
+            }
+            let Some(Some(h)) = hooks.get(&d.webhook_id) else {
+                continue;
+            };
+            let key = decode_secret(&h.secret).map_err(AppError::Internal)?;
+            out.push(DueDelivery {
+                id: d.id,
+                msg_id: d.msg_id,
+                url: h.url.clone(),
+                key,
+                payload: d.payload,
+                attempts: d.attempts,
+                created_at: d.created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records the outcome of an attempt: delivered, retried later with backoff, or kept as
+    /// failed after a day of retries.
+    pub async fn finish_delivery(
+        &self,
+        d: &DueDelivery,
+        outcome: Result<(), String>,
+    ) -> AppResult<()> {
+        let now = crate::now();
+        let mut am = delivery::ActiveModel {
+            id: Set(d.id),
+            locked_until: Set(None),
+            ..Default::default()
+        };
+        match outcome {
+            Ok(()) => {
+                am.status = Set("delivered".into());
+                am.delivered_at = Set(Some(now));
+                am.attempts = Set(d.attempts + 1);
+            }
+            Err(e) => {
+                let attempts = d.attempts + 1;
+                let next = now + backoff(attempts);
+                am.attempts = Set(attempts);
+                am.last_error = Set(Some(e.chars().take(500).collect()));
+                am.next_attempt_at = Set(next);
+                if next - d.created_at > GIVE_UP_AFTER {
+                    am.status = Set("failed".into());
+                    tracing::warn!(delivery = d.id, msg_id = %d.msg_id, "webhook delivery failed for 24 hours; kept as failed");
+                }
+            }
+        }
+        am.update(&self.db).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_in_both_languages() {
+        let data = serde_json::json!({ "id": 7, "system": "TTHC", "system_name": "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh", "title": "Nâng cấp", "actor": "Trần Thị Hoa", "kind": "malware", "severity": "high", "summary": "Mã độc", "level": 3 });
+        for ev in event_types() {
+            let m = render(ev, &data).unwrap();
+            for lang in ["vi", "en"] {
+                assert!(
+                    !m[lang]["subject"].as_str().unwrap().is_empty(),
+                    "{ev} {lang}"
+                );
+                assert!(
+                    m[lang]["body"].as_str().unwrap().contains("TTHC")
+                        || m[lang]["body"].as_str().unwrap().contains("Hệ thống"),
+                    "{ev} {lang}"
+                );
+            }
+        }
+        let vi = render("change_request.submitted", &data).unwrap();
+        assert!(
+            vi["vi"]["body"]
+                .as_str()
+                .unwrap()
+                .contains("Hệ thống thông tin giải quyết thủ tục hành chính tỉnh")
+        );
+    }
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification.
+        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = signature(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn secrets_must_be_whsec_and_24_to_64_bytes() {
+        assert!(decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+        assert!(decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
+        assert!(decode_secret(&format!("whsec_{}", B64.encode([1u8; 23]))).is_err());
+        assert!(decode_secret(&format!("whsec_{}", B64.encode([1u8; 65]))).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::seconds(10));
+        assert_eq!(backoff(2), Duration::seconds(20));
+        assert_eq!(backoff(30), Duration::seconds(3600));
+    }
+}
