@@ -269,20 +269,26 @@ async fn a_system_registered_after_the_gate_was_asked_about_it_is_no_longer_unkn
     assert!(ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await).allowed());
 }
 
+fn re_review(system: &str) -> changegate_api::NewChangeRequest {
+    let mut c = change(system, &[], vec![]);
+    c.kind = "re_review".into();
+    c.title = "Kiểm tra, đánh giá lại định kỳ".into();
+    c
+}
+
 #[tokio::test]
-async fn a_passing_evaluation_clears_an_overdue_re_review_and_schedules_the_next_one() {
+async fn a_passing_re_review_clears_an_overdue_re_review_and_schedules_the_next_one() {
     let t = spawn_app().await;
     let w = t.world().await;
     system_reviewed(&t, "HO-TICH", 400).await;
     let (c, tr) = (random_oid(), random_oid());
-    let cr = ok(w
-        .owner
-        .file_change(&change("HO-TICH", &[], vec![git(&c, &tr)]))
-        .await);
-    ok(w.owner.submit(cr.id).await);
+    t.approved(&w, &change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .await;
     let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
-    assert_eq!(d.codes(), ["re_review_overdue", "pending_evaluation"]);
-    ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
+    assert_eq!(d.codes(), ["re_review_overdue"]);
+    let rr = ok(w.owner.file_change(&re_review("HO-TICH")).await);
+    ok(w.owner.submit(rr.id).await);
+    ok(w.reviewer.sign_off(rr.id, &sign_off_all(&rr, "pass")).await);
     let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
     assert!(d.allowed(), "{d:?}");
     let sys = ok(w.owner.system("HO-TICH").await);
@@ -298,34 +304,78 @@ async fn a_passing_evaluation_clears_an_overdue_re_review_and_schedules_the_next
 }
 
 #[tokio::test]
-async fn a_new_systems_first_passing_evaluation_schedules_its_periodic_re_review() {
+async fn an_approved_change_does_not_restart_the_re_review_clock() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let before = system_reviewed(&t, "HO-TICH", 400).await;
+    let (c, tr) = (random_oid(), random_oid());
+    t.approved(&w, &change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .await;
+    let after = ok(w.owner.system("HO-TICH").await);
+    assert_eq!(after.last_evaluated_on, before.last_evaluated_on);
+    assert_eq!(after.next_review_due, before.next_review_due);
+}
+
+#[tokio::test]
+async fn a_new_systems_first_passing_re_review_schedules_the_next_one() {
     let t = spawn_app().await;
     let w = t.world().await;
     assert_eq!(ok(w.owner.system("TTHC").await).next_review_due, None);
-    t.approved(
-        &w,
-        &change("TTHC", &[], vec![git(&random_oid(), &random_oid())]),
-    )
-    .await;
+    let rr = ok(w.owner.file_change(&re_review("TTHC")).await);
+    ok(w.owner.submit(rr.id).await);
+    ok(w.reviewer.sign_off(rr.id, &sign_off_all(&rr, "pass")).await);
     let sys = ok(w.owner.system("TTHC").await);
     assert_eq!(sys.last_evaluated_on, Some(chrono::Utc::now().date_naive()));
     assert!(sys.next_review_due.is_some(), "{sys:?}");
 }
 
 #[tokio::test]
-async fn a_failed_evaluation_does_not_count_as_a_re_review() {
+async fn a_failed_re_review_suspends_the_system_until_a_change_passes() {
     let t = spawn_app().await;
     let w = t.world().await;
-    let before = system_reviewed(&t, "HO-TICH", 400).await;
+    let before = system_reviewed(&t, "HO-TICH", 10).await;
+    let (c, tr) = (random_oid(), random_oid());
+    t.approved(&w, &change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .await;
+    let rr = ok(w.owner.file_change(&re_review("HO-TICH")).await);
+    ok(w.owner.submit(rr.id).await);
+    ok(w.reviewer.sign_off(rr.id, &sign_off_all(&rr, "fail")).await);
+    let after = ok(w.owner.system("HO-TICH").await);
+    assert_eq!(after.status, "suspended");
+    assert_eq!(after.last_evaluated_on, before.last_evaluated_on);
+    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
+    assert_eq!(d.codes(), ["system_suspended"]);
+    // A remediation change passes its evaluation: the suspension is lifted.
+    let (c2, tr2) = (random_oid(), random_oid());
+    t.approved(&w, &change("HO-TICH", &[], vec![git(&c2, &tr2)]))
+        .await;
+    assert_eq!(ok(w.owner.system("HO-TICH").await).status, "active");
+    assert!(ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c2)).await).allowed());
+}
+
+#[tokio::test]
+async fn a_re_review_cannot_skip_its_evaluation() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let rr = ok(w.owner.file_change(&re_review("TTHC")).await);
+    let rr = ok(w.owner.submit(rr.id).await);
+    assert_eq!(rr.state, "submitted");
+}
+
+#[tokio::test]
+async fn a_change_waiting_for_evaluation_for_production_is_not_pending_for_staging() {
+    // A pipeline that waits on pending_evaluation would wait for an approval that can never
+    // cover the environment it asks about.
+    let t = spawn_app().await;
+    let w = t.world().await;
     let (c, tr) = (random_oid(), random_oid());
     let cr = ok(w
         .owner
-        .file_change(&change("HO-TICH", &[], vec![git(&c, &tr)]))
+        .file_change(&change("TTHC", &["production"], vec![git(&c, &tr)]))
         .await);
     ok(w.owner.submit(cr.id).await);
-    ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "fail")).await);
-    let after = ok(w.owner.system("HO-TICH").await);
-    assert_eq!(after.last_evaluated_on, before.last_evaluated_on);
-    let d = ok(w.ci.gate(&ask_commit("HO-TICH", "production", &c)).await);
-    assert_eq!(d.codes(), ["re_review_overdue", "evaluation_failed"]);
+    let d = ok(w.ci.gate(&ask_commit("TTHC", "production", &c)).await);
+    assert_eq!(d.codes(), ["pending_evaluation"]);
+    let d = ok(w.ci.gate(&ask_commit("TTHC", "staging", &c)).await);
+    assert_eq!(d.codes(), ["environment_not_covered"]);
 }

@@ -407,3 +407,44 @@ async fn unknown_paths_and_methods_answer_with_problems() {
     .await;
     expect(&p, 405, "method_not_allowed");
 }
+
+#[tokio::test]
+async fn a_subject_listed_twice_or_an_environment_the_system_lacks_is_refused() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let seq = t.audit_seq().await;
+    let (c, tr) = (random_oid(), random_oid());
+    let p = problem(
+        w.owner
+            .file_change(&change("TTHC", &[], vec![git(&c, &tr), git(&c, &tr)]))
+            .await,
+    );
+    expect(&p, 422, "validation_failed");
+    assert_eq!(p.errors[0].field, "subjects");
+    let p = problem(
+        w.owner
+            .file_change(&change("DAT-DAI", &["staging"], vec![git(&c, &tr)]))
+            .await,
+    );
+    expect(&p, 422, "validation_failed");
+    assert_eq!(p.errors[0].field, "environments[0]");
+    assert_eq!(t.audit_seq().await, seq);
+}
+
+#[tokio::test]
+async fn json_with_a_charset_parameter_is_accepted() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let (status, ct, body) = w
+        .owner
+        .raw(
+            Method::POST,
+            "/api/v1/change-requests",
+            Some("application/json; charset=utf-8"),
+            valid_change_json().to_string().into_bytes(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.as_u16(), 201, "{}", String::from_utf8_lossy(&body));
+    assert!(ct.starts_with("application/json"), "{ct}");
+}

@@ -191,3 +191,34 @@ async fn a_reviewer_cannot_submit_or_withdraw_an_owners_change() {
     assert_eq!((p.status, p.code.as_str()), (403, "forbidden"));
     assert_eq!(ok(w.owner.change(cr.id).await).state, "draft");
 }
+
+#[tokio::test]
+async fn content_replaced_after_changes_were_requested_is_what_the_gate_waits_on() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let (old, old_tree) = (random_oid(), random_oid());
+    let (new, new_tree) = (random_oid(), random_oid());
+    let cr = ok(w
+        .owner
+        .file_change(&change("TTHC", &[], vec![git(&old, &old_tree)]))
+        .await);
+    ok(w.owner.submit(cr.id).await);
+    ok(w.reviewer.request_changes(cr.id, "Sai bản dựng").await);
+    ok(w.owner
+        .edit_change(
+            cr.id,
+            &EditChangeRequest {
+                subjects: Some(vec![git(&new, &new_tree)]),
+                ..EditChangeRequest::default()
+            },
+        )
+        .await);
+    ok(w.owner.submit(cr.id).await);
+    let d = ok(w.ci.gate(&ask_commit("TTHC", "production", &old)).await);
+    assert_eq!(d.codes(), ["no_approved_change"]);
+    let d = ok(w.ci.gate(&ask_commit("TTHC", "production", &new)).await);
+    assert_eq!(d.codes(), ["pending_evaluation"]);
+    ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
+    assert!(ok(w.ci.gate(&ask_commit("TTHC", "production", &new)).await).allowed());
+    assert!(!ok(w.ci.gate(&ask_commit("TTHC", "production", &old)).await).allowed());
+}
