@@ -3,11 +3,18 @@
 // Helpers of tests stop the test loudly when a step fails.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod attestation;
 mod audit;
+mod break_glass;
+mod cli;
 mod content;
+mod deployments;
+mod freeze;
 mod gate;
 mod input;
+mod longpoll;
 mod openapi;
+mod pipeline;
 mod review;
 mod smoke;
 mod transitions;
