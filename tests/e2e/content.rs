@@ -141,3 +141,24 @@ async fn an_approval_of_one_system_does_not_allow_the_same_content_on_another() 
     let d = ok(w.ci.gate(&ask_commit("DAT-DAI", "production", &c)).await);
     assert_eq!(d.codes(), ["no_approved_change"]);
 }
+
+#[tokio::test]
+async fn the_approved_commit_asked_with_another_tree_is_not_that_content() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let (c, tr) = (random_oid(), random_oid());
+    t.approved(&w, &change("TTHC", &["production"], vec![git(&c, &tr)]))
+        .await;
+    let mut q = ask_commit("TTHC", "production", &c);
+    q.tree = Some(random_oid());
+    let d = w.ci.gate(&q).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!d.allowed(), "{d:?}");
+    assert_eq!(d.codes(), ["no_approved_change"]);
+    q.tree = Some(tr);
+    assert!(
+        w.ci.gate(&q)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .allowed()
+    );
+}

@@ -683,8 +683,18 @@ impl App {
             Some(after),
         ))
         .await?;
-        if next.state == CrState::Approved && current.state != CrState::Approved {
-            self.record_evaluation(&tx, who, &sys).await?;
+        match (current.kind, next.state) {
+            (ChangeKind::ReReview, CrState::Approved) => {
+                self.record_evaluation(&tx, who, &sys).await?
+            }
+            (ChangeKind::ReReview, CrState::Rejected) => {
+                self.set_system_status(&tx, who, &sys, "suspended").await?
+            }
+            // A change that passes its evaluation lifts a suspension by a failed re-review.
+            (_, CrState::Approved) if sys.status == "suspended" => {
+                self.set_system_status(&tx, who, &sys, "active").await?
+            }
+            _ => {}
         }
         let outcome = match next.state {
             CrState::Approved => "change_request.approved",
@@ -697,8 +707,38 @@ impl App {
         Ok(view)
     }
 
-    /// An evaluation that approves a change is the system's latest passing evaluation: it sets
-    /// `last_evaluated_on` and schedules the next periodic re-review from that date.
+    async fn set_system_status(
+        &self,
+        tx: &WriteTx<'_>,
+        who: &Principal,
+        sys: &system::Model,
+        status: &str,
+    ) -> AppResult<()> {
+        let mut am: system::ActiveModel = sys.clone().into();
+        am.status = Set(status.to_owned());
+        am.updated_at = Set(tx.at());
+        am.update(&tx.txn).await?;
+        let action = if status == "suspended" {
+            "system.suspended"
+        } else {
+            "system.reinstated"
+        };
+        tx.audit(event(
+            Some(who),
+            action,
+            "system",
+            &sys.code,
+            Some(sys.id),
+            Some(serde_json::json!({ "status": sys.status })),
+            Some(serde_json::json!({ "status": status })),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// A passing periodic re-review is the system's latest passing evaluation: it sets
+    /// `last_evaluated_on` and schedules the next re-review from that date (and lifts a
+    /// suspension).
     async fn record_evaluation(
         &self,
         tx: &WriteTx<'_>,
@@ -713,6 +753,7 @@ impl App {
         let mut am: system::ActiveModel = sys.clone().into();
         am.last_evaluated_on = Set(Some(on));
         am.next_review_due = Set(due);
+        am.status = Set("active".to_owned());
         am.updated_at = Set(tx.at());
         am.update(&tx.txn).await?;
         tx.audit(event(

@@ -148,11 +148,20 @@ impl Inner {
         .collect();
         let art = q.artifact.as_ref().and_then(|a| Key::artifact(a.as_str()));
         let mut out: Vec<CandidateChange> = vec![];
+        let asked_tree = q.tree.as_ref().and_then(|t| Key::tree(t.as_str()));
         let mut add = |key: &Key, is_git: bool| {
             for id in self.subjects.get(key).into_iter().flatten() {
                 let Some(c) = self.changes.get(id) else {
                     continue;
                 };
+                // A commit fixes its tree: a query naming the approved commit with another tree
+                // is not that content (fail closed).
+                if is_git
+                    && matches!(key, Key::Commit(_))
+                    && asked_tree.is_some_and(|t| !c.keys.contains(&t))
+                {
+                    continue;
+                }
                 if let Some(existing) = out.iter_mut().find(|x| x.id == *id) {
                     existing.matches_git |= is_git;
                     existing.matches_artifact |= !is_git;

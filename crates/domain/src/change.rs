@@ -53,6 +53,9 @@ str_enum!(
         Network = "network",
         /// An urgent fix (break-glass).
         Emergency = "emergency",
+        /// The periodic re-review of the whole system (Directive 14/CT-TTg): always evaluated;
+        /// a pass restarts the re-review clock, a fail suspends the system.
+        ReReview = "re_review",
     }
 );
 

@@ -281,7 +281,8 @@ impl PolicyPack {
 
     /// Whether a change of this kind needs an evaluation before it deploys.
     pub fn requires_evaluation(&self, kind: ChangeKind) -> bool {
-        self.evaluation.required_for.contains(&kind)
+        // A re-review is an evaluation: no pack can make it pass by itself.
+        kind == ChangeKind::ReReview || self.evaluation.required_for.contains(&kind)
     }
 
     /// The checklist item with this id.
