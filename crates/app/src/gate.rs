@@ -20,13 +20,17 @@ use changegate_domain::{
 };
 use changegate_store::entity::{change_request as cr, cr_subject, freeze_window, incident, system};
 use changegate_store::sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+/// Rows read at a time when a system is loaded.
+const LOAD_PAGE: u64 = 5000;
 
 /// How often the poller reads the audit log for writes made elsewhere.
 pub const POLL: Duration = Duration::from_millis(200);
@@ -70,7 +74,48 @@ struct Inner {
     facts: SystemFacts,
     env_names: Vec<EnvName>,
     changes: HashMap<i64, CrFacts>,
-    subjects: HashMap<Key, Vec<i64>>,
+    subjects: HashMap<Key, Ids>,
+    /// Environment lists as stored (JSON text) → mask, so that loading does not parse the same
+    /// few lists again for every row.
+    masks: HashMap<String, u64>,
+}
+
+/// The change requests with one subject: almost always one, so no allocation for it.
+#[derive(Debug, Clone)]
+enum Ids {
+    One(i64),
+    Many(Vec<i64>),
+}
+
+impl Ids {
+    fn as_slice(&self) -> &[i64] {
+        match self {
+            Ids::One(id) => std::slice::from_ref(id),
+            Ids::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, id: i64) {
+        match self {
+            Ids::One(first) => *self = Ids::Many(vec![*first, id]),
+            Ids::Many(v) => v.push(id),
+        }
+    }
+
+    /// Removes `id`; true when nothing is left.
+    fn remove(&mut self, id: i64) -> bool {
+        match self {
+            Ids::One(x) => *x == id,
+            Ids::Many(v) => {
+                v.retain(|x| *x != id);
+                let (empty, only) = (v.is_empty(), (v.len() == 1).then(|| v[0]));
+                if let Some(only) = only {
+                    *self = Ids::One(only);
+                }
+                empty
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -92,11 +137,8 @@ impl Inner {
         self.facts.emergencies.retain(|e| e.id != id);
         if let Some(old) = self.changes.remove(&id) {
             for k in old.keys.iter() {
-                if let Some(v) = self.subjects.get_mut(k) {
-                    v.retain(|x| *x != id);
-                    if v.is_empty() {
-                        self.subjects.remove(k);
-                    }
+                if self.subjects.get_mut(k).is_some_and(|v| v.remove(id)) {
+                    self.subjects.remove(k);
                 }
             }
         }
@@ -118,10 +160,24 @@ impl Inner {
         if matches!(state, CrState::Draft | CrState::Withdrawn) {
             return Ok(());
         }
-        let envs: Vec<String> = json_col("environments", &row.3)?;
-        let env_mask = envs.iter().fold(0, |m, e| m | self.env_bit(e));
+        let env_mask = match self.masks.get(&row.3) {
+            Some(m) => *m,
+            None => {
+                let envs: Vec<String> = json_col("environments", &row.3)?;
+                let m = envs.iter().fold(0, |m, e| m | self.env_bit(e));
+                if self.masks.len() < 256 {
+                    self.masks.insert(row.3.clone(), m);
+                }
+                m
+            }
+        };
         for k in &keys {
-            self.subjects.entry(*k).or_default().push(id);
+            match self.subjects.get_mut(k) {
+                Some(ids) => ids.push(id),
+                None => {
+                    self.subjects.insert(*k, Ids::One(id));
+                }
+            }
         }
         let kind = ChangeKind::parse(&row.2).map_err(|e| AppError::Internal(e.to_string()))?;
         self.changes.insert(
@@ -150,7 +206,12 @@ impl Inner {
         let mut out: Vec<CandidateChange> = vec![];
         let asked_tree = q.tree.as_ref().and_then(|t| Key::tree(t.as_str()));
         let mut add = |key: &Key, is_git: bool| {
-            for id in self.subjects.get(key).into_iter().flatten() {
+            for id in self
+                .subjects
+                .get(key)
+                .map(Ids::as_slice)
+                .unwrap_or_default()
+            {
                 let Some(c) = self.changes.get(id) else {
                     continue;
                 };
@@ -374,42 +435,59 @@ impl GateIndex {
             return Ok(None);
         };
         let facts = load_facts(db, pack, tz, &s).await?;
-        let rows: Vec<CrRow> = cr::Entity::find()
-            .select_only()
-            .columns(CR_COLS)
-            .filter(cr::Column::SystemId.eq(s.id))
-            .filter(
-                Condition::any()
-                    .add(
-                        cr::Column::State
-                            .is_not_in([CrState::Draft.as_str(), CrState::Withdrawn.as_str()]),
-                    )
-                    .add(cr::Column::EmergencyUntil.is_not_null()),
-            )
-            .into_tuple()
-            .all(db)
-            .await?;
-        let subjects = cr_subject::Entity::find()
-            .select_only()
-            .columns(SUBJECT_COLS)
-            .filter(cr_subject::Column::SystemId.eq(s.id))
-            .into_tuple()
-            .all(db)
-            .await?;
-        let mut keys = subject_keys(subjects);
         let mut inner = Inner {
             env_names: vec![],
             facts,
-            changes: HashMap::with_capacity(rows.len()),
+            changes: HashMap::new(),
             subjects: HashMap::new(),
+            masks: HashMap::new(),
         };
         for e in inner.facts.environments.clone() {
             inner.env_bit(e.as_str());
         }
-        for row in rows {
-            let id = row.0;
-            inner.insert(id, row, keys.remove(&id).unwrap_or_default())?;
+        // In pages, so that the rows of a large system are never all in memory at once.
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<CrRow> = cr::Entity::find()
+                .select_only()
+                .columns(CR_COLS)
+                .filter(cr::Column::SystemId.eq(s.id))
+                .filter(cr::Column::Id.gt(after))
+                .filter(
+                    Condition::any()
+                        .add(
+                            cr::Column::State
+                                .is_not_in([CrState::Draft.as_str(), CrState::Withdrawn.as_str()]),
+                        )
+                        .add(cr::Column::EmergencyUntil.is_not_null()),
+                )
+                .order_by_asc(cr::Column::Id)
+                .limit(LOAD_PAGE)
+                .into_tuple()
+                .all(db)
+                .await?;
+            let Some(last) = rows.last().map(|r| r.0) else {
+                break;
+            };
+            let subjects = cr_subject::Entity::find()
+                .select_only()
+                .columns(SUBJECT_COLS)
+                .filter(cr_subject::Column::SystemId.eq(s.id))
+                .filter(cr_subject::Column::ChangeRequestId.gt(after))
+                .filter(cr_subject::Column::ChangeRequestId.lte(last))
+                .into_tuple()
+                .all(db)
+                .await?;
+            let mut keys = subject_keys(subjects);
+            inner.changes.reserve(rows.len());
+            for row in rows {
+                let id = row.0;
+                inner.insert(id, row, keys.remove(&id).unwrap_or_default())?;
+            }
+            after = last;
         }
+        inner.changes.shrink_to_fit();
+        inner.subjects.shrink_to_fit();
         Ok(Some(Arc::new(SystemEntry {
             id: s.id,
             inner: RwLock::new(inner),

@@ -1,6 +1,6 @@
 //! The registry: organisations, users, API tokens, systems.
 
-use crate::auth::{Principal, hash_secret, new_token, one_time_password};
+use crate::auth::{Principal, hash_secret, hash_token_secret, new_token, one_time_password};
 use crate::{App, AppError, AppResult, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
@@ -258,7 +258,7 @@ impl App {
             ));
         }
         let (public_id, secret, token) = new_token();
-        let hash = hash_secret(&secret)?;
+        let hash = hash_token_secret(&secret)?;
         let tx = self.begin().await?;
         let t = api_token::ActiveModel {
             public_id: Set(public_id),

@@ -11,7 +11,7 @@ use changegate_app::Principal;
 use serde::de::DeserializeOwned;
 
 /// The authenticated person behind `Authorization: Bearer <token>`.
-pub struct Actor(pub Principal);
+pub struct Actor(pub std::sync::Arc<Principal>);
 
 impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
