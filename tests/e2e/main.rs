@@ -13,6 +13,7 @@ mod freeze;
 mod gate;
 mod input;
 mod longpoll;
+mod notifications;
 mod openapi;
 mod pipeline;
 mod review;
