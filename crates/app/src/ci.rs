@@ -107,9 +107,25 @@ impl App {
 
     /// Asks the gate and signs the answer.
     pub async fn gate_decision(&self, p: &wire::GateParams) -> AppResult<wire::GateDecision> {
-        let (d, at) = self.decide(p).await?;
+        let (d, now) = self.decide(p).await?;
         let decision = if d.allow { "allow" } else { "deny" };
-        let statement = Statement {
+        let reasons = reasons(&d);
+        let key = format!(
+            "{}\0{}\0{:?}\0{:?}\0{:?}\0{decision}\0{:?}\0{:?}\0{}",
+            p.system,
+            p.env,
+            p.commit,
+            p.tree,
+            p.artifact,
+            d.change_request,
+            d.valid_until,
+            reasons
+                .iter()
+                .map(|r| format!("{}:{}", r.code, r.message))
+                .collect::<Vec<_>>()
+                .join("\0"),
+        );
+        let (at, envelope) = self.signer.signed(key, now, |issued_at| Statement {
             type_: STATEMENT_TYPE.into(),
             subject: vec![ResourceDescriptor {
                 name: format!("{}/{}", p.system, p.env),
@@ -120,22 +136,22 @@ impl App {
                 system: p.system.clone(),
                 environment: p.env.clone(),
                 decision: decision.into(),
-                reasons: reasons(&d),
+                reasons: reasons.clone(),
                 change_request: d.change_request,
-                issued_at: at,
-                valid_until: d.valid_until.unwrap_or(at),
+                issued_at,
+                valid_until: d.valid_until.unwrap_or(issued_at),
                 keyid: self.signer.keyid.clone(),
             },
-        };
+        });
         Ok(wire::GateDecision {
             decision: decision.into(),
-            reasons: reasons(&d),
+            reasons,
             change_request: d.change_request,
             valid_until: d.valid_until,
             system: p.system.clone(),
             environment: p.env.clone(),
             decided_at: at,
-            attestation: Some(self.signer.sign(&statement)),
+            attestation: Some(envelope),
         })
     }
 

@@ -8,16 +8,29 @@ use crate::{AppError, AppResult};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api::attestation::{self, Envelope, PublicKey, Statement};
+use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::RwLock;
+use std::time::Instant;
+
+/// How long one signed answer is handed out again for the same question and the same decision.
+pub const REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A signing key and its id.
 pub struct Signer {
     key: SigningKey,
     /// Key id.
     pub keyid: String,
+    /// Recently signed answers by the full text of question and decision: a pipeline polling in
+    /// a loop, or many asking at once, costs one signature a second, not one each.
+    recent: RwLock<HashMap<String, Signed>>,
 }
+
+/// When it was signed (for reuse), the issue time it carries, the envelope.
+type Signed = (Instant, DateTime<Utc>, Envelope);
 
 impl Signer {
     /// A key that lives only in memory (tests, one-off tools).
@@ -27,7 +40,11 @@ impl Signer {
 
     fn from_key(key: SigningKey) -> Self {
         let keyid = attestation::keyid(&key.verifying_key());
-        Self { key, keyid }
+        Self {
+            key,
+            keyid,
+            recent: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Loads the key from `path`, creating it (mode 0600) when the file does not exist.
@@ -81,6 +98,38 @@ impl Signer {
     pub fn sign(&self, st: &Statement) -> Envelope {
         attestation::sign(st, &self.key)
     }
+
+    /// The signed statement for `key` (the full question and decision): the one signed less
+    /// than [`REUSE`] ago, or a new one built by `statement` for the issue time `now`. Returns the
+    /// issue time it carries.
+    pub fn signed(
+        &self,
+        key: String,
+        now: DateTime<Utc>,
+        statement: impl FnOnce(DateTime<Utc>) -> Statement,
+    ) -> (DateTime<Utc>, Envelope) {
+        if let Some((_, at, env)) = self
+            .recent
+            .read()
+            .ok()
+            .as_ref()
+            .and_then(|m| m.get(&key))
+            .filter(|(t, _, _)| t.elapsed() < REUSE)
+        {
+            return (*at, env.clone());
+        }
+        let env = self.sign(&statement(now));
+        if let Ok(mut m) = self.recent.write() {
+            if m.len() >= 4096 {
+                m.retain(|_, (t, _, _)| t.elapsed() < REUSE);
+                if m.len() >= 4096 {
+                    m.clear();
+                }
+            }
+            m.insert(key, (Instant::now(), now, env.clone()));
+        }
+        (now, env)
+    }
 }
 
 #[cfg(unix)]
@@ -131,6 +180,42 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains("chmod 600"), "{e}");
         }
+    }
+
+    #[test]
+    fn the_same_decision_within_a_second_reuses_its_signature_and_another_decision_does_not() {
+        use changegate_api::attestation::{DecisionPredicate, PREDICATE_TYPE, STATEMENT_TYPE};
+        let s = Signer::ephemeral();
+        let st = |decision: &str, at: DateTime<Utc>| Statement {
+            type_: STATEMENT_TYPE.into(),
+            subject: vec![],
+            predicate_type: PREDICATE_TYPE.into(),
+            predicate: DecisionPredicate {
+                system: "S".into(),
+                environment: "production".into(),
+                decision: decision.into(),
+                reasons: vec![],
+                change_request: None,
+                issued_at: at,
+                valid_until: at,
+                keyid: s.keyid.clone(),
+            },
+        };
+        let t0 = Utc::now();
+        let (a_at, a) = s.signed("q|allow".into(), t0, |at| st("allow", at));
+        let (b_at, b) = s.signed(
+            "q|allow".into(),
+            t0 + chrono::Duration::milliseconds(5),
+            |at| st("allow", at),
+        );
+        assert_eq!((a_at, &a), (b_at, &b));
+        let (_, c) = s.signed("q|deny".into(), t0, |at| st("deny", at));
+        assert_ne!(a, c);
+        let keys = vec![s.public()];
+        assert_eq!(
+            changegate_api::attestation::verify(&c, &keys).map(|x| x.predicate.decision),
+            Ok("deny".to_owned())
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5));
     if url.starts_with("sqlite:") {
-        opts.max_connections(8)
+        // Few connections with a small page cache each: writes are serialised anyway and the
+        // gate answers from memory.
+        opts.max_connections(4)
             .min_connections(1)
             .map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
@@ -47,6 +49,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10))
+                    .pragma("cache_size", "-1024")
             });
     } else {
         opts.max_connections(16).min_connections(1);
