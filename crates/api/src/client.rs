@@ -372,6 +372,19 @@ impl Client {
         .await
     }
 
+    /// `POST /api/v1/incidents/{id}/a05-notified`.
+    pub async fn record_a05_notified(
+        &self,
+        id: i64,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Incident, ClientError> {
+        self.post(
+            &format!("/api/v1/incidents/{id}/a05-notified"),
+            &A05Notified { notified_at: at },
+        )
+        .await
+    }
+
     /// `GET /api/v1/audit`.
     pub async fn audit(&self, after: i64, limit: u32) -> Result<AuditPage, ClientError> {
         self.get(

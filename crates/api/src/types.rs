@@ -608,6 +608,21 @@ pub struct Incident {
     pub reported_at: DateTime<Utc>,
     /// Resolved at.
     pub resolved_at: Option<DateTime<Utc>>,
+    /// For a personal-data breach: A05 must be notified by then (Decree 13/2023, Art. 23).
+    #[serde(default)]
+    pub a05_deadline: Option<DateTime<Utc>>,
+    /// When A05 was notified.
+    #[serde(default)]
+    pub a05_notified_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/incidents/{id}/a05-notified`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct A05Notified {
+    /// When A05 was notified (default: now).
+    #[serde(default)]
+    pub notified_at: Option<DateTime<Utc>>,
 }
 
 /// An audit event.

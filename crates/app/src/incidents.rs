@@ -21,6 +21,15 @@ pub const KINDS: [&str; 5] = [
 ];
 
 impl App {
+    /// The wire view of an incident.
+    pub async fn incident_view_pub(
+        &self,
+        i: &incident::Model,
+        system_code: &str,
+    ) -> AppResult<wire::Incident> {
+        self.incident_view(i, system_code).await
+    }
+
     async fn incident_view(
         &self,
         i: &incident::Model,
@@ -41,6 +50,11 @@ impl App {
             reported_by: reporter,
             reported_at: i.reported_at,
             resolved_at: i.resolved_at,
+            a05_deadline: (i.kind == "data_breach").then(|| {
+                i.reported_at
+                    + chrono::Duration::hours(i64::from(self.pack.incidents.breach_notify_hours))
+            }),
+            a05_notified_at: i.a05_notified_at,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod ci;
 pub mod demo;
 pub mod gate;
 pub mod incidents;
+pub mod jobs;
 pub mod notify;
 pub mod registry;
 pub mod signer;

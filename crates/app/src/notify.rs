@@ -41,6 +41,10 @@ pub const TEMPLATES: &[(&str, [&str; 4])] = templates!(
     "change_request.rejected",
     "change_request.break_glass",
     "incident.reported",
+    "re_review.due",
+    "re_review.overdue",
+    "approval.expiring",
+    "breach.clock",
 );
 
 /// The event types a webhook can subscribe to.

@@ -57,6 +57,11 @@ pub enum AdminCmd {
         #[arg(long, default_value = "90d")]
         expires_in: String,
     },
+    /// Runs one scheduled job now: review-sweep, expire-approvals or dispatch-notifications.
+    RunJob {
+        /// The job.
+        name: String,
+    },
     /// Registers a system.
     CreateSystem {
         /// Code.
@@ -125,6 +130,26 @@ pub async fn run(db: DbOpts, cmd: AdminCmd) -> anyhow::Result<()> {
     let app = open(&db).await?;
     let op = Principal::operator();
     match cmd {
+        AdminCmd::RunJob { name } => {
+            let job =
+                changegate_app::jobs::Job::parse(&name).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let app = std::sync::Arc::new(app);
+            let slot = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+            match changegate_server::scheduler::run_job(
+                &app,
+                job,
+                slot,
+                &format!("cli:{}", changegate_server::scheduler::runner_name()),
+            )
+            .await?
+            {
+                changegate_app::jobs::JobOutcome::Ran(summary) => println!("{job}: {summary}"),
+                changegate_app::jobs::JobOutcome::AlreadyRun => {
+                    println!("{job}: this slot already ran")
+                }
+            }
+            return Ok(());
+        }
         AdminCmd::CreateOrg { code, name, kind } => {
             let o = app
                 .create_organisation(&op, wire::NewOrganisation { code, name, kind })

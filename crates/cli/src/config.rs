@@ -29,6 +29,33 @@ pub struct Config {
     /// at first start with mode 0600). Replicas may share one key or each have their own: every
     /// key in use is published at `/api/v1/keys`.
     pub signing_key_file: Option<PathBuf>,
+    /// Time zone of the job schedule and of recurring freeze windows.
+    pub time_zone: String,
+    /// When the scheduled jobs run: cron expressions of 6 fields (second minute hour
+    /// day-of-month month day-of-week) in `time_zone`.
+    pub jobs: JobsConfig,
+}
+
+/// The schedule of the jobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Re-review reminders and overdue notices, the breach clock.
+    pub review_sweep: String,
+    /// Expiring approvals.
+    pub expire_approvals: String,
+    /// Retries of webhook deliveries (the dispatcher also runs continuously).
+    pub dispatch_notifications: String,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            review_sweep: "0 0 7 * * *".into(),
+            expire_approvals: "0 */10 * * * *".into(),
+            dispatch_notifications: "*/30 * * * * *".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,29 +68,40 @@ impl Default for Config {
             log_format: "human".into(),
             log_level: "info".into(),
             signing_key_file: None,
+            time_zone: "Asia/Ho_Chi_Minh".into(),
+            jobs: JobsConfig::default(),
         }
     }
 }
 
-const KEYS: [&str; 6] = [
+const KEYS: [&str; 8] = [
     "listen",
     "data_dir",
     "database_url",
     "policy_pack",
     "log_format",
     "log_level",
+    "signing_key_file",
+    "time_zone",
 ];
 
 /// Loads the configuration for server-side commands.
 pub fn load(db: &DbOpts) -> anyhow::Result<Config> {
     let mut fig = Figment::from(Serialized::defaults(Config::default()));
     let default_file = Path::new("config/changegate.toml");
-    match &db.config {
+    let file = match &db.config {
         Some(f) if !f.exists() => bail!("configuration file {} does not exist", f.display()),
-        Some(f) => fig = fig.merge(Toml::file_exact(f)),
-        None if default_file.exists() => fig = fig.merge(Toml::file_exact(default_file)),
-        None => {}
+        Some(f) => Some(f.as_path()),
+        None if default_file.exists() => Some(default_file),
+        None => None,
+    };
+    if let Some(f) = file {
+        fig = fig.merge(Toml::file_exact(f));
     }
+    let source = file.map_or_else(
+        || "defaults and environment".to_owned(),
+        |f| f.display().to_string(),
+    );
     fig = fig.merge(Env::prefixed("CHANGEGATE_").only(&KEYS));
     if let Ok(url) = std::env::var("DATABASE_URL") {
         fig = fig.merge(Serialized::default("database_url", url));
@@ -78,7 +116,9 @@ pub fn load(db: &DbOpts) -> anyhow::Result<Config> {
     }
     let cfg: Config = fig
         .extract()
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("configuration ({source}): {e}"))?;
+    cfg.schedule()
+        .map_err(|e| anyhow::anyhow!("configuration ({source}): {e}"))?;
     if cfg.log_format != "human" && cfg.log_format != "json" {
         bail!(
             "configuration: log_format must be \"human\" or \"json\", not {:?}",
@@ -110,6 +150,30 @@ impl Config {
             "sqlite://{}?mode=rwc",
             self.data_dir.join("changegate.db").display()
         ))
+    }
+
+    /// The job schedule, validated: the time zone and each cron expression parse.
+    pub fn schedule(&self) -> Result<changegate_server::scheduler::Schedule, String> {
+        use changegate_app::jobs::Job;
+        let tz: chrono_tz::Tz = self.time_zone.parse().map_err(|_| {
+            format!(
+                "time_zone: {:?} is not a time zone name such as Asia/Ho_Chi_Minh",
+                self.time_zone
+            )
+        })?;
+        let s = changegate_server::scheduler::Schedule {
+            tz,
+            jobs: vec![
+                (Job::ReviewSweep, self.jobs.review_sweep.clone()),
+                (Job::ExpireApprovals, self.jobs.expire_approvals.clone()),
+                (
+                    Job::DispatchNotifications,
+                    self.jobs.dispatch_notifications.clone(),
+                ),
+            ],
+        };
+        changegate_server::scheduler::validate(&s)?;
+        Ok(s)
     }
 
     /// Where the signing key lives.

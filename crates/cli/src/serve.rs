@@ -30,9 +30,13 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let pack = cfg.pack()?;
     let url = cfg.database_url()?;
     let signer = changegate_app::signer::Signer::load_or_create(&cfg.signing_key_path())?;
-    let app = App::open_with(&url, pack, signer)
+    let schedule = cfg
+        .schedule()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let mut app = App::open_with(&url, pack, signer)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    app.tz = schedule.tz;
     if a.demo {
         print_demo(&app.seed_demo().await?, &cfg.listen);
     }
@@ -46,7 +50,16 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         changegate_store::backend_name(&app.db),
         started.elapsed().as_millis()
     );
-    changegate_server::serve(listener, Arc::new(app), shutdown()).await?;
+    let app = Arc::new(app);
+    // Missed slots run in the background so that start-up stays fast.
+    let jobs = {
+        let app = app.clone();
+        tokio::spawn(async move { changegate_server::scheduler::start(app, schedule).await })
+    };
+    changegate_server::serve(listener, app, shutdown()).await?;
+    if let Ok(Ok(mut sched)) = jobs.await {
+        let _ = sched.shutdown().await;
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 /// Deliveries in flight at once.
-const IN_FLIGHT: usize = 32;
+pub const IN_FLIGHT: usize = 32;
 /// Time allowed to one delivery attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 

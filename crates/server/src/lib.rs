@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod error;
 pub mod extract;
 mod routes;
+pub mod scheduler;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

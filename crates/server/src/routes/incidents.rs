@@ -5,13 +5,14 @@ use crate::error::ApiError;
 use crate::extract::{Actor, Json, Path};
 use axum::extract::State;
 use axum::http::StatusCode;
-use changegate_api::{Incident, NewIncident, Problem};
+use changegate_api::{A05Notified, Incident, NewIncident, Problem};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(report))
         .routes(routes!(resolve))
+        .routes(routes!(a05_notified))
 }
 
 /// Reports an incident on a system; an open high or critical one closes the gate.
@@ -38,4 +39,18 @@ async fn resolve(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Incident>, ApiError> {
     Ok(axum::Json(app.resolve_incident(&who, id).await?))
+}
+
+/// Records when A05 was notified of a personal-data breach; stops the 72-hour reminders.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/a05-notified", tag = "incidents", params(("id" = i64, Path)), request_body = A05Notified,
+    responses((status = 200, body = Incident), (status = "4XX", body = Problem)))]
+async fn a05_notified(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(n): Json<A05Notified>,
+) -> Result<axum::Json<Incident>, ApiError> {
+    Ok(axum::Json(
+        app.record_a05_notified(&who, id, n.notified_at).await?,
+    ))
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub reported_at: DateTimeUtc,
     pub resolved_by: Option<i64>,
     pub resolved_at: Option<DateTimeUtc>,
+    /// When A05 (Ministry of Public Security) was notified of a personal-data breach.
+    pub a05_notified_at: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261124_000001_core;
 mod m20261124_000002_ci_gate;
 mod m20261124_000003_notifications;
+mod m20261124_000004_breach_clock;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_core::Migration),
             Box::new(m20261124_000002_ci_gate::Migration),
             Box::new(m20261124_000003_notifications::Migration),
+            Box::new(m20261124_000004_breach_clock::Migration),
         ]
     }
 }

@@ -1,0 +1,472 @@
+//! Scheduled jobs. Each run is for one slot (the scheduled time it stands for) and is claimed in
+//! the database first (a unique `(job, slot)` row), so that several replicas run each slot once.
+//! Jobs take their facts from the database, never from in-memory timers, and are idempotent:
+//! reminders are recorded once per (subject, due date, offset).
+
+use crate::auth::Principal;
+use crate::{App, AppError, AppResult};
+use changegate_domain::change::Command;
+use changegate_domain::{CrState, Role, SecurityLevel};
+use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
+use changegate_store::sea_orm::sea_query::Expr;
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr,
+};
+use chrono::{DateTime, Duration, Utc};
+use std::fmt;
+use tracing::instrument;
+
+/// A scheduled job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// Re-review reminders and overdue notices; the breach clock.
+    ReviewSweep,
+    /// Marks lapsed approvals expired; warns before approvals expire.
+    ExpireApprovals,
+    /// Delivers queued notifications (the server's dispatcher also runs continuously).
+    DispatchNotifications,
+}
+
+impl Job {
+    /// Every job.
+    pub const ALL: [Job; 3] = [
+        Job::ReviewSweep,
+        Job::ExpireApprovals,
+        Job::DispatchNotifications,
+    ];
+
+    /// The job's name (`review-sweep`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::ReviewSweep => "review-sweep",
+            Job::ExpireApprovals => "expire-approvals",
+            Job::DispatchNotifications => "dispatch-notifications",
+        }
+    }
+
+    /// Parses a job name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|j| j.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "{s:?} is not a job; the jobs are {}",
+                    Self::ALL.map(Job::name).join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parses a job's cron expression the way the scheduler does: 6 fields, seconds first.
+pub fn parse_job_cron(s: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(s)
+        .map_err(|e| format!("{s:?} is not a cron expression of 6 fields (second minute hour day-of-month month day-of-week): {e}"))
+}
+
+/// The slot a run at `now` stands for: the latest scheduled time not after `now`.
+pub fn slot_at(
+    cron: &croner::Cron,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    cron.find_previous_occurrence(&now.with_timezone(&tz), true)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What a job run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Ran, with a summary.
+    Ran(String),
+    /// Another run (or replica) already claimed this slot.
+    AlreadyRun,
+}
+
+fn slot_text(slot: DateTime<Utc>) -> String {
+    slot.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl App {
+    /// Claims `(job, slot)`; false if it was already claimed.
+    pub async fn claim_slot(&self, job: Job, slot: &str, runner: &str) -> AppResult<bool> {
+        let row = job_run::ActiveModel {
+            job: Set(job.name().to_owned()),
+            slot: Set(slot.to_owned()),
+            runner: Set(runner.to_owned()),
+            started_at: Set(crate::now()),
+            finished_at: Set(None),
+            outcome: Set(None),
+            ..Default::default()
+        };
+        match job_run::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records how a claimed run ended.
+    pub async fn finish_slot(&self, job: Job, slot: &str, outcome: &str) -> AppResult<()> {
+        job_run::Entity::update_many()
+            .col_expr(job_run::Column::FinishedAt, Expr::value(Some(crate::now())))
+            .col_expr(
+                job_run::Column::Outcome,
+                Expr::value(Some(outcome.chars().take(1000).collect::<String>())),
+            )
+            .filter(job_run::Column::Job.eq(job.name()))
+            .filter(job_run::Column::Slot.eq(slot))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// How many runs of `job` are recorded (for tests and diagnostics).
+    pub async fn job_runs(&self, job: Job) -> AppResult<Vec<job_run::Model>> {
+        Ok(job_run::Entity::find()
+            .filter(job_run::Column::Job.eq(job.name()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Runs the database work of a job for a slot, once across replicas. The dispatch job's
+    /// delivery is the server's; here it only claims.
+    pub async fn run_claimed<F, Fut>(
+        &self,
+        job: Job,
+        slot: DateTime<Utc>,
+        runner: &str,
+        body: F,
+    ) -> AppResult<JobOutcome>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = AppResult<String>>,
+    {
+        let slot = slot_text(slot);
+        if !self.claim_slot(job, &slot, runner).await? {
+            return Ok(JobOutcome::AlreadyRun);
+        }
+        let outcome = body().await;
+        let text = match &outcome {
+            Ok(s) => s.clone(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.finish_slot(job, &slot, &text).await?;
+        outcome.map(JobOutcome::Ran)
+    }
+
+    /// Records a reminder once; true if it was not sent before.
+    async fn remind_once(
+        &self,
+        kind: &str,
+        subject: &str,
+        due: DateTime<Utc>,
+        offset: i32,
+    ) -> AppResult<bool> {
+        let row = reminder::ActiveModel {
+            kind: Set(kind.to_owned()),
+            subject: Set(subject.to_owned()),
+            due: Set(slot_text(due)),
+            offset_days: Set(offset),
+            sent_at: Set(crate::now()),
+            ..Default::default()
+        };
+        match reminder::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends a notification in a transaction of its own, with its audit event.
+    async fn announce(
+        &self,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        system_id: Option<i64>,
+        event: &str,
+        data: serde_json::Value,
+    ) -> AppResult<()> {
+        let tx = self.begin().await?;
+        tx.notify(event, data.clone()).await?;
+        tx.audit(crate::event(
+            None,
+            action,
+            entity,
+            entity_id,
+            system_id,
+            None,
+            Some(data),
+        ))
+        .await?;
+        tx.commit().await
+    }
+
+    /// Re-review reminders (at the pack's offsets before the due date), the overdue notice, and
+    /// the breach clock. Idempotent.
+    #[instrument(skip_all, err)]
+    pub async fn review_sweep(&self, now: DateTime<Utc>) -> AppResult<String> {
+        let (mut reminded, mut overdue, mut breach) = (0, 0, 0);
+        let systems = system::Entity::find()
+            .filter(system::Column::NextReviewDue.is_not_null())
+            .all(&self.db)
+            .await?;
+        for s in systems {
+            let Some(due) = s.next_review_due else {
+                continue;
+            };
+            let level = SecurityLevel::new(i64::from(s.level))
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let data = |days_left: i64| serde_json::json!({ "system": s.code, "system_name": s.name, "level": level.get(), "due": due, "days_left": days_left });
+            if due <= now {
+                if self.remind_once("re_review", &s.code, due, 0).await? {
+                    self.announce(
+                        "system.re_review_overdue",
+                        "system",
+                        &s.code,
+                        Some(s.id),
+                        "re_review.overdue",
+                        data(0),
+                    )
+                    .await?;
+                    overdue += 1;
+                }
+                continue;
+            }
+            let days_left = (due - now).num_days();
+            // Only the nearest offset that has been reached: a sweep after a long stop sends one
+            // reminder, not all of them.
+            let offsets = &self.pack.reminders.days_before;
+            let Some(offset) = offsets
+                .iter()
+                .copied()
+                .filter(|o| now >= due - Duration::days(i64::from(*o)))
+                .min()
+            else {
+                continue;
+            };
+            if self
+                .remind_once(
+                    "re_review",
+                    &s.code,
+                    due,
+                    i32::try_from(offset).unwrap_or(i32::MAX),
+                )
+                .await?
+            {
+                self.announce(
+                    "system.re_review_due",
+                    "system",
+                    &s.code,
+                    Some(s.id),
+                    "re_review.due",
+                    data(days_left),
+                )
+                .await?;
+                reminded += 1;
+            }
+        }
+        breach += self.breach_clock(now).await?;
+        Ok(format!(
+            "{reminded} re-review reminder(s), {overdue} overdue notice(s), {breach} breach-clock reminder(s)"
+        ))
+    }
+
+    /// Reminders of the 72-hour A05 notification of a personal-data breach: 24, 6 and 1 hours
+    /// before the deadline, and once when it has passed, until the notification is recorded.
+    async fn breach_clock(&self, now: DateTime<Utc>) -> AppResult<u32> {
+        let open = incident::Entity::find()
+            .filter(incident::Column::Kind.eq("data_breach"))
+            .filter(incident::Column::A05NotifiedAt.is_null())
+            .all(&self.db)
+            .await?;
+        let hours = i64::from(self.pack.incidents.breach_notify_hours);
+        let mut sent = 0;
+        for i in open {
+            let deadline = i.reported_at + Duration::hours(hours);
+            let left = deadline - now;
+            let mark = [24i64, 6, 1]
+                .into_iter()
+                .filter(|h| left <= Duration::hours(*h))
+                .min();
+            let offset = if left <= Duration::zero() {
+                Some(0)
+            } else {
+                mark
+            };
+            let Some(offset) = offset else { continue };
+            if !self
+                .remind_once(
+                    "breach",
+                    &i.id.to_string(),
+                    deadline,
+                    i32::try_from(offset).unwrap_or(0),
+                )
+                .await?
+            {
+                continue;
+            }
+            let sys = system::Entity::find_by_id(i.system_id)
+                .one(&self.db)
+                .await?;
+            let data = serde_json::json!({
+                "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()), "system_name": sys.as_ref().map(|s| s.name.clone()),
+                "reported_at": i.reported_at, "deadline": deadline, "hours_left": left.num_hours().max(0), "overdue": offset == 0,
+            });
+            self.announce(
+                "incident.breach_clock",
+                "incident",
+                &i.id.to_string(),
+                Some(i.system_id),
+                "breach.clock",
+                data,
+            )
+            .await?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Marks lapsed approvals expired (audited), and warns 7 and 1 days before an approval
+    /// expires. Idempotent.
+    #[instrument(skip_all, err)]
+    pub async fn expire_approvals(&self, now: DateTime<Utc>) -> AppResult<String> {
+        let approved = cr::Entity::find()
+            .filter(cr::Column::State.eq(CrState::Approved.as_str()))
+            .filter(cr::Column::ValidUntil.is_not_null())
+            .all(&self.db)
+            .await?;
+        let (mut expired, mut warned) = (0, 0);
+        for c in approved {
+            let Some(until) = c.valid_until else { continue };
+            if until <= now {
+                match self.act_on_change(None, c.id, Command::Expire).await {
+                    Ok(_) => expired += 1,
+                    // Changed meanwhile (revoked, or another replica expired it): nothing to do.
+                    Err(AppError::Conflict(..)) => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            let Some(offset) = [7i64, 1]
+                .into_iter()
+                .filter(|d| now >= until - Duration::days(*d))
+                .min()
+            else {
+                continue;
+            };
+            if self
+                .remind_once(
+                    "approval",
+                    &c.id.to_string(),
+                    until,
+                    i32::try_from(offset).unwrap_or(0),
+                )
+                .await?
+            {
+                let sys = system::Entity::find_by_id(c.system_id)
+                    .one(&self.db)
+                    .await?;
+                let data = serde_json::json!({
+                    "id": c.id, "title": c.title, "system": sys.as_ref().map(|s| s.code.clone()),
+                    "system_name": sys.as_ref().map(|s| s.name.clone()), "valid_until": until, "days_left": (until - now).num_days(),
+                });
+                self.announce(
+                    "change_request.approval_expiring",
+                    "change_request",
+                    &c.id.to_string(),
+                    Some(c.system_id),
+                    "approval.expiring",
+                    data,
+                )
+                .await?;
+                warned += 1;
+            }
+        }
+        Ok(format!(
+            "{expired} approval(s) expired, {warned} expiry warning(s)"
+        ))
+    }
+
+    /// Records when A05 was notified of a personal-data breach (the owner's organisation, a
+    /// reviewer, an admin). Stops the breach clock.
+    pub async fn record_a05_notified(
+        &self,
+        who: &Principal,
+        id: i64,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<changegate_api::Incident> {
+        who.require(
+            &[Role::Owner, Role::Reviewer, Role::Admin],
+            "recording the notification of A05",
+        )?;
+        let tx = self.begin().await?;
+        let i = incident::Entity::find_by_id(id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let sys = system::Entity::find_by_id(i.system_id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::Internal("incident without system".into()))?;
+        if !crate::registry::may_see_org(who, sys.owner_org_id) {
+            return Err(AppError::NotFound(format!("incident {id}")));
+        }
+        if i.kind != "data_breach" {
+            return Err(AppError::Conflict(
+                "illegal_transition",
+                format!("incident {id} is not a personal-data breach"),
+            ));
+        }
+        if i.a05_notified_at.is_some() {
+            return Err(AppError::Conflict(
+                "illegal_transition",
+                format!("the notification of A05 for incident {id} is already recorded"),
+            ));
+        }
+        let at = at.unwrap_or(tx.at());
+        if at > tx.at() + Duration::minutes(5) || at < i.reported_at {
+            return Err(AppError::invalid(
+                "notified_at",
+                "must be between the report and now",
+            ));
+        }
+        let mut am: incident::ActiveModel = i.into();
+        am.a05_notified_at = Set(Some(at));
+        let i = am.update(&tx.txn).await?;
+        tx.audit(crate::event(
+            Some(who),
+            "incident.a05_notified",
+            "incident",
+            id,
+            Some(sys.id),
+            None,
+            Some(serde_json::json!({ "a05_notified_at": at })),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.incident_view_pub(&i, &sys.code).await
+    }
+}
