@@ -16,6 +16,7 @@ mod longpoll;
 mod notifications;
 mod openapi;
 mod pipeline;
+mod re_review;
 mod review;
 mod smoke;
 mod transitions;

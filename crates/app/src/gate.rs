@@ -445,6 +445,18 @@ impl GateIndex {
         for e in inner.facts.environments.clone() {
             inner.env_bit(e.as_str());
         }
+        // Sized once from a count: growing by doubling would leave the freed smaller tables
+        // behind in the allocator.
+        let n = cr::Entity::find()
+            .filter(cr::Column::SystemId.eq(s.id))
+            .filter(
+                cr::Column::State.is_not_in([CrState::Draft.as_str(), CrState::Withdrawn.as_str()]),
+            )
+            .count(db)
+            .await?;
+        let n = usize::try_from(n).unwrap_or(0);
+        inner.changes.reserve(n);
+        inner.subjects.reserve(n.saturating_mul(2));
         // In pages, so that the rows of a large system are never all in memory at once.
         let mut after = 0i64;
         loop {
@@ -479,15 +491,12 @@ impl GateIndex {
                 .all(db)
                 .await?;
             let mut keys = subject_keys(subjects);
-            inner.changes.reserve(rows.len());
             for row in rows {
                 let id = row.0;
                 inner.insert(id, row, keys.remove(&id).unwrap_or_default())?;
             }
             after = last;
         }
-        inner.changes.shrink_to_fit();
-        inner.subjects.shrink_to_fit();
         Ok(Some(Arc::new(SystemEntry {
             id: s.id,
             inner: RwLock::new(inner),

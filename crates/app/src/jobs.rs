@@ -224,11 +224,133 @@ impl App {
         tx.commit().await
     }
 
+    /// The service account of scheduled jobs, created (inactive, audited) on first need.
+    async fn service_user(&self, tx: &crate::WriteTx<'_>) -> AppResult<i64> {
+        use crate::registry::{SERVICE_ORG, SERVICE_USER};
+        use changegate_store::entity::{organisation, user};
+        if let Some(u) = user::Entity::find()
+            .filter(user::Column::Username.eq(SERVICE_USER))
+            .one(&tx.txn)
+            .await?
+        {
+            return Ok(u.id);
+        }
+        let org = match organisation::Entity::find()
+            .filter(organisation::Column::Code.eq(SERVICE_ORG))
+            .one(&tx.txn)
+            .await?
+        {
+            Some(o) => o,
+            None => {
+                organisation::ActiveModel {
+                    code: Set(SERVICE_ORG.into()),
+                    name: Set("changegate – việc định kỳ / scheduled jobs".into()),
+                    kind: Set("inspector".into()),
+                    allowed_ips: Set(None),
+                    created_at: Set(tx.at()),
+                    ..Default::default()
+                }
+                .insert(&tx.txn)
+                .await?
+            }
+        };
+        let u = user::ActiveModel {
+            username: Set(SERVICE_USER.into()),
+            display_name: Set("changegate (việc định kỳ)".into()),
+            org_id: Set(org.id),
+            role: Set("auditor".into()),
+            // Not a PHC string: no password ever verifies against it.
+            password_hash: Set("!".into()),
+            must_change_password: Set(false),
+            active: Set(false),
+            created_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        tx.audit(crate::event(
+            None,
+            "user.create_service_account",
+            "user",
+            SERVICE_USER,
+            None,
+            None,
+            Some(serde_json::json!({ "username": SERVICE_USER, "active": false })),
+        ))
+        .await?;
+        Ok(u.id)
+    }
+
+    /// Opens the periodic re-review of a system (kind `re_review`, submitted for PA05) unless
+    /// one is already open. Returns its id when it opened one.
+    async fn open_re_review(
+        &self,
+        s: &system::Model,
+        due: DateTime<Utc>,
+    ) -> AppResult<Option<i64>> {
+        let open = cr::Entity::find()
+            .filter(cr::Column::SystemId.eq(s.id))
+            .filter(cr::Column::Kind.eq("re_review"))
+            .filter(cr::Column::State.is_in([CrState::Draft.as_str(), CrState::Submitted.as_str()]))
+            .one(&self.db)
+            .await?;
+        if open.is_some() {
+            return Ok(None);
+        }
+        let tx = self.begin().await?;
+        let filer = self.service_user(&tx).await?;
+        let due_day = due.with_timezone(&self.tz).format("%d/%m/%Y").to_string();
+        let row = cr::ActiveModel {
+            system_id: Set(s.id),
+            kind: Set("re_review".into()),
+            title: Set(format!("Kiểm tra, đánh giá lại định kỳ – hạn {due_day} / Periodic re-review – due {due_day}")),
+            description: Set("Mở tự động theo lịch kiểm tra, đánh giá lại định kỳ (Chỉ thị 14/CT-TTg). / Opened by the periodic re-review schedule.".into()),
+            state: Set(CrState::Submitted.as_str().into()),
+            environments: Set(s.environments.clone()),
+            components: Set("[]".into()),
+            filed_by: Set(filer),
+            editors: Set(crate::to_json(&[filer])),
+            round: Set(0),
+            approved_at: Set(None),
+            valid_until: Set(None),
+            created_at: Set(tx.at()),
+            updated_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let data = serde_json::json!({
+            "id": row.id, "system": s.code, "system_name": s.name, "level": s.level, "kind": "re_review",
+            "title": row.title, "actor": "changegate", "due": due,
+        });
+        tx.notify("change_request.submitted", data.clone()).await?;
+        tx.audit(crate::event(
+            None,
+            "change_request.open_re_review",
+            "change_request",
+            row.id,
+            Some(s.id),
+            None,
+            Some(data),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(Some(row.id))
+    }
+
     /// Re-review reminders (at the pack's offsets before the due date), the overdue notice, and
     /// the breach clock. Idempotent.
     #[instrument(skip_all, err)]
     pub async fn review_sweep(&self, now: DateTime<Utc>) -> AppResult<String> {
-        let (mut reminded, mut overdue, mut breach) = (0, 0, 0);
+        let (mut reminded, mut overdue, mut breach, mut opened) = (0, 0, 0, 0);
+        let first_offset = self
+            .pack
+            .reminders
+            .days_before
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
         let systems = system::Entity::find()
             .filter(system::Column::NextReviewDue.is_not_null())
             .all(&self.db)
@@ -237,6 +359,13 @@ impl App {
             let Some(due) = s.next_review_due else {
                 continue;
             };
+            // The re-review is opened when it falls within the first reminder (or is overdue), so
+            // that PA05 has the reminder period to evaluate it.
+            if now >= due - Duration::days(i64::from(first_offset))
+                && self.open_re_review(&s, due).await?.is_some()
+            {
+                opened += 1;
+            }
             let level = SecurityLevel::new(i64::from(s.level))
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             let data = |days_left: i64| serde_json::json!({ "system": s.code, "system_name": s.name, "level": level.get(), "due": due, "days_left": days_left });
@@ -290,7 +419,7 @@ impl App {
         }
         breach += self.breach_clock(now).await?;
         Ok(format!(
-            "{reminded} re-review reminder(s), {overdue} overdue notice(s), {breach} breach-clock reminder(s)"
+            "{opened} re-review(s) opened, {reminded} re-review reminder(s), {overdue} overdue notice(s), {breach} breach-clock reminder(s)"
         ))
     }
 

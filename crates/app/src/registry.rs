@@ -18,6 +18,12 @@ fn text_field(field: &str, s: &str, max: usize) -> AppResult<()> {
     check_text(field, s, max, true).map_err(AppError::from)
 }
 
+/// The account in whose name scheduled jobs file what they open (periodic re-reviews). It cannot
+/// log in: it is inactive, has no usable password, and tokens are refused to inactive users.
+pub const SERVICE_USER: &str = "changegate";
+/// Its organisation.
+pub const SERVICE_ORG: &str = "CHANGEGATE";
+
 /// Finds an organisation by code.
 pub async fn org_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<organisation::Model> {
     organisation::Entity::find()
@@ -123,6 +129,12 @@ impl App {
     ) -> AppResult<wire::Organisation> {
         who.require(&[Role::Admin], "creating an organisation")?;
         let code = Code::parse(&n.code).map_err(|e| AppError::parse("code", e))?;
+        if code.as_str().eq_ignore_ascii_case(SERVICE_ORG) {
+            return Err(AppError::invalid(
+                "code",
+                format!("{SERVICE_ORG} is reserved for changegate's own jobs"),
+            ));
+        }
         let kind = OrgKind::parse(&n.kind).map_err(|e| AppError::parse("kind", e))?;
         text_field("name", &n.name, 300)?;
         let tx = self.begin().await?;
@@ -171,6 +183,12 @@ impl App {
     ) -> AppResult<wire::CreatedUser> {
         who.require(&[Role::Admin], "creating a user")?;
         let username = Username::parse(&n.username).map_err(|e| AppError::parse("username", e))?;
+        if username.as_str() == SERVICE_USER {
+            return Err(AppError::invalid(
+                "username",
+                format!("{SERVICE_USER} is reserved for changegate's own jobs"),
+            ));
+        }
         let role = Role::parse(&n.role).map_err(|e| AppError::parse("role", e))?;
         text_field("display_name", &n.display_name, 200)?;
         let org = org_by_code(&self.db, &n.org).await.map_err(|_| {

@@ -8,11 +8,6 @@ mod config;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
-
-// glibc's allocator keeps one arena per thread and holds on to what a large load freed;
-// mimalloc returns it, which keeps the server's resident memory flat.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
