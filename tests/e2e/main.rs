@@ -17,6 +17,7 @@ mod notifications;
 mod openapi;
 mod pipeline;
 mod re_review;
+mod remediation;
 mod review;
 mod smoke;
 mod transitions;

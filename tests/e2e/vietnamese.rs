@@ -86,6 +86,7 @@ async fn vietnamese_names_titles_notes_and_findings_come_back_byte_for_byte() {
                 after: "phiên bản 2.0 – bản vá".into(),
             }],
             git: None,
+            remediates_incident: None,
         })
         .await);
     let cr2 = ok(owner

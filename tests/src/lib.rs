@@ -313,6 +313,7 @@ pub fn change(system: &str, envs: &[&str], subjects: Vec<WireSubject>) -> NewCha
         subjects,
         components: vec![],
         git: None,
+        remediates_incident: None,
     }
 }
 

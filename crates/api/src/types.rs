@@ -335,6 +335,10 @@ pub struct NewChangeRequest {
     /// The commits and changed files of the change (`changegate request --repo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitFacts>,
+    /// For an emergency change: the open incident it remediates; it may then deploy while that
+    /// incident is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediates_incident: Option<i64>,
 }
 
 /// The git facts of a change: its range, commits and diffstat, for the reviewer.
@@ -541,6 +545,9 @@ pub struct ChangeRequest {
     /// Commits and changed files, when filed from a repository.
     #[serde(default)]
     pub git: Option<GitFacts>,
+    /// The incident an emergency change remediates.
+    #[serde(default)]
+    pub remediates_incident: Option<i64>,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Updated.

@@ -12,7 +12,9 @@ use changegate_domain::change::{
 use changegate_domain::{
     ArtifactDigest, ChangeKind, CommitId, CrState, EnvName, SecurityLevel, Subject, TreeId,
 };
-use changegate_store::entity::{change_request as cr, cr_subject, sign_off, system, user};
+use changegate_store::entity::{
+    change_request as cr, cr_subject, incident, sign_off, system, user,
+};
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -375,6 +377,7 @@ impl App {
                 .as_deref()
                 .map(|g| json_col("git facts", g))
                 .transpose()?,
+            remediates_incident: row.remediates_incident,
             created_at: row.created_at,
             updated_at: row.updated_at,
             checklist: self
@@ -437,6 +440,23 @@ impl App {
         if let Some(g) = &n.git {
             check_git_facts(g, &subjects, &mut errors);
         }
+        if let Some(id) = n.remediates_incident {
+            let open = incident::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|i| i.system_id == sys.id && i.status == "open");
+            if kind != Some(ChangeKind::Emergency) {
+                errors.push((
+                    "remediates_incident".into(),
+                    "only an emergency change remediates an incident".into(),
+                ));
+            } else if !open {
+                errors.push((
+                    "remediates_incident".into(),
+                    format!("incident {id} is not an open incident of {}", sys.code),
+                ));
+            }
+        }
         if let Some(Err(changegate_domain::Refusal::Invalid { field, message })) =
             kind.map(|k| check_justification(k, &n.description))
         {
@@ -455,6 +475,7 @@ impl App {
             environments: Set(to_json(&envs)),
             components: Set(to_json(&n.components)),
             git_facts: Set(n.git.as_ref().map(to_json)),
+            remediates_incident: Set(n.remediates_incident),
             filed_by: Set(who.user_id),
             editors: Set(to_json(&[who.user_id])),
             round: Set(0),

@@ -289,6 +289,7 @@ impl App {
             subjects,
             components: vec![],
             git: None,
+            remediates_incident: None,
         };
         let git = |c: &str, t: &str| {
             vec![wire::WireSubject::GitCommit {

@@ -67,6 +67,7 @@ struct CrFacts {
     env_mask: u64,
     valid_until: Option<DateTime<Utc>>,
     emergency_until: Option<DateTime<Utc>>,
+    remediates_incident: Option<i64>,
     keys: Box<[Key]>,
 }
 
@@ -188,6 +189,7 @@ impl Inner {
                 env_mask,
                 valid_until: row.4,
                 emergency_until: row.5,
+                remediates_incident: row.7,
                 keys: keys.into_boxed_slice(),
             },
         );
@@ -241,6 +243,7 @@ impl Inner {
                         .collect(),
                     valid_until: c.valid_until,
                     emergency_until: c.emergency_until,
+                    remediates_incident: c.remediates_incident,
                     matches_git: is_git,
                     matches_artifact: !is_git,
                 });
@@ -256,7 +259,7 @@ impl Inner {
     }
 }
 
-/// id, state, kind, environments, valid_until, emergency_until, approved_at.
+/// id, state, kind, environments, valid_until, emergency_until, approved_at, remediates_incident.
 type CrRow = (
     i64,
     String,
@@ -265,6 +268,7 @@ type CrRow = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    Option<i64>,
 );
 
 struct SystemEntry {
@@ -339,11 +343,14 @@ async fn load_facts(
         .iter()
         .map(|s| s.as_str())
         .collect();
-    let open = incident::Entity::find()
+    let open: Vec<i64> = incident::Entity::find()
+        .select_only()
+        .column(incident::Column::Id)
         .filter(incident::Column::SystemId.eq(s.id))
         .filter(incident::Column::Status.eq("open"))
         .filter(incident::Column::Severity.is_in(blocking))
-        .count(db)
+        .into_tuple()
+        .all(db)
         .await?;
     let environments: Vec<String> = json_col("environments", &s.environments)?;
     Ok(SystemFacts {
@@ -358,7 +365,7 @@ async fn load_facts(
             .filter_map(|e| EnvName::parse(e).ok())
             .collect(),
         next_review_due: s.next_review_due,
-        blocking_incidents: u32::try_from(open).unwrap_or(u32::MAX),
+        blocking_incidents: open,
         freezes: load_freezes(db, s.id, tz).await?,
         emergencies: vec![],
         last_approval_at: None,
@@ -384,7 +391,7 @@ const SUBJECT_COLS: [cr_subject::Column; 4] = [
     cr_subject::Column::TreeId,
     cr_subject::Column::Digest,
 ];
-const CR_COLS: [cr::Column; 7] = [
+const CR_COLS: [cr::Column; 8] = [
     cr::Column::Id,
     cr::Column::State,
     cr::Column::Kind,
@@ -392,6 +399,7 @@ const CR_COLS: [cr::Column; 7] = [
     cr::Column::ValidUntil,
     cr::Column::EmergencyUntil,
     cr::Column::ApprovedAt,
+    cr::Column::RemediatesIncident,
 ];
 
 impl GateIndex {

@@ -73,6 +73,10 @@ pub struct RequestArgs {
     /// Environment (repeatable; default every environment of the system).
     #[arg(long = "env")]
     envs: Vec<String>,
+    /// For an emergency change: the open incident it remediates (it may then deploy while that
+    /// incident is open).
+    #[arg(long)]
+    remediates_incident: Option<i64>,
     /// Submit for evaluation at once.
     #[arg(long)]
     submit: bool,
@@ -175,6 +179,7 @@ pub async fn request(a: RequestArgs) -> anyhow::Result<()> {
             subjects,
             components: vec![],
             git,
+            remediates_incident: a.remediates_incident,
         })
         .await
         .context("filing the change request")?;

@@ -51,8 +51,8 @@ pub struct SystemFacts {
     pub environments: Vec<EnvName>,
     /// When its periodic re-review falls due, if it has one.
     pub next_review_due: Option<DateTime<Utc>>,
-    /// Open incidents whose severity closes the gate.
-    pub blocking_incidents: u32,
+    /// Open incidents whose severity closes the gate (their ids).
+    pub blocking_incidents: Vec<i64>,
     /// Freeze windows.
     pub freezes: Vec<Freeze>,
     /// Emergency changes that used break-glass.
@@ -149,6 +149,8 @@ pub struct CandidateChange {
     pub valid_until: Option<DateTime<Utc>>,
     /// For an emergency change: until when it may deploy without sign-off.
     pub emergency_until: Option<DateTime<Utc>>,
+    /// The incident an emergency change remediates.
+    pub remediates_incident: Option<i64>,
     /// It has a git subject whose commit or tree matches the query.
     pub matches_git: bool,
     /// It has an artifact subject whose digest matches the query.
@@ -301,15 +303,9 @@ pub fn decide(
             )
         );
     }
-    if sys.blocking_incidents > 0 {
-        say!(
-            ReasonCode::IncidentOpen,
-            format!(
-                "{} open incident(s) of high or critical severity",
-                sys.blocking_incidents
-            )
-        );
-    }
+    // Decided once the approvals are known (an emergency change may remediate the incident);
+    // listed here, in the order of the reasons.
+    let incident_at = reasons.len();
     if let Some(due) = sys.next_review_due.filter(|d| *d <= now) {
         say!(
             ReasonCode::ReReviewOverdue,
@@ -347,6 +343,7 @@ pub fn decide(
     }
     let mut approval: Option<(i64, DateTime<Utc>)> = None;
     let mut emergency_only = true;
+    let mut remediated: Vec<i64> = Vec::new();
     for (what, matches) in groups {
         let covering = candidates.iter().filter(|c| matches(c));
         let valid = covering.clone().find_map(|c| {
@@ -365,6 +362,10 @@ pub fn decide(
         });
         if let Some((c, until)) = valid {
             emergency_only &= c.kind == ChangeKind::Emergency;
+            remediated.extend(
+                c.remediates_incident
+                    .filter(|_| c.kind == ChangeKind::Emergency),
+            );
             if approval.is_none_or(|(_, u)| until < u) {
                 approval = Some((c.id, until));
             }
@@ -418,6 +419,29 @@ pub fn decide(
             );
         }
     }
+    // An open blocking incident closes the gate, except to the emergency change that remediates it.
+    let open: Vec<i64> = sys
+        .blocking_incidents
+        .iter()
+        .copied()
+        .filter(|id| !(approval.is_some() && emergency_only && remediated.contains(id)))
+        .collect();
+    if !open.is_empty() {
+        reasons.insert(
+            incident_at.min(reasons.len()),
+            Reason {
+                code: ReasonCode::IncidentOpen,
+                message: format!(
+                    "{} open incident(s) of high or critical severity (#{})",
+                    open.len(),
+                    open.iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", #")
+                ),
+            },
+        );
+    }
     // A freeze window holds everything but emergency changes.
     let emergency_allowed = approval.is_some() && emergency_only;
     if let Some(f) = sys
@@ -460,7 +484,7 @@ mod tests {
             status: SystemStatus::Active,
             environments: vec![env("production"), env("staging")],
             next_review_due: None,
-            blocking_incidents: 0,
+            blocking_incidents: vec![],
             freezes: vec![],
             emergencies: vec![],
             last_approval_at: None,
@@ -482,6 +506,7 @@ mod tests {
             environments: vec![env("production")],
             valid_until: Some(Utc::now() + Duration::days(valid_days)),
             emergency_until: None,
+            remediates_incident: None,
             matches_git: true,
             matches_artifact: false,
         }
@@ -522,7 +547,7 @@ mod tests {
     fn every_applicable_reason_is_listed() {
         let mut s = sys();
         s.status = SystemStatus::Suspended;
-        s.blocking_incidents = 1;
+        s.blocking_incidents = vec![4];
         s.next_review_due = Some(Utc::now() - Duration::days(1));
         let d = decide(
             &query(),
@@ -702,6 +727,42 @@ mod tests {
         // An evaluation that passed afterwards lifts it.
         s.last_approval_at = Some(now);
         assert!(decide(&query(), "S", Some(&s), &[cand(CrState::Approved, 10)], now).allow);
+    }
+
+    #[test]
+    fn an_emergency_change_remediating_the_open_incident_passes_and_nothing_else_does() {
+        let now = Utc::now();
+        let mut s = sys();
+        s.blocking_incidents = vec![4];
+        let mut e = cand(CrState::Submitted, 10);
+        e.kind = ChangeKind::Emergency;
+        e.emergency_until = Some(now + Duration::hours(1));
+        e.remediates_incident = Some(4);
+        assert!(decide(&query(), "S", Some(&s), &[e.clone()], now).allow);
+        // Another incident still open: denied.
+        s.blocking_incidents = vec![4, 5];
+        assert_eq!(
+            codes(&decide(&query(), "S", Some(&s), &[e.clone()], now)),
+            ["incident_open"]
+        );
+        // An ordinary approved change: denied.
+        s.blocking_incidents = vec![4];
+        assert_eq!(
+            codes(&decide(
+                &query(),
+                "S",
+                Some(&s),
+                &[cand(CrState::Approved, 10)],
+                now
+            )),
+            ["incident_open"]
+        );
+        // An emergency change that remediates another incident: denied.
+        e.remediates_incident = Some(9);
+        assert_eq!(
+            codes(&decide(&query(), "S", Some(&s), &[e], now)),
+            ["incident_open"]
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Model {
     pub git_facts: Option<String>,
     /// For a submitted emergency change: until when it may deploy without sign-off.
     pub emergency_until: Option<DateTimeUtc>,
+    /// For an emergency change: the incident it remediates.
+    pub remediates_incident: Option<i64>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -6,6 +6,7 @@ mod m20261124_000001_core;
 mod m20261124_000002_ci_gate;
 mod m20261124_000003_notifications;
 mod m20261124_000004_breach_clock;
+mod m20261124_000005_remediation;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_ci_gate::Migration),
             Box::new(m20261124_000003_notifications::Migration),
             Box::new(m20261124_000004_breach_clock::Migration),
+            Box::new(m20261124_000005_remediation::Migration),
         ]
     }
 }
