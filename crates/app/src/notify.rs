@@ -162,6 +162,8 @@ impl WriteTx<'_> {
 pub struct DueDelivery {
     /// Row id.
     pub id: i64,
+    /// The webhook it goes to.
+    pub webhook: i64,
     /// `webhook-id`.
     pub msg_id: String,
     /// Where.
@@ -304,15 +306,26 @@ impl App {
             .collect())
     }
 
-    /// Claims up to `limit` deliveries that are due, for `lease` (other replicas skip them).
+    /// Claims up to `limit` deliveries that are due, for `lease` (other replicas skip them), at
+    /// most `per_webhook` in flight to one webhook counting the `busy` ones (in flight per
+    /// webhook), so that an endpoint that hangs cannot take every slot of the dispatcher.
     pub async fn claim_due_deliveries(
         &self,
         limit: u64,
         lease: Duration,
+        busy: &std::collections::HashMap<i64, usize>,
+        per_webhook: usize,
     ) -> AppResult<Vec<DueDelivery>> {
         let now = crate::now();
+        let full: Vec<i64> = busy
+            .iter()
+            .filter(|(_, n)| **n >= per_webhook)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut taken = busy.clone();
         let due = delivery::Entity::find()
             .filter(delivery::Column::Status.eq("pending"))
+            .filter(delivery::Column::WebhookId.is_not_in(full))
             .filter(delivery::Column::NextAttemptAt.lte(now))
             .filter(
                 Condition::any()
@@ -326,6 +339,10 @@ impl App {
         let mut out = vec![];
         let mut hooks = std::collections::HashMap::new();
         for d in due {
+            let n = taken.entry(d.webhook_id).or_default();
+            if *n >= per_webhook {
+                continue;
+            }
             // Claim: only one replica's conditional update succeeds.
             let claimed = delivery::Entity::update_many()
                 .col_expr(
@@ -345,6 +362,7 @@ impl App {
             if !claimed {
                 continue;
             }
+            *n += 1;
             if let std::collections::hash_map::Entry::Vacant(e) = hooks.entry(d.webhook_id) {
                 e.insert(
                     webhook::Entity::find_by_id(d.webhook_id)
@@ -358,6 +376,7 @@ impl App {
             let key = decode_secret(&h.secret).map_err(AppError::Internal)?;
             out.push(DueDelivery {
                 id: d.id,
+                webhook: d.webhook_id,
                 msg_id: d.msg_id,
                 url: h.url.clone(),
                 key,

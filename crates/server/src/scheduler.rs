@@ -33,20 +33,17 @@ async fn dispatch_all(app: &Arc<App>) -> AppResult<String> {
         .timeout(dispatch::ATTEMPT_TIMEOUT)
         .build()
         .map_err(|e| AppError::Internal(format!("webhook HTTP client: {e}")))?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(dispatch::IN_FLIGHT));
+    let in_flight = dispatch::InFlight::new();
     let mut started = 0;
     loop {
-        let n = dispatch::dispatch_once(app, &http, &slots).await?;
+        let n = dispatch::dispatch_once(app, &http, &in_flight).await?;
         if n == 0 {
             break;
         }
         started += n;
     }
     // Wait for the deliveries in flight to finish and record their outcome.
-    let _all = slots
-        .acquire_many(dispatch::IN_FLIGHT as u32)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    in_flight.drained().await?;
     Ok(format!("{started} delivery attempt(s)"))
 }
 
