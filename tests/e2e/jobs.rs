@@ -390,3 +390,58 @@ async fn a_bad_cron_expression_or_time_zone_stops_serve_naming_the_file_and_the_
         assert!(!out.contains("listening"), "{file}: {out}");
     }
 }
+
+#[tokio::test]
+async fn a_slot_missed_while_no_server_ran_runs_once_at_the_next_start_and_not_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    crate::process::seed(&url).await;
+    // The sweep runs at midnight (Asia/Ho_Chi_Minh, UTC+7, no summer time), long past; the
+    // dispatch every second shows when a server has finished its start-up runs.
+    let config = dir.path().join("changegate.toml");
+    std::fs::write(
+        &config,
+        "[jobs]\nreview_sweep = \"0 0 0 * * *\"\ndispatch_notifications = \"* * * * * *\"\n",
+    )
+    .unwrap();
+    let vn = chrono::FixedOffset::east_opt(7 * 3600).unwrap();
+    let midnight = Utc::now()
+        .with_timezone(&vn)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_local_timezone(vn)
+        .unwrap()
+        .with_timezone(&Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let app = changegate_app::App::open(&url, pack()).await.unwrap();
+    let started_up = |pid: u32| {
+        let app = &app;
+        async move {
+            app.job_runs(Job::DispatchNotifications)
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.runner.ends_with(&format!(":{pid}")))
+                .then_some(())
+        }
+    };
+    let mut runners = vec![];
+    for start in ["first", "second"] {
+        let mut s = crate::process::Server::start(dir.path(), &url, Some(&config)).await;
+        let pid = s.child.id().unwrap();
+        crate::sink::eventually(
+            &format!("the {start} server's start-up runs"),
+            std::time::Duration::from_secs(20),
+            || started_up(pid),
+        )
+        .await;
+        assert!(s.running(), "log: {}", s.log());
+        s.child.kill().await.unwrap();
+        runners.push(format!(":{pid}"));
+    }
+    let runs = app.job_runs(Job::ReviewSweep).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].slot, midnight, "{runs:?}");
+    assert!(runs[0].runner.ends_with(&runners[0]), "{runs:?}");
+}

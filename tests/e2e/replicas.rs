@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// Every job every 2 seconds.
-const EVERY_TWO_SECONDS: &str = "[jobs]\nreview_sweep = \"*/2 * * * * *\"\nexpire_approvals = \"*/2 * * * * *\"\ndispatch_notifications = \"*/2 * * * * *\"\n";
+/// Every job every 2 seconds; the scheduler logs the slots another replica ran.
+const EVERY_TWO_SECONDS: &str = "log_level = \"info,changegate_server::scheduler=debug\"\n[jobs]\nreview_sweep = \"*/2 * * * * *\"\nexpire_approvals = \"*/2 * * * * *\"\ndispatch_notifications = \"*/2 * * * * *\"\n";
 
 #[tokio::test]
 async fn two_replicas_run_each_job_slot_once_and_see_each_others_writes() {
@@ -124,6 +124,12 @@ async fn two_replicas_run_each_job_slot_once_and_see_each_others_writes() {
             );
             runners.insert(r.runner.clone());
         }
+    }
+    // Both competed for the slots: each ran some, or found them run by the other.
+    for (name, s, pid) in [("A", &a, pids[0]), ("B", &b, pids[1])] {
+        let ran = runners.iter().any(|r| r.ends_with(&format!(":{pid}")));
+        let lost = s.log().contains("slot already run by another replica");
+        assert!(ran || lost, "replica {name} took no part; log: {}", s.log());
     }
     eprintln!("job slots were run by {runners:?}");
 }
