@@ -28,7 +28,9 @@ async fn after_sigkill_every_committed_submit_is_notified_at_least_once_and_no_o
     let url = fresh_database_url(&dir).await;
     eprintln!("crash test on {}", backend());
     let tokens = seed(&url).await;
-    let sink = Sink::start().await;
+    // The endpoint answers after 300 ms: deliveries it has received are still unanswered when
+    // the server dies, and are delivered again after the restart.
+    let sink = Sink::answering_after(Duration::from_millis(300)).await;
 
     let mut first = Server::start(dir.path(), &url, None).await;
     ok(first
@@ -60,11 +62,14 @@ async fn after_sigkill_every_committed_submit_is_notified_at_least_once_and_no_o
             }
         })
     };
-    // Kill it mid-way, while submits (and their deliveries) are under way.
+    // Kill it mid-way, while submits are made and deliveries are under way.
     eventually(
-        "ten acknowledged submits",
+        "ten acknowledged submits and a delivery under way",
         Duration::from_secs(60),
-        || async { (produced.lock().unwrap().acknowledged.len() >= 10).then_some(()) },
+        || async {
+            (produced.lock().unwrap().acknowledged.len() >= 10 && sink.answering() > 0)
+                .then_some(())
+        },
     )
     .await;
     first.child.kill().await.unwrap();
@@ -125,6 +130,15 @@ async fn after_sigkill_every_committed_submit_is_notified_at_least_once_and_no_o
         );
         ids_of.entry(id).or_default().insert(r.msg_id.clone());
     }
+    // Every submit that committed is notified, answered or not.
+    for (id, state) in &states {
+        if state == "submitted" {
+            assert!(
+                ids_of.contains_key(id),
+                "change {id} is submitted and was not notified"
+            );
+        }
+    }
     for id in &produced.unanswered {
         if states.get(id).map(String::as_str) != Some("submitted") {
             assert!(
@@ -140,6 +154,10 @@ async fn after_sigkill_every_committed_submit_is_notified_at_least_once_and_no_o
     }
     let distinct: BTreeSet<&String> = ids_of.values().flatten().collect();
     assert_eq!(distinct.len(), ids_of.len());
+    assert!(
+        received.len() > ids_of.len(),
+        "a delivery under way at the kill is delivered again: {received:?}"
+    );
     eprintln!(
         "{} notifications received for {} changes",
         received.len(),

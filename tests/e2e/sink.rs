@@ -28,17 +28,24 @@ pub struct Sink {
     /// Its URL.
     pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
+    answering: Arc<AtomicUsize>,
 }
 
 impl Sink {
     /// Starts one on `127.0.0.1:0`.
     pub async fn start() -> Sink {
+        Self::answering_after(Duration::ZERO).await
+    }
+
+    /// Starts one that records a request at once and answers it after `delay`.
+    pub async fn answering_after(delay: Duration) -> Sink {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let keep = got.clone();
+        let answering = Arc::new(AtomicUsize::new(0));
+        let (keep, busy) = (got.clone(), answering.clone());
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: String| {
-                let keep = keep.clone();
+                let (keep, busy) = (keep.clone(), busy.clone());
                 async move {
                     let body: serde_json::Value =
                         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
@@ -51,6 +58,9 @@ impl Sink {
                         event: body["type"].as_str().unwrap_or_default().to_owned(),
                         body,
                     });
+                    busy.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    busy.fetch_sub(1, Ordering::SeqCst);
                     StatusCode::OK
                 }
             }),
@@ -58,7 +68,16 @@ impl Sink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Sink { url, got }
+        Sink {
+            url,
+            got,
+            answering,
+        }
+    }
+
+    /// Requests received and not answered yet.
+    pub fn answering(&self) -> usize {
+        self.answering.load(Ordering::SeqCst)
     }
 
     /// Everything received so far.
