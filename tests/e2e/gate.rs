@@ -317,15 +317,25 @@ async fn an_approved_change_does_not_restart_the_re_review_clock() {
 }
 
 #[tokio::test]
-async fn a_new_systems_first_passing_re_review_schedules_the_next_one() {
+async fn a_system_registered_without_an_evaluation_starts_its_re_review_clock_at_registration() {
     let t = spawn_app().await;
     let w = t.world().await;
-    assert_eq!(ok(w.owner.system("TTHC").await).next_review_due, None);
+    let today = chrono::Utc::now().date_naive();
+    let sys = ok(w.owner.system("TTHC").await);
+    assert_eq!(sys.last_evaluated_on, None);
+    let due = sys
+        .next_review_due
+        .unwrap_or_else(|| panic!("no re-review scheduled: {sys:?}"));
+    assert!(
+        due.date_naive() > today + chrono::Duration::days(360),
+        "{due}"
+    );
+    // Level 4 too (12 months); a passing re-review records the evaluation.
     let rr = ok(w.owner.file_change(&re_review("TTHC")).await);
     ok(w.owner.submit(rr.id).await);
     ok(w.reviewer.sign_off(rr.id, &sign_off_all(&rr, "pass")).await);
     let sys = ok(w.owner.system("TTHC").await);
-    assert_eq!(sys.last_evaluated_on, Some(chrono::Utc::now().date_naive()));
+    assert_eq!(sys.last_evaluated_on, Some(today));
     assert!(sys.next_review_due.is_some(), "{sys:?}");
 }
 

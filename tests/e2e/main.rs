@@ -13,6 +13,7 @@ mod deployments;
 mod freeze;
 mod gate;
 mod input;
+mod isolation;
 mod jobs;
 mod longpoll;
 mod notifications;

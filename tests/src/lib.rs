@@ -80,11 +80,13 @@ impl Drop for TestApp {
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let database_url = fresh_database_url(&dir).await;
-    let app = Arc::new(
-        App::open(&database_url, pack())
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    );
+    let app = App::open(&database_url, pack())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    app.publish_signing_key()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let app = Arc::new(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -106,8 +106,12 @@ impl App {
     }
 
     /// Asks the gate and signs the answer.
-    pub async fn gate_decision(&self, p: &wire::GateParams) -> AppResult<wire::GateDecision> {
-        let (d, now) = self.decide(p).await?;
+    pub async fn gate_decision(
+        &self,
+        who: &Principal,
+        p: &wire::GateParams,
+    ) -> AppResult<wire::GateDecision> {
+        let (d, now) = self.decide(who, p).await?;
         let decision = if d.allow { "allow" } else { "deny" };
         let reasons = reasons(&d);
         let key = format!(
@@ -159,6 +163,7 @@ impl App {
     /// allow) or the time is up, and answers at once when it does.
     pub async fn gate_decision_waiting(
         &self,
+        who: &Principal,
         p: &wire::GateParams,
     ) -> AppResult<wire::GateDecision> {
         let wait = p.wait.unwrap_or(0);
@@ -176,7 +181,7 @@ impl App {
             let notified = self.gate.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let d = self.gate_decision(p).await?;
+            let d = self.gate_decision(who, p).await?;
             let shape = (
                 d.decision.clone(),
                 d.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>(),
@@ -232,7 +237,7 @@ impl App {
         if deployed_at > now + chrono::Duration::minutes(5) {
             return Err(AppError::invalid("deployed_at", "cannot be in the future"));
         }
-        let (d, _) = self.decide(&params).await?;
+        let (d, _) = self.decide(who, &params).await?;
         let tx = self.begin().await?;
         let row = deployment::ActiveModel {
             system_id: Set(sys.id),
@@ -391,7 +396,9 @@ impl App {
                 errors.push(("ends_at".into(), "must be after starts_at".into()))
             }
             (None, None, Some(c), Some(m)) => {
-                if let Err(e) = parse_cron(c) {
+                if c.len() > 120 {
+                    errors.push(("cron".into(), "at most 120 characters".into()));
+                } else if let Err(e) = parse_cron(c) {
                     errors.push(("cron".into(), e.to_string()));
                 }
                 if !(1..=10_080).contains(m) {
@@ -461,6 +468,13 @@ impl App {
             .ok_or_else(|| AppError::Internal("freeze window without system".into()))?;
         if !may_see_org(who, sys.owner_org_id) {
             return Err(AppError::NotFound(format!("freeze window {id}")));
+        }
+        // An owner lifts only the freezes its own organisation declared, not PA05's.
+        if who.role == Role::Owner {
+            let by = user::Entity::find_by_id(w.created_by).one(&tx.txn).await?;
+            if by.is_none_or(|u| u.org_id != who.org_id) {
+                return Err(AppError::Forbidden("this freeze window was declared outside your organisation; only its declarer's organisation or PA05 removes it".into()));
+            }
         }
         let mut am: freeze_window::ActiveModel = w.into();
         am.active = Set(false);

@@ -152,7 +152,9 @@ impl Inner {
             self.facts.emergencies.push(EmergencyFacts {
                 id,
                 until,
-                approved: state == CrState::Approved,
+                // Passed in time: approved before its window closed (a later expiry or
+                // revocation of that approval does not undo that).
+                approved: row.6.is_some_and(|at| at <= until),
             });
         }
         if let Some(at) = row.6 {
@@ -273,6 +275,7 @@ type CrRow = (
 
 struct SystemEntry {
     id: i64,
+    owner_org: i64,
     inner: RwLock<Inner>,
 }
 
@@ -507,6 +510,7 @@ impl GateIndex {
         }
         Ok(Some(Arc::new(SystemEntry {
             id: s.id,
+            owner_org: s.owner_org_id,
             inner: RwLock::new(inner),
         })))
     }
@@ -527,7 +531,8 @@ impl GateIndex {
         // not cached, so it could not have patched this load. Holding the catch-up lock makes the
         // check and the insert one step with respect to catch-ups.
         let _no_catch_up = self.catch_up_lock.lock().await;
-        if self.last_seq() == seq_before {
+        // Unknown codes are not cached: anyone could fill the cache with made-up codes.
+        if self.last_seq() == seq_before && loaded.is_some() {
             self.systems
                 .write()
                 .map_err(|_| poisoned())?
@@ -677,7 +682,13 @@ pub fn parse_query(p: &wire::GateParams) -> AppResult<(Code, GateQuery)> {
 impl App {
     /// Asks the gate. Any failure to gather the facts is an error, which the edge turns into a
     /// denial (fail closed).
-    pub async fn decide(&self, p: &wire::GateParams) -> AppResult<(Decision, DateTime<Utc>)> {
+    /// Decides for `who`: an owner's or pipeline's token learns nothing about another
+    /// organisation's systems (they answer as unknown).
+    pub async fn decide(
+        &self,
+        who: &crate::Principal,
+        p: &wire::GateParams,
+    ) -> AppResult<(Decision, DateTime<Utc>)> {
         let (code, q) = parse_query(p)?;
         if !self.gate.is_fresh() {
             return Err(AppError::Unavailable(
@@ -689,6 +700,7 @@ impl App {
             .gate
             .entry(&self.db, &self.pack, self.tz, code.as_str())
             .await?;
+        let entry = entry.filter(|e| crate::registry::may_see_org(who, e.owner_org));
         let decision = match entry {
             None => decide(&q, code.as_str(), None, &[], now),
             Some(e) => {

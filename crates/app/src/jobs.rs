@@ -10,7 +10,7 @@ use changegate_domain::{CrState, Role, SecurityLevel};
 use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
@@ -171,57 +171,54 @@ impl App {
         outcome.map(JobOutcome::Ran)
     }
 
-    /// Records a reminder once; true if it was not sent before.
-    async fn remind_once(
+    /// Sends a reminder once: the reminder row, its notification and its audit event commit
+    /// together or not at all, so a failure leaves it to the next sweep instead of losing it.
+    /// `reminder` is (kind, subject, due, offset). True when it was sent now.
+    async fn announce_once(
         &self,
-        kind: &str,
-        subject: &str,
-        due: DateTime<Utc>,
-        offset: i32,
-    ) -> AppResult<bool> {
-        let row = reminder::ActiveModel {
-            kind: Set(kind.to_owned()),
-            subject: Set(subject.to_owned()),
-            due: Set(slot_text(due)),
-            offset_days: Set(offset),
-            sent_at: Set(crate::now()),
-            ..Default::default()
-        };
-        match reminder::Entity::insert(row)
-            .exec_without_returning(&self.db)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Sends a notification in a transaction of its own, with its audit event.
-    async fn announce(
-        &self,
+        reminder: (&str, String, DateTime<Utc>, i32),
         action: &str,
         entity: &str,
-        entity_id: &str,
         system_id: Option<i64>,
         event: &str,
         data: serde_json::Value,
-    ) -> AppResult<()> {
+    ) -> AppResult<bool> {
+        let (kind, subject, due, offset) = reminder;
         let tx = self.begin().await?;
+        // Writers are serialised by the chain head taken in `begin`: check, then insert.
+        let sent = reminder::Entity::find()
+            .filter(reminder::Column::Kind.eq(kind))
+            .filter(reminder::Column::Subject.eq(&subject))
+            .filter(reminder::Column::Due.eq(slot_text(due)))
+            .filter(reminder::Column::OffsetDays.eq(offset))
+            .one(&tx.txn)
+            .await?;
+        if sent.is_some() {
+            return Ok(false);
+        }
+        reminder::ActiveModel {
+            kind: Set(kind.to_owned()),
+            subject: Set(subject.clone()),
+            due: Set(slot_text(due)),
+            offset_days: Set(offset),
+            sent_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
         tx.notify(event, data.clone()).await?;
         tx.audit(crate::event(
             None,
             action,
             entity,
-            entity_id,
+            &subject,
             system_id,
             None,
             Some(data),
         ))
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The service account of scheduled jobs, created (inactive, audited) on first need.
@@ -288,16 +285,17 @@ impl App {
         s: &system::Model,
         due: DateTime<Utc>,
     ) -> AppResult<Option<i64>> {
+        let tx = self.begin().await?;
+        // Checked inside the transaction: writers are serialised, so two sweeps cannot both open one.
         let open = cr::Entity::find()
             .filter(cr::Column::SystemId.eq(s.id))
             .filter(cr::Column::Kind.eq("re_review"))
             .filter(cr::Column::State.is_in([CrState::Draft.as_str(), CrState::Submitted.as_str()]))
-            .one(&self.db)
+            .one(&tx.txn)
             .await?;
         if open.is_some() {
             return Ok(None);
         }
-        let tx = self.begin().await?;
         let filer = self.service_user(&tx).await?;
         let due_day = due.with_timezone(&self.tz).format("%d/%m/%Y").to_string();
         let row = cr::ActiveModel {
@@ -351,8 +349,10 @@ impl App {
             .copied()
             .max()
             .unwrap_or(0);
+        // Only the systems whose re-review is within the first reminder or overdue.
+        let horizon = now + Duration::days(i64::from(first_offset));
         let systems = system::Entity::find()
-            .filter(system::Column::NextReviewDue.is_not_null())
+            .filter(system::Column::NextReviewDue.lte(horizon))
             .all(&self.db)
             .await?;
         for s in systems {
@@ -370,16 +370,18 @@ impl App {
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             let data = |days_left: i64| serde_json::json!({ "system": s.code, "system_name": s.name, "level": level.get(), "due": due, "days_left": days_left });
             if due <= now {
-                if self.remind_once("re_review", &s.code, due, 0).await? {
-                    self.announce(
+                let reminder = ("re_review", s.code.clone(), due, 0);
+                if self
+                    .announce_once(
+                        reminder,
                         "system.re_review_overdue",
                         "system",
-                        &s.code,
                         Some(s.id),
                         "re_review.overdue",
                         data(0),
                     )
-                    .await?;
+                    .await?
+                {
                     overdue += 1;
                 }
                 continue;
@@ -396,24 +398,23 @@ impl App {
             else {
                 continue;
             };
+            let reminder = (
+                "re_review",
+                s.code.clone(),
+                due,
+                i32::try_from(offset).unwrap_or(i32::MAX),
+            );
             if self
-                .remind_once(
-                    "re_review",
-                    &s.code,
-                    due,
-                    i32::try_from(offset).unwrap_or(i32::MAX),
-                )
-                .await?
-            {
-                self.announce(
+                .announce_once(
+                    reminder,
                     "system.re_review_due",
                     "system",
-                    &s.code,
                     Some(s.id),
                     "re_review.due",
                     data(days_left),
                 )
-                .await?;
+                .await?
+            {
                 reminded += 1;
             }
         }
@@ -446,17 +447,6 @@ impl App {
                 mark
             };
             let Some(offset) = offset else { continue };
-            if !self
-                .remind_once(
-                    "breach",
-                    &i.id.to_string(),
-                    deadline,
-                    i32::try_from(offset).unwrap_or(0),
-                )
-                .await?
-            {
-                continue;
-            }
             let sys = system::Entity::find_by_id(i.system_id)
                 .one(&self.db)
                 .await?;
@@ -464,16 +454,25 @@ impl App {
                 "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()), "system_name": sys.as_ref().map(|s| s.name.clone()),
                 "reported_at": i.reported_at, "deadline": deadline, "hours_left": left.num_hours().max(0), "overdue": offset == 0,
             });
-            self.announce(
-                "incident.breach_clock",
-                "incident",
-                &i.id.to_string(),
-                Some(i.system_id),
-                "breach.clock",
-                data,
-            )
-            .await?;
-            sent += 1;
+            let reminder = (
+                "breach",
+                i.id.to_string(),
+                deadline,
+                i32::try_from(offset).unwrap_or(0),
+            );
+            if self
+                .announce_once(
+                    reminder,
+                    "incident.breach_clock",
+                    "incident",
+                    Some(i.system_id),
+                    "breach.clock",
+                    data,
+                )
+                .await?
+            {
+                sent += 1;
+            }
         }
         Ok(sent)
     }
@@ -482,16 +481,26 @@ impl App {
     /// expires. Idempotent.
     #[instrument(skip_all, err)]
     pub async fn expire_approvals(&self, now: DateTime<Utc>) -> AppResult<String> {
-        let approved = cr::Entity::find()
+        // Only approvals that lapsed or lapse within the warning period, and only the columns
+        // used: a database of many approvals is not read into memory.
+        let approved: Vec<(i64, i64, String, Option<DateTime<Utc>>)> = cr::Entity::find()
+            .select_only()
+            .columns([
+                cr::Column::Id,
+                cr::Column::SystemId,
+                cr::Column::Title,
+                cr::Column::ValidUntil,
+            ])
             .filter(cr::Column::State.eq(CrState::Approved.as_str()))
-            .filter(cr::Column::ValidUntil.is_not_null())
+            .filter(cr::Column::ValidUntil.lte(now + Duration::days(7)))
+            .into_tuple()
             .all(&self.db)
             .await?;
         let (mut expired, mut warned) = (0, 0);
-        for c in approved {
-            let Some(until) = c.valid_until else { continue };
+        for (id, system_id, title, until) in approved {
+            let Some(until) = until else { continue };
             if until <= now {
-                match self.act_on_change(None, c.id, Command::Expire).await {
+                match self.act_on_change(None, id, Command::Expire).await {
                     Ok(_) => expired += 1,
                     // Changed meanwhile (revoked, or another replica expired it): nothing to do.
                     Err(AppError::Conflict(..)) => {}
@@ -506,31 +515,28 @@ impl App {
             else {
                 continue;
             };
+            let sys = system::Entity::find_by_id(system_id).one(&self.db).await?;
+            let data = serde_json::json!({
+                "id": id, "title": title, "system": sys.as_ref().map(|s| s.code.clone()),
+                "system_name": sys.as_ref().map(|s| s.name.clone()), "valid_until": until, "days_left": (until - now).num_days(),
+            });
+            let reminder = (
+                "approval",
+                id.to_string(),
+                until,
+                i32::try_from(offset).unwrap_or(0),
+            );
             if self
-                .remind_once(
-                    "approval",
-                    &c.id.to_string(),
-                    until,
-                    i32::try_from(offset).unwrap_or(0),
-                )
-                .await?
-            {
-                let sys = system::Entity::find_by_id(c.system_id)
-                    .one(&self.db)
-                    .await?;
-                let data = serde_json::json!({
-                    "id": c.id, "title": c.title, "system": sys.as_ref().map(|s| s.code.clone()),
-                    "system_name": sys.as_ref().map(|s| s.name.clone()), "valid_until": until, "days_left": (until - now).num_days(),
-                });
-                self.announce(
+                .announce_once(
+                    reminder,
                     "change_request.approval_expiring",
                     "change_request",
-                    &c.id.to_string(),
-                    Some(c.system_id),
+                    Some(system_id),
                     "approval.expiring",
                     data,
                 )
-                .await?;
+                .await?
+            {
                 warned += 1;
             }
         }

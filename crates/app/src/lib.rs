@@ -187,8 +187,9 @@ impl App {
         Self::open_with(database_url, pack, signer::Signer::ephemeral()).await
     }
 
-    /// Connects, migrates, builds the app with `signer`, and publishes its public key. The gate
-    /// index starts at the audit head.
+    /// Connects, migrates and builds the app with `signer` (a serving process then calls
+    /// [`App::publish_signing_key`]; commands that only read must not write). The gate index
+    /// starts at the audit head.
     pub async fn open_with(
         database_url: &str,
         pack: PolicyPack,
@@ -198,7 +199,6 @@ impl App {
         changegate_store::migrate(&db).await?;
         let mut app = Self::new(db, pack);
         app.signer = signer;
-        app.publish_signing_key().await?;
         app.gate.start_at_head(&app.db).await?;
         Ok(app)
     }

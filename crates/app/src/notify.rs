@@ -370,15 +370,32 @@ impl App {
                         .await?,
                 );
             }
-            let Some(Some(h)) = hooks.get(&d.webhook_id) else {
+            let usable = match hooks.get(&d.webhook_id) {
+                Some(Some(h)) => decode_secret(&h.secret).ok().map(|k| (h.url.clone(), k)),
+                _ => None,
+            };
+            let Some((url, key)) = usable else {
+                // Nothing can ever deliver it: keep it as failed rather than retrying forever.
+                delivery::Entity::update_many()
+                    .col_expr(delivery::Column::Status, Expr::value("failed"))
+                    .col_expr(
+                        delivery::Column::LastError,
+                        Expr::value(Some("the webhook is gone or its secret is unreadable")),
+                    )
+                    .col_expr(
+                        delivery::Column::LockedUntil,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .filter(delivery::Column::Id.eq(d.id))
+                    .exec(&self.db)
+                    .await?;
                 continue;
             };
-            let key = decode_secret(&h.secret).map_err(AppError::Internal)?;
             out.push(DueDelivery {
                 id: d.id,
                 webhook: d.webhook_id,
                 msg_id: d.msg_id,
-                url: h.url.clone(),
+                url,
                 key,
                 payload: d.payload,
                 attempts: d.attempts,

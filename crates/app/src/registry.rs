@@ -260,6 +260,12 @@ impl App {
         if who.username != username {
             who.require(&[Role::Admin], "issuing a token for someone else")?;
         }
+        if who.role == Role::Ci {
+            // A leaked pipeline token must not be able to outlive its revocation.
+            return Err(AppError::Forbidden(
+                "a pipeline's token cannot issue tokens; an admin issues them".into(),
+            ));
+        }
         text_field("name", &n.name, 200)?;
         let days = n.expires_in_days.unwrap_or(90);
         if !(1..=366).contains(&days) {
@@ -457,7 +463,11 @@ impl App {
             components: Set(to_json(&n.components)),
             status: Set("active".into()),
             last_evaluated_on: Set(n.last_review),
-            next_review_due: Set(n.last_review.and_then(|d| review_due(months, d))),
+            // Without a recorded evaluation the clock starts at registration.
+            next_review_due: Set(review_due(
+                months,
+                n.last_review.unwrap_or_else(|| tx.at().date_naive()),
+            )),
             created_at: Set(tx.at()),
             updated_at: Set(tx.at()),
             ..Default::default()

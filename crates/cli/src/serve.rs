@@ -37,6 +37,7 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     app.tz = schedule.tz;
+    app.publish_signing_key().await?;
     if a.demo {
         print_demo(&app.seed_demo().await?, &cfg.listen);
     }

@@ -24,10 +24,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
               (status = 422, body = Problem), (status = 503, body = Problem)))]
 async fn gate(
     State(app): State<AppState>,
-    Actor(_who): Actor,
+    Actor(who): Actor,
     Query(p): Query<GateParams>,
 ) -> Result<Json<GateDecision>, ApiError> {
-    app.gate_decision_waiting(&p)
+    app.gate_decision_waiting(&who, &p)
         .await
         .map(Json)
         .map_err(|e| ApiError::from(e).as_gate_denial())
