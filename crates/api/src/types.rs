@@ -641,12 +641,18 @@ pub struct AuditEvent {
     pub at: String,
     /// Who.
     pub actor: String,
+    /// The user id of a person.
+    #[serde(default)]
+    pub actor_id: Option<i64>,
     /// What.
     pub action: String,
     /// On what.
     pub entity: String,
     /// Which.
     pub entity_id: String,
+    /// The system concerned.
+    #[serde(default)]
+    pub system_id: Option<i64>,
     /// JSON before.
     pub before: Option<String>,
     /// JSON after.

@@ -16,12 +16,16 @@ pub struct AuditRecord<'a> {
     pub at: &'a str,
     /// Who: a username, or `system`.
     pub actor: &'a str,
+    /// The user id of a person.
+    pub actor_id: Option<i64>,
     /// What was done (`change_request.submit`).
     pub action: &'a str,
     /// The kind of thing acted on (`change_request`).
     pub entity: &'a str,
     /// Its id or code.
     pub entity_id: &'a str,
+    /// The system the event concerns (the gate index follows it).
+    pub system_id: Option<i64>,
     /// JSON before, if any.
     pub before: Option<&'a str>,
     /// JSON after, if any.
@@ -31,7 +35,7 @@ pub struct AuditRecord<'a> {
 /// The hash of an event, as 64 lowercase hex digits.
 pub fn chain_hash(prev_hash: &str, record: &AuditRecord<'_>) -> String {
     let mut h = Sha256::new();
-    h.update(b"changegate-audit-v1\n");
+    h.update(b"changegate-audit-v2\n");
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
     // Serialising a struct of strings and integers cannot fail.
@@ -145,9 +149,11 @@ mod tests {
             seq,
             at: "2026-11-24T00:00:00.000000Z",
             actor: "an",
+            actor_id: Some(1),
             action: "x",
             entity: "e",
             entity_id: "1",
+            system_id: None,
             before: None,
             after: Some(after),
         }

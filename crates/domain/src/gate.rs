@@ -106,7 +106,53 @@ pub struct Freeze {
     pub reason: String,
 }
 
+/// How long an allow holds: the approval's end, but no later than the next moment the gate would
+/// deny on its own (a freeze window starting, the re-review falling due, a break-glass window
+/// closing unevaluated), so that a signed allow never promises more than the gate honours.
+fn allow_until(
+    sys: &SystemFacts,
+    env: &EnvName,
+    approval_until: DateTime<Utc>,
+    emergency: bool,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let mut until = approval_until;
+    if let Some(due) = sys.next_review_due.filter(|d| *d > now) {
+        until = until.min(due);
+    }
+    for e in sys
+        .emergencies
+        .iter()
+        .filter(|e| !e.approved && e.until > now)
+    {
+        until = until.min(e.until);
+    }
+    if !emergency {
+        for f in sys
+            .freezes
+            .iter()
+            .filter(|f| f.environment.as_ref().is_none_or(|e| e == env))
+        {
+            if let Some(start) = f.next_start(now) {
+                until = until.min(start);
+            }
+        }
+    }
+    until
+}
+
 impl Freeze {
+    /// When it next begins after `now` (None for a fixed window already begun or past).
+    pub fn next_start(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.span {
+            FreezeSpan::Fixed { starts, .. } => (*starts > now).then_some(*starts),
+            FreezeSpan::Recurring { cron, tz, .. } => cron
+                .find_next_occurrence(&now.with_timezone(tz), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
     /// Whether it applies to `env` at `now`.
     pub fn active(&self, env: &EnvName, now: DateTime<Utc>) -> bool {
         if self.environment.as_ref().is_some_and(|e| e != env) {
@@ -460,7 +506,7 @@ pub fn decide(
             allow: true,
             reasons,
             change_request: Some(id),
-            valid_until: Some(until),
+            valid_until: Some(allow_until(sys, &q.env, until, emergency_only, now)),
         },
         _ => Decision {
             allow: false,
@@ -762,6 +808,72 @@ mod tests {
         assert_eq!(
             codes(&decide(&query(), "S", Some(&s), &[e], now)),
             ["incident_open"]
+        );
+    }
+
+    #[test]
+    fn an_allow_holds_only_until_the_gate_would_deny_by_itself() {
+        let now = Utc::now();
+        let mut s = sys();
+        let approved = cand(CrState::Approved, 30);
+        let full = decide(
+            &query(),
+            "S",
+            Some(&s),
+            std::slice::from_ref(&approved),
+            now,
+        )
+        .valid_until;
+        assert_eq!(full, approved.valid_until);
+        // A freeze starting tomorrow ends the allow then.
+        let tomorrow = now + Duration::days(1);
+        s.freezes.push(freeze(FreezeSpan::Fixed {
+            starts: tomorrow,
+            ends: tomorrow + Duration::days(3),
+        }));
+        assert_eq!(
+            decide(
+                &query(),
+                "S",
+                Some(&s),
+                std::slice::from_ref(&approved),
+                now
+            )
+            .valid_until,
+            Some(tomorrow)
+        );
+        // The re-review falling due in an hour ends it sooner.
+        s.next_review_due = Some(now + Duration::hours(1));
+        assert_eq!(
+            decide(
+                &query(),
+                "S",
+                Some(&s),
+                std::slice::from_ref(&approved),
+                now
+            )
+            .valid_until,
+            s.next_review_due
+        );
+        // A freeze for another environment does not.
+        let mut t = sys();
+        t.freezes.push(Freeze {
+            environment: Some(env("staging")),
+            ..freeze(FreezeSpan::Fixed {
+                starts: tomorrow,
+                ends: tomorrow + Duration::days(1),
+            })
+        });
+        assert_eq!(
+            decide(
+                &query(),
+                "S",
+                Some(&t),
+                std::slice::from_ref(&approved),
+                now
+            )
+            .valid_until,
+            approved.valid_until
         );
     }
 

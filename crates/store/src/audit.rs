@@ -66,9 +66,11 @@ pub async fn append(
         seq,
         at: &at,
         actor: &ev.actor,
+        actor_id: ev.actor_id,
         action: &ev.action,
         entity: &ev.entity,
         entity_id: &ev.entity_id,
+        system_id: ev.system_id,
         before: ev.before.as_deref(),
         after: ev.after.as_deref(),
     };
