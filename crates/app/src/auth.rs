@@ -155,7 +155,6 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 #[derive(Clone)]
 struct Cached {
     principal: Arc<Principal>,
-    token_id: i64,
     public_id: String,
     expires_at: DateTime<Utc>,
     checked: Instant,
@@ -242,7 +241,6 @@ impl AuthCache {
         }
         let c = Cached {
             principal: Arc::new(person.0),
-            token_id: tok.id,
             public_id: tok.public_id,
             expires_at: tok.expires_at,
             checked: Instant::now(),
@@ -255,14 +253,6 @@ impl AuthCache {
             m.insert(key, c);
         }
         Ok(principal)
-    }
-
-    /// Token ids currently cached (for tests and diagnostics).
-    pub fn cached_tokens(&self) -> Vec<i64> {
-        self.verified
-            .read()
-            .map(|m| m.values().map(|c| c.token_id).collect())
-            .unwrap_or_default()
     }
 }
 

@@ -811,7 +811,7 @@ impl App {
         if let Some(code) = system {
             systems = systems.filter(system::Column::Code.eq(code));
         }
-        if !may_see_org(who, -1) {
+        if !who.role.sees_every_organisation() {
             systems = systems.filter(system::Column::OwnerOrgId.eq(who.org_id));
         }
         let syss: HashMap<i64, String> = systems
@@ -820,7 +820,7 @@ impl App {
             .into_iter()
             .map(|s| (s.id, s.code))
             .collect();
-        if system.is_some() || !may_see_org(who, -1) {
+        if system.is_some() || !who.role.sees_every_organisation() {
             q = q.filter(cr::Column::SystemId.is_in(syss.keys().copied().collect::<Vec<_>>()));
         }
         if let Some(s) = state {

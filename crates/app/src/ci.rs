@@ -17,7 +17,6 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tracing::instrument;
@@ -174,6 +173,9 @@ impl App {
                     "at most {MAX_WAIT_SECONDS} seconds per request, not {wait}; changegate check --wait asks again until its own time is up"
                 ),
             ));
+        }
+        if wait == 0 {
+            return self.gate_decision(who, p).await;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
         let mut first: Option<(String, Vec<String>)> = None;
@@ -371,10 +373,7 @@ impl App {
             &[Role::Owner, Role::Reviewer, Role::Admin],
             "declaring a freeze window",
         )?;
-        let sys = system_by_code(&self.db, code).await?;
-        if !may_see_org(who, sys.owner_org_id) {
-            return Err(AppError::NotFound(format!("system {code:?}")));
-        }
+        let sys = self.visible_system(who, code).await?;
         let mut errors: Vec<(String, String)> = vec![];
         if let Err(e) = check_text("reason", &n.reason, 1000, true) {
             errors.push(("reason".into(), e.to_string()));
@@ -500,10 +499,7 @@ impl App {
         who: &Principal,
         code: &str,
     ) -> AppResult<Vec<wire::FreezeWindow>> {
-        let sys = system_by_code(&self.db, code).await?;
-        if !may_see_org(who, sys.owner_org_id) {
-            return Err(AppError::NotFound(format!("system {code:?}")));
-        }
+        let sys = self.visible_system(who, code).await?;
         let rows = freeze_window::Entity::find()
             .filter(freeze_window::Column::SystemId.eq(sys.id))
             .filter(freeze_window::Column::Active.eq(true))
@@ -515,9 +511,4 @@ impl App {
             .map(|w| Self::freeze_view(w, &sys.code))
             .collect())
     }
-}
-
-/// Whether a time is in the past (for tests of validity).
-pub fn is_past(t: DateTime<Utc>) -> bool {
-    t <= Utc::now()
 }

@@ -25,7 +25,7 @@ use changegate_store::sea_orm::{
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -288,7 +288,6 @@ pub struct GateIndex {
     catch_up_lock: tokio::sync::Mutex<()>,
     /// Woken whenever catching up applied events (long-polling gate requests wait on it).
     pub(crate) changed: tokio::sync::Notify,
-    loads: AtomicU64,
 }
 
 fn poisoned() -> AppError {
@@ -415,11 +414,6 @@ impl GateIndex {
         Ok(())
     }
 
-    /// How many times a system was loaded from the database (for tests and diagnostics).
-    pub fn loads(&self) -> u64 {
-        self.loads.load(Ordering::Relaxed)
-    }
-
     /// The last audit event applied.
     pub fn last_seq(&self) -> i64 {
         self.last_seq.load(Ordering::SeqCst)
@@ -437,7 +431,6 @@ impl GateIndex {
         tz: chrono_tz::Tz,
         code: &str,
     ) -> AppResult<Option<Arc<SystemEntry>>> {
-        self.loads.fetch_add(1, Ordering::Relaxed);
         let Some(s) = system::Entity::find()
             .filter(system::Column::Code.eq(code))
             .one(db)

@@ -2,7 +2,6 @@
 //! closes the gate for the system until it is resolved.
 
 use crate::auth::Principal;
-use crate::registry::{may_see_org, system_by_code};
 use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
@@ -22,15 +21,7 @@ pub const KINDS: [&str; 5] = [
 
 impl App {
     /// The wire view of an incident.
-    pub async fn incident_view_pub(
-        &self,
-        i: &incident::Model,
-        system_code: &str,
-    ) -> AppResult<wire::Incident> {
-        self.incident_view(i, system_code).await
-    }
-
-    async fn incident_view(
+    pub async fn incident_view(
         &self,
         i: &incident::Model,
         system_code: &str,
@@ -70,10 +61,7 @@ impl App {
             &[Role::Owner, Role::Reviewer, Role::Auditor],
             "reporting an incident",
         )?;
-        let sys = system_by_code(&self.db, code).await?;
-        if !may_see_org(who, sys.owner_org_id) {
-            return Err(AppError::NotFound(format!("system {code:?}")));
-        }
+        let sys = self.visible_system(who, code).await?;
         let mut errors = vec![];
         if !KINDS.contains(&n.kind.as_str()) {
             errors.push((

@@ -602,6 +602,6 @@ impl App {
         ))
         .await?;
         tx.commit().await?;
-        self.incident_view_pub(&i, &sys.code).await
+        self.incident_view(&i, &sys.code).await
     }
 }

@@ -53,10 +53,7 @@ pub async fn system_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<
 
 /// Whether this principal may see the systems (and changes) of `owner_org`.
 pub fn may_see_org(p: &Principal, owner_org: i64) -> bool {
-    match p.role {
-        Role::Reviewer | Role::Auditor | Role::Admin => true,
-        Role::Owner | Role::Ci => p.org_id == owner_org,
-    }
+    p.role.may_see(p.org_id, owner_org)
 }
 
 fn org_view(o: &organisation::Model) -> wire::Organisation {
@@ -492,11 +489,18 @@ impl App {
 
     /// A system, if the principal may see it.
     pub async fn get_system(&self, who: &Principal, code: &str) -> AppResult<wire::System> {
+        let s = self.visible_system(who, code).await?;
+        system_view(&self.db, &s).await
+    }
+
+    /// The system with this code, if the principal may see it; otherwise not found (another
+    /// organisation's system is not revealed to exist).
+    pub async fn visible_system(&self, who: &Principal, code: &str) -> AppResult<system::Model> {
         let s = system_by_code(&self.db, code).await?;
         if !may_see_org(who, s.owner_org_id) {
             return Err(AppError::NotFound(format!("system {code:?}")));
         }
-        system_view(&self.db, &s).await
+        Ok(s)
     }
 
     /// Who the principal is.

@@ -52,6 +52,17 @@ impl Role {
             })
     }
 
+    /// Whether this role reads the systems and changes of every organisation (PA05 reviewers,
+    /// inspectors, admins). Owners and pipelines see only their own organisation's.
+    pub fn sees_every_organisation(self) -> bool {
+        matches!(self, Role::Reviewer | Role::Auditor | Role::Admin)
+    }
+
+    /// Whether a person of this role in `actor_org` may see what belongs to `owner_org`.
+    pub fn may_see(self, actor_org: i64, owner_org: i64) -> bool {
+        self.sees_every_organisation() || actor_org == owner_org
+    }
+
     /// Which organisation kinds a user of this role may belong to.
     pub fn fits_org(self, kind: OrgKind) -> bool {
         match self {
@@ -101,5 +112,21 @@ impl OrgKind {
                 value: s.chars().take(80).collect(),
                 expected: "one of owner, reviewer, inspector",
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_and_pipelines_see_only_their_organisation_and_pa05_and_inspectors_see_all() {
+        for r in [Role::Owner, Role::Ci] {
+            assert!(r.may_see(1, 1));
+            assert!(!r.may_see(1, 2), "{r}");
+        }
+        for r in [Role::Reviewer, Role::Auditor, Role::Admin] {
+            assert!(r.may_see(1, 2), "{r}");
+        }
     }
 }
