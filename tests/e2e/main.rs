@@ -5,13 +5,18 @@
 
 mod attestation;
 mod audit;
+mod authz;
 mod break_glass;
+mod browser;
 mod cli;
+mod concurrency;
 mod content;
 mod crash;
+mod crash_random;
 mod deployments;
 mod freeze;
 mod gate;
+mod hostile;
 mod input;
 mod isolation;
 mod jobs;
@@ -28,4 +33,5 @@ mod sink;
 mod smoke;
 mod transitions;
 mod vietnamese;
+mod web_security;
 mod webhook_faults;

@@ -6,6 +6,8 @@
 // Test support: a failed set-up step should stop the test loudly.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+
 use changegate_api::{
     ChangeRequest, Client, ClientError, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation,
     NewSignOff, NewSystem, NewToken, NewUser, Problem, WireSubject,

@@ -200,6 +200,33 @@ impl AuthCache {
         }
     }
 
+    /// Verifies a password against an argon2id hash off the async threads, at most two at a time
+    /// (each costs 19 MiB and tens of milliseconds).
+    pub async fn verify_password(&self, secret: &str, phc: &str) -> AppResult<bool> {
+        let _slot = self
+            .argon_slots
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let (secret, phc) = (secret.to_owned(), phc.to_owned());
+        tokio::task::spawn_blocking(move || verify_secret(&secret, &phc))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// Hashes a new password off the async threads.
+    pub async fn hash_password(&self, secret: &str) -> AppResult<String> {
+        let _slot = self
+            .argon_slots
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let secret = secret.to_owned();
+        tokio::task::spawn_blocking(move || hash_secret(&secret))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+    }
+
     /// Authenticates a bearer token.
     pub async fn authenticate(
         &self,
@@ -276,19 +303,28 @@ async fn load(
 
 /// The principal of a user row.
 pub async fn principal_of(db: &impl ConnectionTrait, u: &user::Model) -> AppResult<Principal> {
+    Ok(principal_and_org(db, u).await?.0)
+}
+
+/// The principal of a user row, and the row of its organisation.
+pub async fn principal_and_org(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+) -> AppResult<(Principal, organisation::Model)> {
     let org = organisation::Entity::find_by_id(u.org_id)
         .one(db)
         .await?
         .ok_or_else(|| AppError::Internal(format!("user {} has no organisation", u.username)))?;
-    Ok(Principal {
+    let p = Principal {
         user_id: u.id,
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         org_id: org.id,
-        org_code: org.code,
+        org_code: org.code.clone(),
         org_kind: OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?,
         role: Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?,
-    })
+    };
+    Ok((p, org))
 }
 
 #[cfg(test)]

@@ -661,6 +661,28 @@ impl App {
 
     /// Records a reviewer's evaluation and sign-off.
     #[instrument(skip_all, fields(id), err)]
+    /// Checks, without writing, that `who` could sign off change request `id` with `n` now: the
+    /// answers, the state and separation of duties. [`App::sign_off`] checks all of it again in
+    /// its transaction; this lets the web UI refuse a form before it uses up a one-time code.
+    pub async fn check_sign_off(
+        &self,
+        who: &Principal,
+        id: i64,
+        n: &wire::NewSignOff,
+    ) -> AppResult<()> {
+        let s = parse_sign_off(n)?;
+        let (row, sys) = self.load_cr(&self.db, who, id).await?;
+        let current = domain_view(&self.db, &row, &sys).await?;
+        apply(
+            &current,
+            &who.actor(),
+            &Command::SignOff(s),
+            &self.pack,
+            crate::now(),
+        )?;
+        Ok(())
+    }
+
     pub async fn sign_off(
         &self,
         who: &Principal,

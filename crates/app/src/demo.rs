@@ -8,7 +8,8 @@ use crate::registry::user_by_name;
 use crate::{App, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::Command;
-use changegate_store::entity::{organisation, user};
+use changegate_store::entity::{organisation, session, user};
+use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
 };
@@ -199,10 +200,21 @@ impl App {
         let hash = hash_secret(&otp)?;
         let tx = self.begin().await?;
         let u = user_by_name(&tx.txn, username).await?;
+        let id = u.id;
         let mut am: user::ActiveModel = u.into();
         am.password_hash = Set(hash);
         am.must_change_password = Set(true);
+        am.failed_logins = Set(0);
+        am.locked_until = Set(None);
         am.update(&tx.txn).await?;
+        // A new password ends the browser sessions opened with the old one.
+        let signed_out = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Some(tx.at())))
+            .filter(session::Column::UserId.eq(id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&tx.txn)
+            .await?
+            .rows_affected;
         tx.audit(event(
             Some(op),
             "user.reset_password",
@@ -210,7 +222,9 @@ impl App {
             username,
             None,
             None,
-            Some(serde_json::json!({ "must_change_password": true })),
+            Some(
+                serde_json::json!({ "must_change_password": true, "sessions_signed_out": signed_out }),
+            ),
         ))
         .await?;
         tx.commit().await?;

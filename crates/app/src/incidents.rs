@@ -7,7 +7,7 @@ use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::{Role, Severity};
 use changegate_store::entity::{incident, system, user};
-use changegate_store::sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use changegate_store::sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use tracing::instrument;
 
 /// Incident kinds.
@@ -26,8 +26,19 @@ impl App {
         i: &incident::Model,
         system_code: &str,
     ) -> AppResult<wire::Incident> {
+        self.incident_view_on(&self.db, i, system_code).await
+    }
+
+    /// [`App::incident_view`] read on `db`: inside a write transaction, its own connection (a
+    /// second one from the pool could wait on writers that wait for this transaction).
+    async fn incident_view_on(
+        &self,
+        db: &impl ConnectionTrait,
+        i: &incident::Model,
+        system_code: &str,
+    ) -> AppResult<wire::Incident> {
         let reporter = user::Entity::find_by_id(i.reported_by)
-            .one(&self.db)
+            .one(db)
             .await?
             .map(|u| u.username)
             .unwrap_or_default();
@@ -93,7 +104,7 @@ impl App {
         }
         .insert(&tx.txn)
         .await?;
-        let view = self.incident_view(&i, &sys.code).await?;
+        let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
         let blocking = Severity::parse(&i.severity)
             .is_ok_and(|s| self.pack.incidents.blocking_severities.contains(&s));
         let breach_deadline = (i.kind == "data_breach").then(|| {

@@ -10,9 +10,11 @@ use changegate_domain::{CrState, Role, SecurityLevel};
 use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement,
 };
 use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use tracing::instrument;
 
@@ -92,6 +94,21 @@ pub enum JobOutcome {
     Ran(String),
     /// Another run (or replica) already claimed this slot.
     AlreadyRun,
+}
+
+/// Systems read, and acted on in one transaction, per page of the review sweep.
+const SWEEP_PAGE: u64 = 1000;
+/// Rows per multi-row insert of the review sweep.
+const SWEEP_PAGE_ROWS: usize = 1000;
+/// SQLite page cache of a review sweep's transaction, in KiB.
+const SWEEP_CACHE_KIB: i64 = 16 * 1024;
+
+/// What a review sweep did.
+#[derive(Debug, Default)]
+struct Swept {
+    opened: u32,
+    reminded: u32,
+    overdue: u32,
 }
 
 fn slot_text(slot: DateTime<Utc>) -> String {
@@ -278,69 +295,15 @@ impl App {
         Ok(u.id)
     }
 
-    /// Opens the periodic re-review of a system (kind `re_review`, submitted for PA05) unless
-    /// one is already open. Returns its id when it opened one.
-    async fn open_re_review(
-        &self,
-        s: &system::Model,
-        due: DateTime<Utc>,
-    ) -> AppResult<Option<i64>> {
-        let tx = self.begin().await?;
-        // Checked inside the transaction: writers are serialised, so two sweeps cannot both open one.
-        let open = cr::Entity::find()
-            .filter(cr::Column::SystemId.eq(s.id))
-            .filter(cr::Column::Kind.eq("re_review"))
-            .filter(cr::Column::State.is_in([CrState::Draft.as_str(), CrState::Submitted.as_str()]))
-            .one(&tx.txn)
-            .await?;
-        if open.is_some() {
-            return Ok(None);
-        }
-        let filer = self.service_user(&tx).await?;
-        let due_day = due.with_timezone(&self.tz).format("%d/%m/%Y").to_string();
-        let row = cr::ActiveModel {
-            system_id: Set(s.id),
-            kind: Set("re_review".into()),
-            title: Set(format!("Kiểm tra, đánh giá lại định kỳ – hạn {due_day} / Periodic re-review – due {due_day}")),
-            description: Set("Mở tự động theo lịch kiểm tra, đánh giá lại định kỳ (Chỉ thị 14/CT-TTg). / Opened by the periodic re-review schedule.".into()),
-            state: Set(CrState::Submitted.as_str().into()),
-            environments: Set(s.environments.clone()),
-            components: Set("[]".into()),
-            filed_by: Set(filer),
-            editors: Set(crate::to_json(&[filer])),
-            round: Set(0),
-            approved_at: Set(None),
-            valid_until: Set(None),
-            created_at: Set(tx.at()),
-            updated_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
-        .await?;
-        let data = serde_json::json!({
-            "id": row.id, "system": s.code, "system_name": s.name, "level": s.level, "kind": "re_review",
-            "title": row.title, "actor": "changegate", "due": due,
-        });
-        tx.notify("change_request.submitted", data.clone()).await?;
-        tx.audit(crate::event(
-            None,
-            "change_request.open_re_review",
-            "change_request",
-            row.id,
-            Some(s.id),
-            None,
-            Some(data),
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(Some(row.id))
-    }
-
     /// Re-review reminders (at the pack's offsets before the due date), the overdue notice, and
     /// the breach clock. Idempotent.
+    ///
+    /// The systems whose re-review is within the first reminder or overdue are read in pages of
+    /// [`SWEEP_PAGE`] and each page is acted on in one transaction (see [`App::sweep_page`]), so
+    /// that a sweep over many systems costs a few statements per page, not several transactions
+    /// per system.
     #[instrument(skip_all, err)]
     pub async fn review_sweep(&self, now: DateTime<Utc>) -> AppResult<String> {
-        let (mut reminded, mut overdue, mut breach, mut opened) = (0, 0, 0, 0);
         let first_offset = self
             .pack
             .reminders
@@ -351,77 +314,294 @@ impl App {
             .unwrap_or(0);
         // Only the systems whose re-review is within the first reminder or overdue.
         let horizon = now + Duration::days(i64::from(first_offset));
-        let systems = system::Entity::find()
-            .filter(system::Column::NextReviewDue.lte(horizon))
-            .all(&self.db)
-            .await?;
+        let mut done = Swept::default();
+        let mut after = 0i64;
+        loop {
+            let systems = system::Entity::find()
+                .filter(system::Column::NextReviewDue.lte(horizon))
+                .filter(system::Column::Id.gt(after))
+                .order_by_asc(system::Column::Id)
+                .limit(SWEEP_PAGE)
+                .all(&self.db)
+                .await?;
+            let Some(last) = systems.last().map(|s| s.id) else {
+                break;
+            };
+            after = last;
+            let page = self.sweep_page(&systems, now, first_offset).await?;
+            done.opened += page.opened;
+            done.reminded += page.reminded;
+            done.overdue += page.overdue;
+        }
+        let breach = self.breach_clock(now).await?;
+        Ok(format!(
+            "{} re-review(s) opened, {} re-review reminder(s), {} overdue notice(s), {breach} breach-clock reminder(s)",
+            done.opened, done.reminded, done.overdue
+        ))
+    }
+
+    /// One page of the review sweep, in one transaction. For each system in turn: the periodic
+    /// re-review is opened (kind `re_review`, submitted for PA05, in the name of the
+    /// scheduled-jobs account) when it falls within the first reminder or is overdue, unless one
+    /// is open already; then the overdue notice, or the reminder of the nearest offset reached
+    /// (a sweep after a long stop sends one reminder, not all of them), unless it was sent. Each
+    /// with its notification and audit event, in that order. What was opened or sent is checked
+    /// inside the transaction: writers are serialised by the chain head, so overlapping sweeps
+    /// open one re-review and send each reminder once.
+    async fn sweep_page(
+        &self,
+        systems: &[system::Model],
+        now: DateTime<Utc>,
+        first_offset: u32,
+    ) -> AppResult<Swept> {
+        let tx = self.begin().await?;
+        // SQLite: a page's inserts touch more index pages than the pool's small page cache holds,
+        // which then spills them to the log again and again within the transaction. A larger
+        // cache for this transaction only; the usual one is put back before the commit, which
+        // frees the pages above it once they are written.
+        let cache = match tx.txn.get_database_backend() {
+            DbBackend::Sqlite => {
+                let size = tx
+                    .txn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "PRAGMA cache_size",
+                    ))
+                    .await?
+                    .and_then(|r| r.try_get_by_index::<i64>(0).ok());
+                if size.is_some() {
+                    tx.txn
+                        .execute_unprepared(&format!("PRAGMA cache_size = -{SWEEP_CACHE_KIB}"))
+                        .await?;
+                }
+                size
+            }
+            _ => None,
+        };
+        let done = self.sweep_page_in(&tx, systems, now, first_offset).await;
+        if let Some(size) = cache {
+            tx.txn
+                .execute_unprepared(&format!("PRAGMA cache_size = {size}"))
+                .await?;
+        }
+        // Nothing to write: the transaction is dropped, which rolls it back.
+        let Some(done) = done? else {
+            return Ok(Swept::default());
+        };
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn sweep_page_in(
+        &self,
+        tx: &crate::WriteTx<'_>,
+        systems: &[system::Model],
+        now: DateTime<Utc>,
+        first_offset: u32,
+    ) -> AppResult<Option<Swept>> {
+        let open: HashSet<i64> = cr::Entity::find()
+            .select_only()
+            .column(cr::Column::SystemId)
+            .filter(cr::Column::SystemId.is_in(systems.iter().map(|s| s.id)))
+            .filter(cr::Column::Kind.eq("re_review"))
+            .filter(cr::Column::State.is_in([CrState::Draft.as_str(), CrState::Submitted.as_str()]))
+            .into_tuple()
+            .all(&tx.txn)
+            .await?
+            .into_iter()
+            .collect();
+        let sent: HashSet<(String, String, i32)> = reminder::Entity::find()
+            .select_only()
+            .columns([
+                reminder::Column::Subject,
+                reminder::Column::Due,
+                reminder::Column::OffsetDays,
+            ])
+            .filter(reminder::Column::Kind.eq("re_review"))
+            .filter(reminder::Column::Subject.is_in(systems.iter().map(|s| s.code.as_str())))
+            .into_tuple()
+            .all(&tx.txn)
+            .await?
+            .into_iter()
+            .collect();
+        // What to do, per system in order: open its re-review?, and which reminder.
+        struct Todo<'a> {
+            s: &'a system::Model,
+            due: DateTime<Utc>,
+            open: bool,
+            reminder: Option<Announce>,
+        }
+        struct Announce {
+            offset: i32,
+            action: &'static str,
+            event: &'static str,
+            data: serde_json::Value,
+        }
+        let mut todo = vec![];
         for s in systems {
             let Some(due) = s.next_review_due else {
                 continue;
             };
-            // The re-review is opened when it falls within the first reminder (or is overdue), so
-            // that PA05 has the reminder period to evaluate it.
-            if now >= due - Duration::days(i64::from(first_offset))
-                && self.open_re_review(&s, due).await?.is_some()
-            {
-                opened += 1;
-            }
+            // The re-review is opened when it falls within the first reminder (or is overdue),
+            // so that PA05 has the reminder period to evaluate it.
+            let open =
+                now >= due - Duration::days(i64::from(first_offset)) && !open.contains(&s.id);
             let level = SecurityLevel::new(i64::from(s.level))
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             let data = |days_left: i64| serde_json::json!({ "system": s.code, "system_name": s.name, "level": level.get(), "due": due, "days_left": days_left });
-            if due <= now {
-                let reminder = ("re_review", s.code.clone(), due, 0);
-                if self
-                    .announce_once(
-                        reminder,
-                        "system.re_review_overdue",
-                        "system",
-                        Some(s.id),
-                        "re_review.overdue",
-                        data(0),
-                    )
-                    .await?
-                {
-                    overdue += 1;
-                }
-                continue;
-            }
-            let days_left = (due - now).num_days();
-            // Only the nearest offset that has been reached: a sweep after a long stop sends one
-            // reminder, not all of them.
-            let offsets = &self.pack.reminders.days_before;
-            let Some(offset) = offsets
-                .iter()
-                .copied()
-                .filter(|o| now >= due - Duration::days(i64::from(*o)))
-                .min()
-            else {
-                continue;
+            let reminder = if due <= now {
+                Some(Announce {
+                    offset: 0,
+                    action: "system.re_review_overdue",
+                    event: "re_review.overdue",
+                    data: data(0),
+                })
+            } else {
+                // Only the nearest offset that has been reached.
+                self.pack
+                    .reminders
+                    .days_before
+                    .iter()
+                    .copied()
+                    .filter(|o| now >= due - Duration::days(i64::from(*o)))
+                    .min()
+                    .map(|offset| Announce {
+                        offset: i32::try_from(offset).unwrap_or(i32::MAX),
+                        action: "system.re_review_due",
+                        event: "re_review.due",
+                        data: data((due - now).num_days()),
+                    })
             };
-            let reminder = (
-                "re_review",
-                s.code.clone(),
-                due,
-                i32::try_from(offset).unwrap_or(i32::MAX),
-            );
-            if self
-                .announce_once(
+            let reminder =
+                reminder.filter(|r| !sent.contains(&(s.code.clone(), slot_text(due), r.offset)));
+            if open || reminder.is_some() {
+                todo.push(Todo {
+                    s,
+                    due,
+                    open,
                     reminder,
-                    "system.re_review_due",
-                    "system",
-                    Some(s.id),
-                    "re_review.due",
-                    data(days_left),
-                )
-                .await?
-            {
-                reminded += 1;
+                });
             }
         }
-        breach += self.breach_clock(now).await?;
-        Ok(format!(
-            "{opened} re-review(s) opened, {reminded} re-review reminder(s), {overdue} overdue notice(s), {breach} breach-clock reminder(s)"
-        ))
+        if todo.is_empty() {
+            return Ok(None);
+        }
+        // The re-reviews, inserted together; ids are handed out in row order.
+        let to_open: Vec<&Todo<'_>> = todo.iter().filter(|t| t.open).collect();
+        let mut opened: HashMap<i64, (i64, String)> = HashMap::new();
+        if !to_open.is_empty() {
+            let filer = self.service_user(tx).await?;
+            let titles: Vec<String> = to_open
+                .iter()
+                .map(|t| {
+                    let due_day = t.due.with_timezone(&self.tz).format("%d/%m/%Y").to_string();
+                    format!("Kiểm tra, đánh giá lại định kỳ – hạn {due_day} / Periodic re-review – due {due_day}")
+                })
+                .collect();
+            let rows: Vec<cr::ActiveModel> = to_open
+                .iter()
+                .zip(&titles)
+                .map(|(t, title)| cr::ActiveModel {
+                    system_id: Set(t.s.id),
+                    kind: Set("re_review".into()),
+                    title: Set(title.clone()),
+                    description: Set("Mở tự động theo lịch kiểm tra, đánh giá lại định kỳ (Chỉ thị 14/CT-TTg). / Opened by the periodic re-review schedule.".into()),
+                    state: Set(CrState::Submitted.as_str().into()),
+                    environments: Set(t.s.environments.clone()),
+                    components: Set("[]".into()),
+                    filed_by: Set(filer),
+                    editors: Set(crate::to_json(&[filer])),
+                    round: Set(0),
+                    approved_at: Set(None),
+                    valid_until: Set(None),
+                    created_at: Set(tx.at()),
+                    updated_at: Set(tx.at()),
+                    ..Default::default()
+                })
+                .collect();
+            // 15 columns a row: 1,000 rows stay under SQLite's 32,766 variables.
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut rows = rows;
+            while !rows.is_empty() {
+                let rest = rows.split_off(SWEEP_PAGE_ROWS.min(rows.len()));
+                let n = rows.len();
+                let mut keys = cr::Entity::insert_many(rows)
+                    .exec_with_returning_keys(&tx.txn)
+                    .await?;
+                if keys.len() != n {
+                    return Err(AppError::Internal(format!(
+                        "{} ids returned for {n} re-reviews",
+                        keys.len()
+                    )));
+                }
+                // Ids are handed out in row order; the order of RETURNING is not promised.
+                keys.sort_unstable();
+                ids.extend(keys);
+                rows = rest;
+            }
+            for ((t, id), title) in to_open.iter().zip(ids).zip(titles) {
+                opened.insert(t.s.id, (id, title));
+            }
+        }
+        let mut done = Swept::default();
+        let mut reminders = vec![];
+        let mut notes = vec![];
+        let mut events = vec![];
+        for t in todo {
+            let s = t.s;
+            if let Some((id, title)) = opened.remove(&s.id) {
+                let data = serde_json::json!({
+                    "id": id, "system": s.code, "system_name": s.name, "level": s.level, "kind": "re_review",
+                    "title": title, "actor": "changegate", "due": t.due,
+                });
+                notes.push(("change_request.submitted", data.clone()));
+                events.push(crate::event(
+                    None,
+                    "change_request.open_re_review",
+                    "change_request",
+                    id,
+                    Some(s.id),
+                    None,
+                    Some(data),
+                ));
+                done.opened += 1;
+            }
+            if let Some(r) = t.reminder {
+                reminders.push(reminder::ActiveModel {
+                    kind: Set("re_review".to_owned()),
+                    subject: Set(s.code.clone()),
+                    due: Set(slot_text(t.due)),
+                    offset_days: Set(r.offset),
+                    sent_at: Set(tx.at()),
+                    ..Default::default()
+                });
+                notes.push((r.event, r.data.clone()));
+                events.push(crate::event(
+                    None,
+                    r.action,
+                    "system",
+                    &s.code,
+                    Some(s.id),
+                    None,
+                    Some(r.data),
+                ));
+                if r.offset == 0 {
+                    done.overdue += 1;
+                } else {
+                    done.reminded += 1;
+                }
+            }
+        }
+        while !reminders.is_empty() {
+            let rest = reminders.split_off(SWEEP_PAGE_ROWS.min(reminders.len()));
+            reminder::Entity::insert_many(reminders)
+                .exec_without_returning(&tx.txn)
+                .await?;
+            reminders = rest;
+        }
+        tx.notify_many(notes).await?;
+        changegate_store::audit::append_many(&tx.txn, events, tx.at()).await?;
+        Ok(Some(done))
     }
 
     /// Reminders of the 72-hour A05 notification of a personal-data breach: 24, 6 and 1 hours

@@ -15,7 +15,10 @@ pub mod incidents;
 pub mod jobs;
 pub mod notify;
 pub mod registry;
+pub mod sessions;
 pub mod signer;
+pub mod totp;
+pub mod views;
 
 use changegate_domain::{ParseError, PolicyPack, Refusal};
 use changegate_store::StoreError;
@@ -114,6 +117,8 @@ pub struct App {
     pub signer: signer::Signer,
     /// Woken when a committed transaction queued webhook deliveries.
     pub dispatch_wake: tokio::sync::Notify,
+    /// In-process sign-in state of the web UI.
+    pub sessions: sessions::SessionState,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -178,6 +183,7 @@ impl App {
             tz: chrono_tz::Asia::Ho_Chi_Minh,
             signer: signer::Signer::ephemeral(),
             dispatch_wake: tokio::sync::Notify::new(),
+            sessions: sessions::SessionState::default(),
             write_lock: tokio::sync::Mutex::new(()),
         }
     }

@@ -89,6 +89,32 @@ pub enum AdminCmd {
         #[arg(long)]
         last_review: Option<String>,
     },
+    /// Sets the IP addresses an organisation's users may sign in to the web UI from (CIDRs
+    /// or single addresses); none: any address.
+    SetAllowedIps {
+        /// Organisation code.
+        #[arg(long)]
+        org: String,
+        /// Allowed ranges (`10.20.0.0/16`, `203.0.113.7`, `2001:db8::/32`).
+        cidrs: Vec<String>,
+    },
+    /// Unlocks an account locked after failed sign-ins.
+    UnlockUser {
+        /// Username.
+        username: String,
+    },
+    /// Gives an account a new one-time password (a forgotten password), to be changed at the
+    /// next sign-in; unlocks it and signs out its sessions. The password is on the last line.
+    ResetPassword {
+        /// Username.
+        username: String,
+    },
+    /// Removes an account's second factor (a lost phone): its sessions are signed out, and a
+    /// reviewer or admin enrols again at the next sign-in.
+    ResetSecondFactor {
+        /// Username.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,6 +271,34 @@ pub async fn run(db: DbOpts, cmd: AdminCmd) -> anyhow::Result<()> {
                 s.code,
                 s.level,
                 s.environments.join(", ")
+            );
+        }
+        AdminCmd::SetAllowedIps { org, cidrs } => {
+            app.set_allowed_ips(&op, &org, &cidrs).await?;
+            if cidrs.iter().all(|c| c.trim().is_empty()) {
+                println!("organisation {org}: users may sign in from any IP address");
+            } else {
+                println!(
+                    "organisation {org}: users may sign in only from {}",
+                    cidrs.join(", ")
+                );
+            }
+        }
+        AdminCmd::UnlockUser { username } => {
+            app.unlock_user(&op, &username).await?;
+            println!("user {username} unlocked");
+        }
+        AdminCmd::ResetPassword { username } => {
+            let otp = app.reset_password(&op, &username).await?;
+            println!(
+                "user {username}: every session signed out; one-time password, to be changed at the next sign-in:"
+            );
+            println!("{otp}");
+        }
+        AdminCmd::ResetSecondFactor { username } => {
+            app.reset_second_factor(&op, &username).await?;
+            println!(
+                "user {username}: second factor removed and every session signed out; a reviewer or admin enrols again at the next sign-in"
             );
         }
     }

@@ -34,6 +34,9 @@ pub struct Config {
     /// When the scheduled jobs run: cron expressions of 6 fields (second minute hour
     /// day-of-month month day-of-week) in `time_zone`.
     pub jobs: JobsConfig,
+    /// Whether browsers reach the server over HTTPS (through a TLS-terminating proxy): the
+    /// session cookie is then marked `Secure`. `CHANGEGATE_BEHIND_TLS=true` sets it too.
+    pub behind_tls: bool,
 }
 
 /// The schedule of the jobs.
@@ -70,11 +73,12 @@ impl Default for Config {
             signing_key_file: None,
             time_zone: "Asia/Ho_Chi_Minh".into(),
             jobs: JobsConfig::default(),
+            behind_tls: false,
         }
     }
 }
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "listen",
     "data_dir",
     "database_url",
@@ -83,6 +87,7 @@ const KEYS: [&str; 8] = [
     "log_level",
     "signing_key_file",
     "time_zone",
+    "behind_tls",
 ];
 
 /// Loads the configuration for server-side commands.

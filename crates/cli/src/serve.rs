@@ -27,6 +27,7 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         cfg.listen = l;
     }
     config::init_logging(&cfg);
+    changegate_server::web::session::set_behind_tls(cfg.behind_tls);
     let pack = cfg.pack()?;
     let url = cfg.database_url()?;
     let signer = changegate_app::signer::Signer::load_or_create(&cfg.signing_key_path())?;

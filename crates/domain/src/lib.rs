@@ -11,6 +11,7 @@ pub mod audit;
 pub mod change;
 pub mod gate;
 pub mod ids;
+pub mod password;
 pub mod policy;
 pub mod roles;
 

@@ -175,6 +175,7 @@ impl PolicyPack {
             quorum: 0,
             re_review_months: 0,
         }; 5];
+        let mut named = [false; 5];
         for (key, rule) in &raw.levels {
             let at = line_of(text, rule.span().start);
             let level = SecurityLevel::parse(key).map_err(|_| {
@@ -182,6 +183,13 @@ impl PolicyPack {
                     "line {at}: levels.{key}: a level is a whole number from 1 to 5"
                 ))
             })?;
+            // `3`, `03` and `"3 "` are different keys for the same level: with two of them, the
+            // rule that applied was the one whose key sorts last, not the one a reader sees.
+            if std::mem::replace(&mut named[usize::from(level.get() - 1)], true) {
+                return Err(err(format!(
+                    "line {at}: levels.{key}: level {level} is given twice"
+                )));
+            }
             let r = *rule.get_ref();
             if r.quorum == 0 || r.quorum > 9 {
                 return Err(err(format!(
@@ -336,6 +344,22 @@ pub(crate) mod tests {
             e.contains("p.toml") && e.contains("validty") && e.contains("line "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_level_given_twice_under_two_spellings_is_refused() {
+        for key in ["\"5 \"", "\"05\"", "\"+5\""] {
+            let bad = PACK.replacen(
+                "[levels.5]",
+                &format!("[levels.{key}]\nquorum = 1\nre_review_months = 0\n\n[levels.5]"),
+                1,
+            );
+            let e = PolicyPack::parse("p.toml", &bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("level 5 is given twice"), "{key}: {e}");
+        }
     }
 
     #[test]

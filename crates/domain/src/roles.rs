@@ -63,6 +63,12 @@ impl Role {
         self.sees_every_organisation() || actor_org == owner_org
     }
 
+    /// Whether a person of this role must enrol a second factor (TOTP) before using the web UI:
+    /// reviewers sign off, admins manage accounts.
+    pub fn needs_second_factor(self) -> bool {
+        matches!(self, Role::Reviewer | Role::Admin)
+    }
+
     /// Which organisation kinds a user of this role may belong to.
     pub fn fits_org(self, kind: OrgKind) -> bool {
         match self {
@@ -127,6 +133,15 @@ mod tests {
         }
         for r in [Role::Reviewer, Role::Auditor, Role::Admin] {
             assert!(r.may_see(1, 2), "{r}");
+        }
+    }
+
+    #[test]
+    fn reviewers_and_admins_need_a_second_factor_and_the_others_do_not() {
+        assert!(Role::Reviewer.needs_second_factor());
+        assert!(Role::Admin.needs_second_factor());
+        for r in [Role::Owner, Role::Auditor, Role::Ci] {
+            assert!(!r.needs_second_factor(), "{r}");
         }
     }
 }

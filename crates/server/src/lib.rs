@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 mod routes;
 pub mod scheduler;
+pub mod web;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -73,7 +74,8 @@ pub fn router_and_openapi(app: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 ))
             }),
         )
-        .fallback(error::not_found)
+        .merge(web::router())
+        .fallback(web::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(error::panic_response))
@@ -95,9 +97,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let poller = app.spawn_poller();
     let dispatcher = dispatch::spawn_dispatcher(&app);
-    let result = axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     poller.abort();
     dispatcher.abort();
     result

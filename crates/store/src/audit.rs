@@ -53,46 +53,69 @@ pub async fn append(
     ev: NewEvent,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<i64, StoreError> {
-    let head = audit_head::Entity::find_by_id(1)
-        .one(db)
-        .await?
-        .ok_or(StoreError::Corrupt {
-            what: "audit head",
-            detail: "missing".into(),
-        })?;
-    let seq = head.seq + 1;
+    append_many(db, vec![ev], at).await
+}
+
+/// Rows per multi-row insert of [`append_many`] (11 columns: well under SQLite's 32,766
+/// variables).
+const INSERT_BATCH: usize = 1000;
+
+/// Appends `events`, in order, after the current head, all at `at`: hashed in memory, inserted in
+/// multi-row statements, and the head moved once. Returns the seq of the last event (the head;
+/// the current head when `events` is empty).
+pub async fn append_many(
+    db: &impl ConnectionTrait,
+    events: Vec<NewEvent>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, StoreError> {
+    let (mut seq, mut prev) = head(db).await?;
+    if events.is_empty() {
+        return Ok(seq);
+    }
     let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let record = AuditRecord {
-        seq,
-        at: &at,
-        actor: &ev.actor,
-        actor_id: ev.actor_id,
-        action: &ev.action,
-        entity: &ev.entity,
-        entity_id: &ev.entity_id,
-        system_id: ev.system_id,
-        before: ev.before.as_deref(),
-        after: ev.after.as_deref(),
-    };
-    let hash = chain_hash(&head.hash, &record);
-    audit_event::Entity::insert(audit_event::ActiveModel {
-        seq: Set(seq),
-        at: Set(at.clone()),
-        actor: Set(ev.actor),
-        actor_id: Set(ev.actor_id),
-        action: Set(ev.action),
-        entity: Set(ev.entity),
-        entity_id: Set(ev.entity_id),
-        system_id: Set(ev.system_id),
-        before: Set(ev.before),
-        after: Set(ev.after),
-        hash: Set(hash.clone()),
-    })
-    .exec_without_returning(db)
-    .await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for ev in events {
+        seq += 1;
+        let hash = chain_hash(
+            &prev,
+            &AuditRecord {
+                seq,
+                at: &at,
+                actor: &ev.actor,
+                actor_id: ev.actor_id,
+                action: &ev.action,
+                entity: &ev.entity,
+                entity_id: &ev.entity_id,
+                system_id: ev.system_id,
+                before: ev.before.as_deref(),
+                after: ev.after.as_deref(),
+            },
+        );
+        prev.clone_from(&hash);
+        rows.push(audit_event::ActiveModel {
+            seq: Set(seq),
+            at: Set(at.clone()),
+            actor: Set(ev.actor),
+            actor_id: Set(ev.actor_id),
+            action: Set(ev.action),
+            entity: Set(ev.entity),
+            entity_id: Set(ev.entity_id),
+            system_id: Set(ev.system_id),
+            before: Set(ev.before),
+            after: Set(ev.after),
+            hash: Set(hash),
+        });
+    }
+    while !rows.is_empty() {
+        let rest = rows.split_off(INSERT_BATCH.min(rows.len()));
+        audit_event::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+        rows = rest;
+    }
     audit_head::Entity::update_many()
         .col_expr(audit_head::Column::Seq, Expr::value(seq))
-        .col_expr(audit_head::Column::Hash, Expr::value(hash))
+        .col_expr(audit_head::Column::Hash, Expr::value(prev))
         .filter(audit_head::Column::Id.eq(1))
         .exec(db)
         .await?;

@@ -5,8 +5,14 @@
 //! is then inserted directly with sea-orm `insert_many`, in batches inside transactions, so that
 //! 100,000 rows take seconds rather than the hours that argon2 and the audit chain would cost.
 //!
-//! Prints `key=value` lines for `scripts/bench`: `token`, `system`, `env`, `commit`, `tree`,
-//! `deny_commit`, `seconds`.
+//! With `--review-systems N` it also registers N more systems directly (a mix of security levels
+//! whose periodic re-reviews fall due over their interval, some overdue), for timing the review
+//! sweep; with `--audit-events N` it appends N events to the audit log as a valid hash chain (in
+//! large transactions, hashed with the domain's chain function), for timing `audit verify`.
+//!
+//! Prints `key=value` lines for `scripts/bench`: `token` (the CI pipeline's), `owner_token`,
+//! `reviewer_token`, `system`, `env`, `commit`, `tree`, `deny_commit`, `bulk_seconds`,
+//! `systems_due` (re-reviews within the first reminder or overdue), `audit_head`.
 
 use anyhow::Context;
 use changegate_api as wire;
@@ -17,7 +23,8 @@ use changegate_domain::PolicyPack;
 use changegate_domain::change::Command;
 use changegate_store::entity::{change_request as cr, cr_subject, system};
 use changegate_store::sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use chrono::{Duration, Utc};
 use clap::Parser;
@@ -45,6 +52,19 @@ struct Args {
     /// Statements per transaction.
     #[arg(long, default_value_t = 10)]
     batches_per_tx: usize,
+    /// Systems to register directly for the review sweep (beyond `--systems`).
+    #[arg(long, default_value_t = 0)]
+    review_systems: usize,
+    /// Share of those systems whose re-review is overdue (up to 60 days), in percent; the others
+    /// fall due evenly over their level's interval (12 months for levels 3-4, 6 for level 5).
+    #[arg(long, default_value_t = 5)]
+    overdue_percent: u64,
+    /// Register a webhook for every event (so that jobs render and queue their notifications).
+    #[arg(long)]
+    webhook: bool,
+    /// Events to append to the audit log as a valid hash chain.
+    #[arg(long, default_value_t = 0)]
+    audit_events: usize,
 }
 
 /// The hot system: the one the benchmark asks the gate about.
@@ -138,6 +158,8 @@ fn state(r: &mut Rng) -> &'static str {
 
 struct World {
     token: String,
+    owner_token: String,
+    reviewer_token: String,
     commit: String,
     tree: String,
     deny_commit: String,
@@ -206,18 +228,19 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
         .await
         .with_context(|| format!("user {username}"))?;
     }
-    let token = app
-        .create_token(
+    let token_of = |user: &'static str| {
+        app.create_token(
             &op,
-            "ci.stnmt",
+            user,
             wire::NewToken {
                 name: "bench".into(),
                 expires_in_days: Some(30),
             },
         )
-        .await
-        .context("token")?
-        .token;
+    };
+    let token = token_of("ci.stnmt").await.context("token")?.token;
+    let owner_token = token_of("nguyen.van.an").await.context("token")?.token;
+    let reviewer_token = token_of("tran.thi.hoa").await.context("token")?.token;
     let last_review = Utc::now().date_naive() - Duration::days(100);
     for i in 0..systems {
         let code = if i == 0 {
@@ -308,6 +331,8 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
         .context("submit the pending change")?;
     Ok(World {
         token,
+        owner_token,
+        reviewer_token,
         commit,
         tree,
         deny_commit,
@@ -328,8 +353,12 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
     let st = state(r);
     let created = now - Duration::minutes(r.below(60 * 24 * 700) as i64 + 60 * 24 * 31);
     let (approved_at, valid_until) = match st {
+        // Approved within the last 22 days, so valid for 8 more at least: the steady state of a
+        // server that runs expire-approvals every 10 minutes has sent the warnings of the last 7
+        // days already, and the run that `serve` makes at start finds nothing to do. (A database
+        // that never ran it sends a one-off burst of warnings, which is not what is measured.)
         "approved" => {
-            let at = now - Duration::minutes(r.below(60 * 24 * 29) as i64);
+            let at = now - Duration::minutes(r.below(60 * 24 * 22) as i64);
             (Some(at), Some(at + Duration::days(30)))
         }
         "expired" | "revoked" => {
@@ -424,7 +453,7 @@ async fn bulk(app: &App, a: &Args, owner: i64) -> anyhow::Result<()> {
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let mut done = 0;
     while done < a.change_requests {
-        let txn = app.db.begin().await?;
+        let txn = begin(app).await?;
         for _ in 0..a.batches_per_tx {
             let m = a.batch.min(a.change_requests - done);
             if m == 0 {
@@ -477,6 +506,237 @@ async fn bulk(app: &App, a: &Args, owner: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A transaction for bulk inserts. On SQLite its connection gets a large page cache (256 MiB):
+/// the indexes on random commit ids would otherwise spill the pool's small cache to disk again
+/// and again. Memory does not matter in the seeder.
+async fn begin(app: &App) -> anyhow::Result<DatabaseTransaction> {
+    let txn = app.db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        txn.execute_unprepared("PRAGMA cache_size = -262144")
+            .await?;
+    }
+    Ok(txn)
+}
+
+/// Registers `a.review_systems` systems directly (no audit events, like the bulk change
+/// requests). Levels: 70% level 3, 25% level 4, 5% level 5. `a.overdue_percent` of them are
+/// overdue by 1 to 60 days; the others fall due evenly over their level's re-review interval, as
+/// when evaluations happened all through the year. Returns how many fall due within the first
+/// reminder (the pack's largest offset) or are overdue: the systems a first sweep must act on.
+async fn bulk_systems(app: &App, a: &Args) -> anyhow::Result<usize> {
+    let org = changegate_store::entity::organisation::Entity::find()
+        .filter(changegate_store::entity::organisation::Column::Code.eq("STNMT"))
+        .one(&app.db)
+        .await?
+        .context("organisation STNMT is missing")?
+        .id;
+    let first_offset = i64::from(
+        app.pack
+            .reminders
+            .days_before
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0),
+    );
+    let now = Utc::now();
+    let today = now.date_naive();
+    let horizon = now + Duration::days(first_offset);
+    let months_of = |level: i64| -> anyhow::Result<u32> {
+        Ok(app
+            .pack
+            .level(changegate_domain::SecurityLevel::new(level)?)
+            .re_review_months)
+    };
+    let months_by_level = [months_of(3)?, months_of(4)?, months_of(5)?];
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    let mut due_soon = 0;
+    let mut done = 0;
+    while done < a.review_systems {
+        let txn = begin(app).await?;
+        for _ in 0..a.batches_per_tx {
+            let m = a.batch.min(a.review_systems - done);
+            if m == 0 {
+                break;
+            }
+            let rows: Vec<system::ActiveModel> = (done..done + m)
+                .map(|n| {
+                    let level: i16 = match r.below(100) {
+                        0..70 => 3,
+                        70..95 => 4,
+                        _ => 5,
+                    };
+                    let months = months_by_level[usize::from(level as u8 - 3)];
+                    let due_day = if r.below(100) < a.overdue_percent {
+                        today - Duration::days(1 + r.below(60) as i64)
+                    } else {
+                        today + Duration::days(1 + r.below(u64::from(months) * 30) as i64)
+                    };
+                    let last = due_day
+                        .checked_sub_months(chrono::Months::new(months))
+                        .unwrap_or(due_day);
+                    let due = changegate_app::registry::review_due(months, last);
+                    if due.is_some_and(|d| d <= horizon) {
+                        due_soon += 1;
+                    }
+                    system::ActiveModel {
+                        code: Set(format!("HT-{:06}", n + 1)),
+                        name: Set(format!(
+                            "Hệ thống thông tin {} số {}",
+                            r.pick(&OBJECTS),
+                            n + 1
+                        )),
+                        owner_org_id: Set(org),
+                        operating_unit: Set("Trung tâm Công nghệ thông tin".into()),
+                        level: Set(level),
+                        population_db: Set(true),
+                        environments: Set(r#"["production","staging"]"#.into()),
+                        components: Set("[]".into()),
+                        status: Set("active".into()),
+                        last_evaluated_on: Set(Some(last)),
+                        next_review_due: Set(due),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            system::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+            done += m;
+        }
+        txn.commit().await?;
+    }
+    Ok(due_soon)
+}
+
+/// Appends `a.audit_events` events after the current head as a valid hash chain: what the
+/// change requests' lives would have recorded (filed, submitted, signed off), hashed with the
+/// domain's [`chain_hash`] and inserted in large transactions that hold the head row.
+async fn bulk_audit(app: &App, a: &Args) -> anyhow::Result<i64> {
+    use changegate_domain::audit::{AuditRecord, chain_hash};
+    use changegate_store::entity::{audit_event, audit_head};
+    use changegate_store::sea_orm::sea_query::Expr;
+    let crs: Vec<(i64, i64, String)> = cr::Entity::find()
+        .select_only()
+        .columns([cr::Column::Id, cr::Column::SystemId, cr::Column::Title])
+        .order_by_asc(cr::Column::Id)
+        .limit(a.audit_events.div_ceil(3).max(1) as u64)
+        .into_tuple()
+        .all(&app.db)
+        .await?;
+    anyhow::ensure!(!crs.is_empty(), "--audit-events needs change requests");
+    let codes: std::collections::HashMap<i64, String> = system::Entity::find()
+        .select_only()
+        .columns([system::Column::Id, system::Column::Code])
+        .into_tuple::<(i64, String)>()
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .collect();
+    let checklist = serde_json::to_value(answers(&app.pack))?;
+    let t0 = Utc::now() - Duration::days(365);
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    let mut done = 0usize;
+    let mut last = 0;
+    while done < a.audit_events {
+        let txn = begin(app).await?;
+        changegate_store::audit::lock_head(&txn).await?;
+        let (mut seq, mut prev) = changegate_store::audit::head(&txn).await?;
+        for _ in 0..a.batches_per_tx {
+            let m = a.batch.min(a.audit_events - done);
+            if m == 0 {
+                break;
+            }
+            let mut rows = Vec::with_capacity(m);
+            for i in done..done + m {
+                let (id, system_id, title) = &crs[(i / 3) % crs.len()];
+                let code = codes.get(system_id).map_or("?", String::as_str);
+                let (actor, actor_id, action, before, after) = match i % 3 {
+                    0 => (
+                        "nguyen.van.an",
+                        2,
+                        "change_request.file",
+                        None,
+                        serde_json::json!({
+                            "system": code, "kind": "software", "title": title,
+                            "description": format!("Thực hiện thay đổi {}", r.pick(&REASONS)),
+                            "environments": ["production"],
+                            "subjects": [{ "type": "git_commit", "commit": oid(&format!("ev-c-{id}")), "tree": oid(&format!("ev-t-{id}")) }],
+                            "components": [], "state": "draft",
+                        }),
+                    ),
+                    1 => (
+                        "nguyen.van.an",
+                        2,
+                        "change_request.submit",
+                        Some(r#"{"state":"draft"}"#.to_owned()),
+                        serde_json::json!({ "state": "submitted", "round": 1, "valid_until": null }),
+                    ),
+                    _ => (
+                        "tran.thi.hoa",
+                        3,
+                        "change_request.sign_off",
+                        Some(r#"{"state":"submitted"}"#.to_owned()),
+                        serde_json::json!({
+                            "conclusion": "pass", "checklist": checklist, "findings": [], "conditions": [],
+                            "round": 1, "state": "approved", "valid_until": t0 + Duration::days(30),
+                        }),
+                    ),
+                };
+                seq += 1;
+                let at = (t0 + Duration::microseconds(i as i64 * 20_000))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                let after = after.to_string();
+                let entity_id = id.to_string();
+                let hash = chain_hash(
+                    &prev,
+                    &AuditRecord {
+                        seq,
+                        at: &at,
+                        actor,
+                        actor_id: Some(actor_id),
+                        action,
+                        entity: "change_request",
+                        entity_id: &entity_id,
+                        system_id: Some(*system_id),
+                        before: before.as_deref(),
+                        after: Some(&after),
+                    },
+                );
+                prev.clone_from(&hash);
+                rows.push(audit_event::ActiveModel {
+                    seq: Set(seq),
+                    at: Set(at),
+                    actor: Set(actor.into()),
+                    actor_id: Set(Some(actor_id)),
+                    action: Set(action.into()),
+                    entity: Set("change_request".into()),
+                    entity_id: Set(entity_id),
+                    system_id: Set(Some(*system_id)),
+                    before: Set(before),
+                    after: Set(Some(after)),
+                    hash: Set(hash),
+                });
+            }
+            audit_event::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+            done += m;
+        }
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Seq, Expr::value(seq))
+            .col_expr(audit_head::Column::Hash, Expr::value(prev))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        last = seq;
+    }
+    Ok(last)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
@@ -492,6 +752,19 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot open the database")?;
     let w = world(&app, a.systems).await?;
     let world_s = started.elapsed().as_secs_f64();
+    if a.webhook {
+        app.create_webhook(
+            &Principal::operator(),
+            wire::NewWebhook {
+                // Nothing listens there: `admin run-job` only queues, and no dispatcher runs.
+                url: "http://127.0.0.1:9/changegate".into(),
+                secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+                events: vec!["*".into()],
+            },
+        )
+        .await
+        .context("webhook")?;
+    }
     let t = Instant::now();
     bulk(&app, &a, w.owner_id).await?;
     let bulk_s = t.elapsed().as_secs_f64();
@@ -501,12 +774,35 @@ async fn main() -> anyhow::Result<()> {
         a.change_requests,
         a.change_requests as f64 / bulk_s.max(1e-9)
     );
+    let t = Instant::now();
+    let systems_due = bulk_systems(&app, &a).await?;
+    if a.review_systems > 0 {
+        eprintln!(
+            "seeded {} systems for the review sweep ({systems_due} due within the first reminder or overdue) in {:.2} s",
+            a.review_systems,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    if a.audit_events > 0 {
+        bulk_audit(&app, &a).await?;
+        eprintln!(
+            "appended {} audit events in {:.2} s",
+            a.audit_events,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let (audit_head, _) = changegate_store::audit::head(&app.db).await?;
     println!("token={}", w.token);
+    println!("owner_token={}", w.owner_token);
+    println!("reviewer_token={}", w.reviewer_token);
     println!("system={HOT}");
     println!("env=production");
     println!("commit={}", w.commit);
     println!("tree={}", w.tree);
     println!("deny_commit={}", w.deny_commit);
     println!("bulk_seconds={bulk_s:.2}");
+    println!("systems_due={systems_due}");
+    println!("audit_head={audit_head}");
     Ok(())
 }

@@ -14,6 +14,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// Paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct PageParams {
     /// Events after this seq (default 0).
@@ -24,7 +25,7 @@ struct PageParams {
 
 /// A page of the hash-chained audit log (reviewer, auditor, admin).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(PageParams),
-    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AuditPage), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn page(
     State(app): State<AppState>,
     Actor(who): Actor,

@@ -25,19 +25,22 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// Filters of the list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
     /// System code.
+    #[param(example = "TTHC-TINH")]
     system: Option<String>,
     /// State.
+    #[param(example = "submitted")]
     state: Option<String>,
     /// At most this many (1-500, default 100).
     limit: Option<u64>,
 }
 
 /// Files a change request (owner); it starts as a draft.
-#[utoipa::path(post, path = "/api/v1/change-requests", tag = "change requests", request_body = NewChangeRequest,
-    responses((status = 201, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/change-requests", tag = "change requests", request_body(content = NewChangeRequest, example = super::examples::new_change_request),
+    responses((status = 201, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn file(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -51,7 +54,7 @@ async fn file(
 
 /// Change requests visible to the caller, newest first.
 #[utoipa::path(get, path = "/api/v1/change-requests", tag = "change requests", params(ListParams),
-    responses((status = 200, body = ChangeRequestList), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = ChangeRequestList), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn list(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -69,15 +72,15 @@ async fn list(
 }
 
 /// A change request with its state, subjects, sign-offs and the checklist to answer.
-#[utoipa::path(get, path = "/api/v1/change-requests/{id}", tag = "change requests", params(("id" = i64, Path)),
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/change-requests/{id}", tag = "change requests", params(("id" = i64, Path, example = 3)),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn get(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i64>) -> Answer {
     Ok(axum::Json(app.get_change(&who, id).await?))
 }
 
 /// Edits a draft (owner).
-#[utoipa::path(patch, path = "/api/v1/change-requests/{id}", tag = "change requests", params(("id" = i64, Path)), request_body = EditChangeRequest,
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/change-requests/{id}", tag = "change requests", params(("id" = i64, Path, example = 3)), request_body(content = EditChangeRequest, example = super::examples::edit_change_request),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn edit(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -88,8 +91,8 @@ async fn edit(
 }
 
 /// Submits a draft for the PA05 evaluation (owner).
-#[utoipa::path(post, path = "/api/v1/change-requests/{id}/submit", tag = "change requests", params(("id" = i64, Path)),
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/submit", tag = "change requests", params(("id" = i64, Path, example = 3)),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn submit(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i64>) -> Answer {
     Ok(axum::Json(
         app.act_on_change(Some(&who), id, Command::Submit).await?,
@@ -97,8 +100,8 @@ async fn submit(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i
 }
 
 /// Withdraws a draft or submitted change (owner).
-#[utoipa::path(post, path = "/api/v1/change-requests/{id}/withdraw", tag = "change requests", params(("id" = i64, Path)),
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/withdraw", tag = "change requests", params(("id" = i64, Path, example = 3)),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn withdraw(State(app): State<AppState>, Actor(who): Actor, Path(id): Path<i64>) -> Answer {
     Ok(axum::Json(
         app.act_on_change(Some(&who), id, Command::Withdraw).await?,
@@ -106,8 +109,8 @@ async fn withdraw(State(app): State<AppState>, Actor(who): Actor, Path(id): Path
 }
 
 /// Sends a submitted change back to its owner (reviewer).
-#[utoipa::path(post, path = "/api/v1/change-requests/{id}/request-changes", tag = "change requests", params(("id" = i64, Path)), request_body = Note,
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/request-changes", tag = "change requests", params(("id" = i64, Path, example = 2)), request_body(content = Note, example = super::examples::note),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn request_changes(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -121,8 +124,8 @@ async fn request_changes(
 }
 
 /// Revokes an approval (reviewer).
-#[utoipa::path(post, path = "/api/v1/change-requests/{id}/revoke", tag = "change requests", params(("id" = i64, Path)), request_body = RevokeReason,
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/revoke", tag = "change requests", params(("id" = i64, Path, example = 1)), request_body(content = RevokeReason, example = super::examples::revoke_reason),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn revoke(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -137,8 +140,8 @@ async fn revoke(
 
 /// Records an evaluation and sign-off (reviewer of PA05, outside the owner organisation, who
 /// neither filed nor edited the change).
-#[utoipa::path(post, path = "/api/v1/change-requests/{id}/sign-off", tag = "change requests", params(("id" = i64, Path)), request_body = NewSignOff,
-    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/sign-off", tag = "change requests", params(("id" = i64, Path, example = 2)), request_body(content = NewSignOff, example = super::examples::sign_off),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn sign_off(
     State(app): State<AppState>,
     Actor(who): Actor,

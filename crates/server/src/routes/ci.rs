@@ -18,6 +18,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// Filter of the deployment list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeploymentParams {
     /// Only deployments the gate did not allow.
@@ -25,8 +26,8 @@ struct DeploymentParams {
 }
 
 /// Records a deployment (ci, owner); one the gate does not allow is flagged and audited.
-#[utoipa::path(post, path = "/api/v1/deployments", tag = "gate", request_body = NewDeployment,
-    responses((status = 201, body = Deployment), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/deployments", tag = "gate", request_body(content = NewDeployment, example = super::examples::new_deployment),
+    responses((status = 201, body = Deployment), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn record(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -40,7 +41,7 @@ async fn record(
 
 /// Recorded deployments visible to the caller, newest first.
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "gate", params(DeploymentParams),
-    responses((status = 200, body = Vec<Deployment>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Vec<Deployment>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn list(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -53,8 +54,8 @@ async fn list(
 }
 
 /// Declares a freeze window on a system: nothing but emergency changes deploys during it.
-#[utoipa::path(post, path = "/api/v1/systems/{code}/freeze-windows", tag = "gate", params(("code" = String, Path)), request_body = NewFreezeWindow,
-    responses((status = 201, body = FreezeWindow), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/systems/{code}/freeze-windows", tag = "gate", params(("code" = String, Path, example = "TTHC-TINH")), request_body(content = NewFreezeWindow, example = super::examples::new_freeze_window),
+    responses((status = 201, body = FreezeWindow), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn create_freeze(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -68,8 +69,8 @@ async fn create_freeze(
 }
 
 /// Freeze windows of a system in force.
-#[utoipa::path(get, path = "/api/v1/systems/{code}/freeze-windows", tag = "gate", params(("code" = String, Path)),
-    responses((status = 200, body = Vec<FreezeWindow>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/systems/{code}/freeze-windows", tag = "gate", params(("code" = String, Path, example = "TTHC-TINH")),
+    responses((status = 200, body = Vec<FreezeWindow>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn list_freezes(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -79,8 +80,8 @@ async fn list_freezes(
 }
 
 /// Removes a freeze window.
-#[utoipa::path(post, path = "/api/v1/freeze-windows/{id}/remove", tag = "gate", params(("id" = i64, Path)),
-    responses((status = 200, body = FreezeWindow), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/freeze-windows/{id}/remove", tag = "gate", params(("id" = i64, Path, example = 1)),
+    responses((status = 200, body = FreezeWindow), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn remove_freeze(
     State(app): State<AppState>,
     Actor(who): Actor,

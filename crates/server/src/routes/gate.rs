@@ -19,9 +19,20 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// Asks the gate. The answer carries a signed attestation (DSSE envelope of an in-toto
 /// statement). With `wait`, the request is held until the decision changes or the time is up.
 /// Any failure denies: a 503 problem with `"decision": "deny"`.
-#[utoipa::path(get, path = "/api/v1/gate", tag = "gate", params(GateParams),
-    responses((status = 200, body = GateDecision), (status = 400, body = Problem), (status = 401, body = Problem),
-              (status = 422, body = Problem), (status = 503, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/gate", tag = "gate",
+    // The fields of `GateParams`, in the query (spelled out: the document would otherwise put
+    // them in the path, as its derive does not know it is read by a query extractor).
+    params(
+        ("system" = String, Query, description = "System code.", example = "TTHC-TINH"),
+        ("env" = String, Query, description = "Environment.", example = "production"),
+        ("commit" = Option<String>, Query, description = "Git commit id (40 hex digits).",
+            example = "5a6cf30966b4cd3413164e475e8a6f37ee125f8e"),
+        ("tree" = Option<String>, Query, description = "Git tree id (40 hex digits)."),
+        ("artifact" = Option<String>, Query, description = "Artifact digest (`sha256:` + 64 hex digits)."),
+        ("wait" = Option<u32>, Query, description = "Long-poll: hold the request up to this many seconds (at most 60) and answer as soon as the decision changes."),
+    ),
+    responses((status = 200, body = GateDecision), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn gate(
     State(app): State<AppState>,
     Actor(who): Actor,

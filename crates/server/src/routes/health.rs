@@ -15,7 +15,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -23,7 +23,7 @@ async fn healthz() -> Json<Health> {
 }
 
 /// The database answers.
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Health), (status = 503, body = changegate_api::Problem)))]
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, body = Health), (status = 503, body = changegate_api::Problem, content_type = "application/problem+json")))]
 async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
     changegate_store::ping(&app.db)
         .await

@@ -16,8 +16,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Reports an incident on a system; an open high or critical one closes the gate.
-#[utoipa::path(post, path = "/api/v1/systems/{code}/incidents", tag = "incidents", params(("code" = String, Path)), request_body = NewIncident,
-    responses((status = 201, body = Incident), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/systems/{code}/incidents", tag = "incidents", params(("code" = String, Path, example = "TTHC-TINH")), request_body(content = NewIncident, example = super::examples::new_incident),
+    responses((status = 201, body = Incident), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn report(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -31,8 +31,8 @@ async fn report(
 }
 
 /// Resolves an incident (reviewer, admin).
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", params(("id" = i64, Path)),
-    responses((status = 200, body = Incident), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/resolve", tag = "incidents", params(("id" = i64, Path, example = 1)),
+    responses((status = 200, body = Incident), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn resolve(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -42,8 +42,8 @@ async fn resolve(
 }
 
 /// Records when A05 was notified of a personal-data breach; stops the 72-hour reminders.
-#[utoipa::path(post, path = "/api/v1/incidents/{id}/a05-notified", tag = "incidents", params(("id" = i64, Path)), request_body = A05Notified,
-    responses((status = 200, body = Incident), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/a05-notified", tag = "incidents", params(("id" = i64, Path, example = 1)), request_body(content = A05Notified, example = super::examples::a05_notified),
+    responses((status = 200, body = Incident), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn a05_notified(
     State(app): State<AppState>,
     Actor(who): Actor,

@@ -6,6 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 mod audit;
 mod changes;
 mod ci;
+mod examples;
 mod gate;
 mod health;
 mod incidents;

@@ -23,14 +23,14 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Who the token belongs to.
-#[utoipa::path(get, path = "/api/v1/me", tag = "registry", responses((status = 200, body = Me), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "registry", responses((status = 200, body = Me), (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn me(State(app): State<AppState>, Actor(who): Actor) -> Answer<Me> {
     Ok(axum::Json(app.me(&who)))
 }
 
 /// Creates an organisation (admin).
-#[utoipa::path(post, path = "/api/v1/organisations", tag = "registry", request_body = NewOrganisation,
-    responses((status = 201, body = Organisation), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/organisations", tag = "registry", request_body(content = NewOrganisation, example = super::examples::new_organisation),
+    responses((status = 201, body = Organisation), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn create_organisation(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -43,8 +43,8 @@ async fn create_organisation(
 }
 
 /// Creates a user (admin); the answer holds the one-time password, shown once.
-#[utoipa::path(post, path = "/api/v1/users", tag = "registry", request_body = NewUser,
-    responses((status = 201, body = CreatedUser), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "registry", request_body(content = NewUser, example = super::examples::new_user),
+    responses((status = 201, body = CreatedUser), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn create_user(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -57,8 +57,8 @@ async fn create_user(
 }
 
 /// Issues a token for oneself; the secret is shown once.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "registry", request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "registry", request_body(content = NewToken, example = super::examples::new_token),
+    responses((status = 201, body = CreatedToken), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn create_token(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -72,14 +72,14 @@ async fn create_token(
 }
 
 /// One's own tokens.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "registry", responses((status = 200, body = Vec<TokenInfo>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "registry", responses((status = 200, body = Vec<TokenInfo>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn list_tokens(State(app): State<AppState>, Actor(who): Actor) -> Answer<Vec<TokenInfo>> {
     Ok(axum::Json(app.list_tokens(&who).await?))
 }
 
 /// Revokes a token (one's own; any, for an admin).
 #[utoipa::path(post, path = "/api/v1/tokens/{id}/revoke", tag = "registry", params(("id" = String, Path)),
-    responses((status = 200, body = TokenInfo), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = TokenInfo), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn revoke_token(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -89,8 +89,8 @@ async fn revoke_token(
 }
 
 /// Registers a system (admin).
-#[utoipa::path(post, path = "/api/v1/systems", tag = "registry", request_body = NewSystem,
-    responses((status = 201, body = System), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/systems", tag = "registry", request_body(content = NewSystem, example = super::examples::new_system),
+    responses((status = 201, body = System), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn create_system(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -103,8 +103,8 @@ async fn create_system(
 }
 
 /// A system.
-#[utoipa::path(get, path = "/api/v1/systems/{code}", tag = "registry", params(("code" = String, Path)),
-    responses((status = 200, body = System), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/systems/{code}", tag = "registry", params(("code" = String, Path, example = "TTHC-TINH")),
+    responses((status = 200, body = System), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn get_system(
     State(app): State<AppState>,
     Actor(who): Actor,

@@ -17,6 +17,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 
 /// Filter of the delivery list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeliveryParams {
     /// pending, delivered or failed.
@@ -24,8 +25,8 @@ struct DeliveryParams {
 }
 
 /// Registers a webhook; deliveries are signed per the Standard Webhooks specification.
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "notifications", request_body = NewWebhook,
-    responses((status = 201, body = Webhook), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "notifications", request_body(content = NewWebhook, example = super::examples::new_webhook),
+    responses((status = 201, body = Webhook), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn create(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -38,7 +39,7 @@ async fn create(
 }
 
 /// Registered webhooks.
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "notifications", responses((status = 200, body = Vec<Webhook>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "notifications", responses((status = 200, body = Vec<Webhook>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn list(
     State(app): State<AppState>,
     Actor(who): Actor,
@@ -48,7 +49,7 @@ async fn list(
 
 /// Deliveries, newest first; failed ones are kept here after a day of retries.
 #[utoipa::path(get, path = "/api/v1/webhooks/deliveries", tag = "notifications", params(DeliveryParams),
-    responses((status = 200, body = Vec<Delivery>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Vec<Delivery>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn deliveries(
     State(app): State<AppState>,
     Actor(who): Actor,

@@ -13,6 +13,8 @@ pub mod incident;
 pub mod job_run;
 pub mod organisation;
 pub mod reminder;
+pub mod security_signal;
+pub mod session;
 pub mod sign_off;
 pub mod signing_key;
 pub mod system;

@@ -17,6 +17,18 @@ pub struct Model {
     pub must_change_password: bool,
     pub active: bool,
     pub created_at: DateTimeUtc,
+    /// The confirmed TOTP secret (base32), when enrolled.
+    pub totp_secret: Option<String>,
+    /// A TOTP secret shown for enrolment and not yet confirmed.
+    pub totp_pending: Option<String>,
+    /// When the second factor was enrolled.
+    pub totp_enrolled_at: Option<DateTimeUtc>,
+    /// The last 30-second step whose code was accepted (a code is accepted once).
+    pub totp_last_step: Option<i64>,
+    /// Failed sign-ins (or second factors) in a row.
+    pub failed_logins: i32,
+    /// Locked until then after too many failures.
+    pub locked_until: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

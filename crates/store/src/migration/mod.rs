@@ -7,6 +7,7 @@ mod m20261124_000002_ci_gate;
 mod m20261124_000003_notifications;
 mod m20261124_000004_breach_clock;
 mod m20261124_000005_remediation;
+mod m20261124_000006_web;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_notifications::Migration),
             Box::new(m20261124_000004_breach_clock::Migration),
             Box::new(m20261124_000005_remediation::Migration),
+            Box::new(m20261124_000006_web::Migration),
         ]
     }
 }

@@ -1,0 +1,251 @@
+//! TOTP second factor (RFC 6238 over RFC 4226), base32 secrets and otpauth URIs.
+//!
+//! HMAC-SHA1, 30-second steps, 6 digits, the codes of the step before and after are accepted
+//! too (clock drift), and the caller stores the step of each accepted code so that a code is
+//! accepted once.
+
+use sha1::{Digest, Sha1};
+
+/// Seconds per step.
+pub const STEP: i64 = 30;
+/// Digits of a code.
+pub const DIGITS: u32 = 6;
+/// Bytes of a new secret (160 bits, as RFC 4226 recommends).
+pub const SECRET_BYTES: usize = 20;
+
+const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Base32 (RFC 4648) without padding, as authenticator apps expect.
+pub fn base32_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for &b in data {
+        buf = (buf << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(B32[((buf >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(B32[((buf << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// Decodes base32, ignoring case, spaces, dashes and `=` padding; `None` on any other character.
+pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for c in s.chars() {
+        if matches!(c, ' ' | '-' | '=') {
+            continue;
+        }
+        let c = c.to_ascii_uppercase();
+        let v = B32.iter().position(|&x| char::from(x) == c)?;
+        buf = ((buf << 5) | v as u32) & 0xFFFF;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buf >> bits) & 0xFF) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// HMAC-SHA1 (RFC 2104).
+fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..20].copy_from_slice(&Sha1::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha1::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let mut outer = Sha1::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// HOTP (RFC 4226): the code of `counter`, with `digits` digits.
+pub fn hotp(key: &[u8], counter: u64, digits: u32) -> u32 {
+    let mac = hmac_sha1(key, &counter.to_be_bytes());
+    let offset = usize::from(mac[19] & 0x0f);
+    let bin = (u32::from(mac[offset]) & 0x7f) << 24
+        | u32::from(mac[offset + 1]) << 16
+        | u32::from(mac[offset + 2]) << 8
+        | u32::from(mac[offset + 3]);
+    bin % 10u32.pow(digits)
+}
+
+/// The step of a Unix time.
+pub fn step_at(unix_seconds: i64) -> i64 {
+    unix_seconds.div_euclid(STEP)
+}
+
+/// The 6-digit code of a step, zero-padded.
+pub fn code_at_step(key: &[u8], step: i64) -> String {
+    format!(
+        "{:0width$}",
+        hotp(key, u64::try_from(step).unwrap_or(0), DIGITS),
+        width = DIGITS as usize
+    )
+}
+
+/// The code an authenticator app shows at `unix_seconds`.
+pub fn code_at(key: &[u8], unix_seconds: i64) -> String {
+    code_at_step(key, step_at(unix_seconds))
+}
+
+/// Checks `code` at `unix_seconds` within one step either way; returns the step it belongs to,
+/// which must be later than `last_used` (a code is accepted once). Spaces in the code are
+/// ignored.
+pub fn verify(key: &[u8], code: &str, unix_seconds: i64, last_used: Option<i64>) -> Option<i64> {
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let now = step_at(unix_seconds);
+    // Compare every candidate so that the time taken does not depend on which one matches.
+    let mut found = None;
+    for step in [now - 1, now, now + 1] {
+        let ok = constant_time_eq(code_at_step(key, step).as_bytes(), code.as_bytes());
+        if ok && last_used.is_none_or(|l| step > l) && found.is_none() {
+            found = Some(step);
+        }
+    }
+    found
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A new random secret, base32.
+pub fn new_secret() -> String {
+    base32_encode(&rand::random::<[u8; SECRET_BYTES]>())
+}
+
+/// The `otpauth://` URI that authenticator apps read from a QR code.
+pub fn otpauth_uri(username: &str, secret_base32: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "otpauth://totp/changegate:{}?secret={secret_base32}&issuer=changegate&algorithm=SHA1&digits={DIGITS}&period={STEP}",
+        enc(username).replace('+', "%20")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_follows_rfc_4648() {
+        for (raw, enc) in [
+            ("", ""),
+            ("f", "MY"),
+            ("fo", "MZXQ"),
+            ("foo", "MZXW6"),
+            ("foob", "MZXW6YQ"),
+            ("fooba", "MZXW6YTB"),
+            ("foobar", "MZXW6YTBOI"),
+        ] {
+            assert_eq!(base32_encode(raw.as_bytes()), enc);
+            assert_eq!(base32_decode(enc).unwrap(), raw.as_bytes());
+        }
+        assert_eq!(base32_decode("mzxw 6ytb-oi======").unwrap(), b"foobar");
+        assert!(base32_decode("MZ1W").is_none());
+        let s = new_secret();
+        assert_eq!(s.len(), 32);
+        assert_eq!(base32_decode(&s).unwrap().len(), 20);
+        assert_ne!(s, new_secret());
+    }
+
+    #[test]
+    fn hmac_sha1_matches_rfc_4226_appendix_d() {
+        let key = b"12345678901234567890";
+        assert_eq!(
+            hex::encode(hmac_sha1(key, &0u64.to_be_bytes())),
+            "cc93cf18508d94934c64b65d8ba7667fb7cde4b0"
+        );
+        // RFC 2202 test case 6: a key longer than the block.
+        assert_eq!(
+            hex::encode(hmac_sha1(
+                &[0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "aa4ae5e15272d00e95705637ce8a3b55ed402112"
+        );
+    }
+
+    #[test]
+    fn hotp_matches_rfc_4226_test_vectors() {
+        let key = b"12345678901234567890";
+        let expected = [
+            755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
+        ];
+        for (counter, want) in expected.into_iter().enumerate() {
+            assert_eq!(hotp(key, counter as u64, 6), want, "counter {counter}");
+        }
+    }
+
+    #[test]
+    fn totp_matches_rfc_6238_sha1_test_vectors() {
+        let key = b"12345678901234567890";
+        for (t, want) in [
+            (59, "94287082"),
+            (1111111109, "07081804"),
+            (1111111111, "14050471"),
+            (1234567890, "89005924"),
+            (2000000000, "69279037"),
+            (20000000000, "65353130"),
+        ] {
+            let got = format!("{:08}", hotp(key, step_at(t) as u64, 8));
+            assert_eq!(got, want, "T = {t}");
+            // The 6-digit code is the last six digits of the 8-digit one.
+            assert_eq!(code_at(key, t), want[2..], "T = {t}");
+        }
+    }
+
+    #[test]
+    fn codes_of_the_next_and_previous_step_are_accepted_and_none_further() {
+        let key = b"12345678901234567890";
+        let t = 1_234_567_890;
+        let now = step_at(t);
+        assert_eq!(verify(key, &code_at(key, t), t, None), Some(now));
+        assert_eq!(verify(key, &code_at(key, t - 30), t, None), Some(now - 1));
+        assert_eq!(verify(key, &code_at(key, t + 30), t, None), Some(now + 1));
+        assert_eq!(verify(key, &code_at(key, t - 60), t, None), None);
+        assert_eq!(verify(key, &code_at(key, t + 60), t, None), None);
+        let spaced = format!("{} {}", &code_at(key, t)[..3], &code_at(key, t)[3..]);
+        assert_eq!(verify(key, &spaced, t, None), Some(now));
+        assert_eq!(verify(key, "12345", t, None), None);
+        assert_eq!(verify(key, "abcdef", t, None), None);
+    }
+
+    #[test]
+    fn a_code_is_accepted_once() {
+        let key = b"12345678901234567890";
+        let t = 1_234_567_890;
+        let code = code_at(key, t);
+        let used = verify(key, &code, t, None);
+        assert!(used.is_some());
+        assert_eq!(verify(key, &code, t, used), None);
+        assert_eq!(verify(key, &code, t + 10, used), None);
+        // The next step's code is still good.
+        assert!(verify(key, &code_at(key, t + 30), t + 30, used).is_some());
+    }
+
+    #[test]
+    fn the_otpauth_uri_names_the_issuer_and_account() {
+        assert_eq!(
+            otpauth_uri("tran.thi.hoa", "JBSWY3DPEHPK3PXP"),
+            "otpauth://totp/changegate:tran.thi.hoa?secret=JBSWY3DPEHPK3PXP&issuer=changegate&algorithm=SHA1&digits=6&period=30"
+        );
+    }
+}

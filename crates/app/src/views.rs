@@ -1,0 +1,1111 @@
+//! Read models of the web pages: dashboards, system pages, queues, timelines, the audit search and
+//! CSV exports. Every read applies the domain's visibility rule ([`Role::may_see`]): an owner sees
+//! the systems and changes of their own organisation only; PA05 reviewers, inspectors and admins
+//! see every organisation's. Nothing here writes.
+//!
+//! Gate status on the pages comes from the gate itself ([`App::decide`]), asked about the content
+//! of the change requests that could let something through, so a page never disagrees with what a
+//! pipeline is told.
+
+use crate::auth::Principal;
+use crate::registry::{may_see_org, system_view};
+use crate::{App, AppError, AppResult, json_col};
+use changegate_api as wire;
+use changegate_domain::{CrState, Role};
+use changegate_store::entity::{
+    audit_event, change_request as cr, cr_subject, incident, organisation, sign_off, system, user,
+};
+use changegate_store::sea_orm::sea_query::LikeExpr;
+use changegate_store::sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// Rows of one page of the audit search.
+pub const AUDIT_PAGE_SIZE: u64 = 50;
+/// Most rows in a list on a page (dashboards, system history).
+const LIST_LIMIT: u64 = 200;
+/// Change requests asked about per environment when computing a gate status.
+const GATE_CANDIDATES: usize = 20;
+/// An artifact no change covers: asking the gate about it yields the system-level reasons.
+const NO_CONTENT: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The gate's answer for one environment of a system, as the pages show it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EnvGate {
+    /// Environment.
+    pub env: String,
+    /// Whether something may deploy there now.
+    pub allow: bool,
+    /// Why not (stable codes and sentences), empty on allow.
+    pub reasons: Vec<wire::GateReason>,
+    /// The approved change request that lets content through.
+    pub change_request: Option<i64>,
+    /// Until when the allow holds.
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// A system in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemSummary {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Owner organisation code.
+    pub owner_org: String,
+    /// Owner organisation name.
+    pub owner_org_name: String,
+    /// Security level.
+    pub level: i16,
+    /// Connected to the population database.
+    pub population_db: bool,
+    /// `active`, `suspended`, `retired`.
+    pub status: String,
+    /// When the periodic re-review falls due.
+    pub next_review_due: Option<DateTime<Utc>>,
+    /// The re-review is overdue.
+    pub review_overdue: bool,
+    /// Gate status per environment.
+    pub gates: Vec<EnvGate>,
+    /// Open incidents.
+    pub open_incidents: usize,
+}
+
+/// A change request in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// System name.
+    pub system_name: String,
+    /// Security level of the system.
+    pub level: i16,
+    /// Kind.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// State.
+    pub state: String,
+    /// Who filed it (username).
+    pub filed_by: String,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When it was last submitted (from the audit log).
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Approval valid until.
+    pub valid_until: Option<DateTime<Utc>>,
+    /// Passing sign-offs in the current round.
+    pub passes: usize,
+    /// Passing sign-offs needed.
+    pub quorum: u32,
+    /// The viewer signed it off in the current round.
+    pub signed_by_me: bool,
+}
+
+/// A system whose periodic re-review is due soon or overdue.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewDue {
+    /// System code.
+    pub system: String,
+    /// System name.
+    pub name: String,
+    /// Security level.
+    pub level: i16,
+    /// Due date.
+    pub due: DateTime<Utc>,
+    /// Already overdue.
+    pub overdue: bool,
+    /// Whole days until due (negative when overdue).
+    pub days: i64,
+}
+
+/// One entry of a timeline or history, from the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    /// Position in the audit chain.
+    pub seq: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who (username or `system`).
+    pub actor: String,
+    /// What (`change_request.submit`, …).
+    pub action: String,
+    /// Entity kind.
+    pub entity: String,
+    /// Entity id.
+    pub entity_id: String,
+    /// The state after, when the event records one.
+    pub state: Option<String>,
+    /// A sign-off's conclusion.
+    pub conclusion: Option<String>,
+    /// A note or reason given.
+    pub note: Option<String>,
+}
+
+/// Everything a system page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemPage {
+    /// The system.
+    pub system: wire::System,
+    /// Owner organisation name.
+    pub owner_org_name: String,
+    /// Gate status per environment.
+    pub gates: Vec<EnvGate>,
+    /// Its change requests, newest first.
+    pub changes: Vec<ChangeRow>,
+    /// Its incidents, newest first.
+    pub incidents: Vec<wire::Incident>,
+    /// Its history from the audit log, newest first.
+    pub history: Vec<TimelineEntry>,
+    /// The re-review is overdue.
+    pub review_overdue: bool,
+}
+
+/// The dashboard of one person; which parts are filled depends on the role.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Dashboard {
+    /// Systems (owner: their organisation's; inspector, admin: all, with gate status).
+    pub systems: Vec<SystemSummary>,
+    /// Change requests of the owner's organisation, newest first.
+    pub changes: Vec<ChangeRow>,
+    /// Submitted changes awaiting evaluation, oldest first (reviewers).
+    pub queue: Vec<ChangeRow>,
+    /// Re-reviews due soon or overdue.
+    pub reviews: Vec<ReviewDue>,
+    /// Open incidents.
+    pub incidents: Vec<wire::Incident>,
+}
+
+/// Filters of the audit search, already parsed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Username, exactly.
+    pub actor: Option<String>,
+    /// Action, exactly, or a prefix such as `change_request` (matches `change_request.*`).
+    pub action: Option<String>,
+    /// System code.
+    pub system: Option<String>,
+    /// From this day (UTC), inclusive.
+    pub from: Option<NaiveDate>,
+    /// To this day (UTC), inclusive.
+    pub to: Option<NaiveDate>,
+    /// Page, from 1.
+    pub page: u64,
+}
+
+/// An audit event as the search shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    /// The event.
+    #[serde(flatten)]
+    pub event: wire::AuditEvent,
+    /// The system's code, when the event concerns one.
+    pub system: Option<String>,
+}
+
+/// A page of the audit search, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditResults {
+    /// Events.
+    pub events: Vec<AuditRow>,
+    /// This page (from 1).
+    pub page: u64,
+    /// There is a next page.
+    pub has_next: bool,
+}
+
+/// A user as the admin page lists them.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRow {
+    /// Username.
+    pub username: String,
+    /// Full name.
+    pub display_name: String,
+    /// Organisation code.
+    pub org: String,
+    /// Role.
+    pub role: String,
+    /// Must set a new password at the next login.
+    pub must_change_password: bool,
+    /// Active.
+    pub active: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Locked until then after repeated failed sign-ins.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Has enrolled a second factor.
+    pub second_factor: bool,
+}
+
+/// The evaluation report (*biên bản kiểm tra, đánh giá an toàn thông tin*) of one round.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The change request.
+    pub change: wire::ChangeRequest,
+    /// Its system.
+    pub system: wire::System,
+    /// Owner organisation name.
+    pub owner_org_name: String,
+    /// The round reported on.
+    pub round: i32,
+    /// The sign-offs of that round, in order.
+    pub sign_offs: Vec<wire::SignOffView>,
+    /// One line per checklist item with each reviewer's answer.
+    pub items: Vec<ReportItem>,
+    /// The outcome: `approved`, `rejected`, or the state while the quorum is not reached.
+    pub outcome: String,
+    /// Date of the last sign-off of the round.
+    pub date: Option<DateTime<Utc>>,
+}
+
+/// One checklist item of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportItem {
+    /// Item id.
+    pub item: String,
+    /// Group.
+    pub group: String,
+    /// Vietnamese text.
+    pub vi: String,
+    /// English text.
+    pub en: String,
+    /// Each reviewer's answer, in the order of the sign-offs.
+    pub answers: Vec<wire::ItemAnswer>,
+}
+
+fn timeline_entry(e: audit_event::Model) -> TimelineEntry {
+    let after: Option<serde_json::Value> = e
+        .after
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok());
+    let field = |k: &str| {
+        after
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    TimelineEntry {
+        state: field("state"),
+        conclusion: field("conclusion"),
+        note: field("note").or_else(|| field("reason")),
+        seq: e.seq,
+        at: e.at,
+        actor: e.actor,
+        action: e.action,
+        entity: e.entity,
+        entity_id: e.entity_id,
+    }
+}
+
+/// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`,
+/// `@`, tab or carriage return is prefixed with `'` so that a spreadsheet shows text instead of
+/// running a formula.
+pub fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// A CSV document: UTF-8 with a byte-order mark (so spreadsheets read Vietnamese correctly),
+/// CRLF line ends (RFC 4180).
+pub fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut out = String::from("\u{feff}");
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    out.push_str(&line(header.iter().map(|h| (*h).to_owned()).collect()));
+    out.push_str("\r\n");
+    for r in rows {
+        out.push_str(&line(r));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+fn date_text(d: Option<DateTime<Utc>>) -> String {
+    d.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+impl App {
+    /// The systems the principal may see, by code.
+    pub async fn visible_systems(&self, who: &Principal) -> AppResult<Vec<system::Model>> {
+        let mut q = system::Entity::find().order_by_asc(system::Column::Code);
+        if !who.role.sees_every_organisation() {
+            q = q.filter(system::Column::OwnerOrgId.eq(who.org_id));
+        }
+        Ok(q.all(&self.db).await?)
+    }
+
+    async fn org_names(&self) -> AppResult<HashMap<i64, (String, String)>> {
+        Ok(organisation::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, (o.code, o.name)))
+            .collect())
+    }
+
+    /// Gate status per environment of each system, asking the gate about the content of the
+    /// change requests that could let something through (approved ones, and submitted emergency
+    /// changes), newest first.
+    pub async fn system_gates(
+        &self,
+        who: &Principal,
+        systems: &[system::Model],
+    ) -> AppResult<HashMap<i64, Vec<EnvGate>>> {
+        let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
+        let rows = cr::Entity::find()
+            .filter(cr::Column::SystemId.is_in(ids.clone()))
+            .filter(
+                cr::Column::State.is_in([CrState::Approved.as_str(), CrState::Submitted.as_str()]),
+            )
+            .filter(
+                Condition::any()
+                    .add(cr::Column::State.eq(CrState::Approved.as_str()))
+                    .add(cr::Column::EmergencyUntil.is_not_null()),
+            )
+            .order_by_desc(cr::Column::Id)
+            .all(&self.db)
+            .await?;
+        let cr_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let mut subjects: HashMap<i64, Vec<cr_subject::Model>> = HashMap::new();
+        for s in cr_subject::Entity::find()
+            .filter(cr_subject::Column::ChangeRequestId.is_in(cr_ids))
+            .order_by_asc(cr_subject::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            subjects.entry(s.change_request_id).or_default().push(s);
+        }
+        let mut out = HashMap::new();
+        for sys in systems {
+            let envs: Vec<String> = json_col("environments", &sys.environments)?;
+            let mut gates = vec![];
+            for env in envs {
+                let mut queries = vec![];
+                for r in rows.iter().filter(|r| r.system_id == sys.id) {
+                    let covers =
+                        json_col::<Vec<String>>("environments", &r.environments)?.contains(&env);
+                    if let (true, Some(s)) = (covers, subjects.get(&r.id).and_then(|v| v.first())) {
+                        queries.push(wire::GateParams {
+                            system: sys.code.clone(),
+                            env: env.clone(),
+                            commit: s.commit_id.clone(),
+                            tree: s.tree_id.clone(),
+                            artifact: s.digest.clone(),
+                            wait: None,
+                        });
+                    }
+                    if queries.len() >= GATE_CANDIDATES {
+                        break;
+                    }
+                }
+                gates.push(self.env_gate(who, &sys.code, &env, queries).await);
+            }
+            out.insert(sys.id, gates);
+        }
+        Ok(out)
+    }
+
+    /// Asks the gate each query in turn: the first allow wins; otherwise the first denial (or,
+    /// without any candidate content, the system-level reasons) is shown. A gate that cannot
+    /// decide shows as a denial.
+    async fn env_gate(
+        &self,
+        who: &Principal,
+        code: &str,
+        env: &str,
+        mut queries: Vec<wire::GateParams>,
+    ) -> EnvGate {
+        if queries.is_empty() {
+            queries.push(wire::GateParams {
+                system: code.to_owned(),
+                env: env.to_owned(),
+                artifact: Some(NO_CONTENT.to_owned()),
+                ..Default::default()
+            });
+        }
+        let mut first_denial: Option<EnvGate> = None;
+        for q in &queries {
+            let gate = match self.decide(who, q).await {
+                Ok((d, _)) => EnvGate {
+                    env: env.to_owned(),
+                    allow: d.allow,
+                    reasons: d
+                        .reasons
+                        .into_iter()
+                        .map(|r| wire::GateReason {
+                            code: r.code.as_str().to_owned(),
+                            message: r.message,
+                        })
+                        .collect(),
+                    change_request: d.change_request,
+                    valid_until: d.valid_until,
+                },
+                Err(e) => EnvGate {
+                    env: env.to_owned(),
+                    allow: false,
+                    reasons: vec![wire::GateReason {
+                        code: "gate_unavailable".into(),
+                        message: e.to_string(),
+                    }],
+                    change_request: None,
+                    valid_until: None,
+                },
+            };
+            if gate.allow {
+                return gate;
+            }
+            first_denial.get_or_insert(gate);
+        }
+        first_denial.unwrap_or_else(|| EnvGate {
+            env: env.to_owned(),
+            allow: false,
+            reasons: vec![],
+            change_request: None,
+            valid_until: None,
+        })
+    }
+
+    /// Every system the principal may see, with its gate status per environment.
+    pub async fn systems_overview(&self, who: &Principal) -> AppResult<Vec<SystemSummary>> {
+        let systems = self.visible_systems(who).await?;
+        let orgs = self.org_names().await?;
+        let mut gates = self.system_gates(who, &systems).await?;
+        let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
+        let mut open: HashMap<i64, usize> = HashMap::new();
+        for i in incident::Entity::find()
+            .filter(incident::Column::SystemId.is_in(ids))
+            .filter(incident::Column::Status.eq("open"))
+            .all(&self.db)
+            .await?
+        {
+            *open.entry(i.system_id).or_default() += 1;
+        }
+        let now = Utc::now();
+        Ok(systems
+            .into_iter()
+            .map(|s| {
+                let (org, org_name) = orgs.get(&s.owner_org_id).cloned().unwrap_or_default();
+                SystemSummary {
+                    gates: gates.remove(&s.id).unwrap_or_default(),
+                    open_incidents: open.get(&s.id).copied().unwrap_or(0),
+                    review_overdue: s.next_review_due.is_some_and(|d| d <= now),
+                    code: s.code,
+                    name: s.name,
+                    owner_org: org,
+                    owner_org_name: org_name,
+                    level: s.level,
+                    population_db: s.population_db,
+                    status: s.status,
+                    next_review_due: s.next_review_due,
+                }
+            })
+            .collect())
+    }
+
+    /// Change requests as list rows; `quorum` from the pack, submission times from the audit log.
+    async fn change_rows(
+        &self,
+        who: &Principal,
+        rows: Vec<cr::Model>,
+    ) -> AppResult<Vec<ChangeRow>> {
+        let sys_ids: Vec<i64> = rows.iter().map(|r| r.system_id).collect();
+        let systems: HashMap<i64, system::Model> = system::Entity::find()
+            .filter(system::Column::Id.is_in(sys_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let rows: Vec<cr::Model> = rows
+            .into_iter()
+            .filter(|r| {
+                systems
+                    .get(&r.system_id)
+                    .is_some_and(|s| may_see_org(who, s.owner_org_id))
+            })
+            .collect();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let id_texts: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let mut submitted: HashMap<String, DateTime<Utc>> = HashMap::new();
+        for e in audit_event::Entity::find()
+            .filter(audit_event::Column::Entity.eq("change_request"))
+            .filter(audit_event::Column::EntityId.is_in(id_texts))
+            .filter(audit_event::Column::Action.eq("change_request.submit"))
+            .order_by_asc(audit_event::Column::Seq)
+            .all(&self.db)
+            .await?
+        {
+            if let Ok(at) = DateTime::parse_from_rfc3339(&e.at) {
+                submitted.insert(e.entity_id, at.with_timezone(&Utc));
+            }
+        }
+        let signs = sign_off::Entity::find()
+            .filter(sign_off::Column::ChangeRequestId.is_in(ids))
+            .all(&self.db)
+            .await?;
+        let filers: Vec<i64> = rows.iter().map(|r| r.filed_by).collect();
+        let names: HashMap<i64, String> = user::Entity::find()
+            .filter(user::Column::Id.is_in(filers))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect();
+        let mut out = vec![];
+        for r in rows {
+            let Some(sys) = systems.get(&r.system_id) else {
+                continue;
+            };
+            let this_round = signs
+                .iter()
+                .filter(|s| s.change_request_id == r.id && s.round == r.round);
+            let quorum = changegate_domain::SecurityLevel::new(i64::from(sys.level))
+                .map(|l| self.pack.level(l).quorum)
+                .unwrap_or(1);
+            out.push(ChangeRow {
+                passes: this_round
+                    .clone()
+                    .filter(|s| s.conclusion == "pass")
+                    .count(),
+                signed_by_me: this_round.clone().any(|s| s.reviewer_id == who.user_id),
+                quorum,
+                submitted_at: submitted.get(&r.id.to_string()).copied(),
+                filed_by: names.get(&r.filed_by).cloned().unwrap_or_default(),
+                system: sys.code.clone(),
+                system_name: sys.name.clone(),
+                level: sys.level,
+                id: r.id,
+                kind: r.kind,
+                title: r.title,
+                state: r.state,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                valid_until: r.valid_until,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Change requests of the systems the principal may see, newest first.
+    pub async fn recent_changes(
+        &self,
+        who: &Principal,
+        system_id: Option<i64>,
+    ) -> AppResult<Vec<ChangeRow>> {
+        let mut q = cr::Entity::find()
+            .order_by_desc(cr::Column::Id)
+            .limit(LIST_LIMIT);
+        if let Some(id) = system_id {
+            q = q.filter(cr::Column::SystemId.eq(id));
+        } else if !who.role.sees_every_organisation() {
+            let mine: Vec<i64> = self
+                .visible_systems(who)
+                .await?
+                .iter()
+                .map(|s| s.id)
+                .collect();
+            q = q.filter(cr::Column::SystemId.is_in(mine));
+        }
+        let rows = q.all(&self.db).await?;
+        self.change_rows(who, rows).await
+    }
+
+    /// Submitted changes awaiting evaluation, oldest submission first.
+    pub async fn review_queue(&self, who: &Principal) -> AppResult<Vec<ChangeRow>> {
+        let rows = cr::Entity::find()
+            .filter(cr::Column::State.eq(CrState::Submitted.as_str()))
+            .order_by_asc(cr::Column::Id)
+            .limit(LIST_LIMIT)
+            .all(&self.db)
+            .await?;
+        let mut out = self.change_rows(who, rows).await?;
+        out.sort_by_key(|r| (r.submitted_at.unwrap_or(r.created_at), r.id));
+        Ok(out)
+    }
+
+    /// Systems whose re-review falls due within the first reminder offset, or is overdue;
+    /// soonest first.
+    pub async fn reviews_due(&self, who: &Principal) -> AppResult<Vec<ReviewDue>> {
+        let now = Utc::now();
+        let horizon = i64::from(
+            self.pack
+                .reminders
+                .days_before
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(30),
+        );
+        let until = now + chrono::Duration::days(horizon);
+        let mut out: Vec<ReviewDue> = self
+            .visible_systems(who)
+            .await?
+            .into_iter()
+            .filter(|s| s.status != "retired")
+            .filter_map(|s| {
+                let due = s.next_review_due.filter(|d| *d <= until)?;
+                Some(ReviewDue {
+                    overdue: due <= now,
+                    days: (due - now).num_days(),
+                    system: s.code,
+                    name: s.name,
+                    level: s.level,
+                    due,
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| r.due);
+        Ok(out)
+    }
+
+    /// Incidents of the systems the principal may see, open ones first, newest first.
+    pub async fn incidents(
+        &self,
+        who: &Principal,
+        only_open: bool,
+    ) -> AppResult<Vec<wire::Incident>> {
+        let systems: HashMap<i64, String> = self
+            .visible_systems(who)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.code))
+            .collect();
+        let mut q = incident::Entity::find()
+            .filter(incident::Column::SystemId.is_in(systems.keys().copied().collect::<Vec<_>>()))
+            .order_by_desc(incident::Column::Id)
+            .limit(LIST_LIMIT);
+        if only_open {
+            q = q.filter(incident::Column::Status.eq("open"));
+        }
+        let mut out = vec![];
+        for i in q.all(&self.db).await? {
+            let code = systems.get(&i.system_id).cloned().unwrap_or_default();
+            out.push(self.incident_view(&i, &code).await?);
+        }
+        out.sort_by_key(|i| (i.status != "open", -i.id));
+        Ok(out)
+    }
+
+    /// The dashboard of the principal's role.
+    pub async fn dashboard(&self, who: &Principal) -> AppResult<Dashboard> {
+        let mut d = Dashboard::default();
+        match who.role {
+            Role::Owner | Role::Ci => {
+                d.systems = self.systems_overview(who).await?;
+                d.changes = self.recent_changes(who, None).await?;
+                d.reviews = self.reviews_due(who).await?;
+                d.incidents = self.incidents(who, true).await?;
+            }
+            Role::Reviewer => {
+                d.queue = self.review_queue(who).await?;
+                d.reviews = self.reviews_due(who).await?;
+                d.incidents = self.incidents(who, true).await?;
+            }
+            Role::Auditor | Role::Admin => {
+                d.systems = self.systems_overview(who).await?;
+                d.reviews = self
+                    .reviews_due(who)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.overdue)
+                    .collect();
+                d.incidents = self.incidents(who, true).await?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// A system's page: inventory, gate status per environment, changes, incidents, history.
+    /// Another organisation's system is not found.
+    pub async fn system_page(&self, who: &Principal, code: &str) -> AppResult<SystemPage> {
+        let sys = self.visible_system(who, code).await?;
+        let view = system_view(&self.db, &sys).await?;
+        let owner_org_name = organisation::Entity::find_by_id(sys.owner_org_id)
+            .one(&self.db)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        let gates = self
+            .system_gates(who, std::slice::from_ref(&sys))
+            .await?
+            .remove(&sys.id)
+            .unwrap_or_default();
+        let changes = self.recent_changes(who, Some(sys.id)).await?;
+        let mut incidents = vec![];
+        for i in incident::Entity::find()
+            .filter(incident::Column::SystemId.eq(sys.id))
+            .order_by_desc(incident::Column::Id)
+            .limit(LIST_LIMIT)
+            .all(&self.db)
+            .await?
+        {
+            incidents.push(self.incident_view(&i, &sys.code).await?);
+        }
+        let history = audit_event::Entity::find()
+            .filter(audit_event::Column::SystemId.eq(sys.id))
+            .order_by_desc(audit_event::Column::Seq)
+            .limit(LIST_LIMIT)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(timeline_entry)
+            .collect();
+        Ok(SystemPage {
+            review_overdue: sys.next_review_due.is_some_and(|d| d <= Utc::now()),
+            system: view,
+            owner_org_name,
+            gates,
+            changes,
+            incidents,
+            history,
+        })
+    }
+
+    /// A change request's timeline from the audit log, oldest first. Another organisation's
+    /// change is not found.
+    pub async fn change_timeline(&self, who: &Principal, id: i64) -> AppResult<Vec<TimelineEntry>> {
+        // Visibility first: the same rule, and the same answer, as reading the change.
+        self.get_change(who, id).await?;
+        Ok(audit_event::Entity::find()
+            .filter(audit_event::Column::Entity.eq("change_request"))
+            .filter(audit_event::Column::EntityId.eq(id.to_string()))
+            .order_by_asc(audit_event::Column::Seq)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(timeline_entry)
+            .collect())
+    }
+
+    /// The evaluation report of a change: the last round with a sign-off, or `round`.
+    pub async fn evaluation_report(
+        &self,
+        who: &Principal,
+        id: i64,
+        round: Option<i32>,
+    ) -> AppResult<Report> {
+        let change = self.get_change(who, id).await?;
+        let round = round
+            .or_else(|| change.sign_offs.iter().map(|s| s.round).max())
+            .ok_or_else(|| AppError::NotFound(format!("evaluation of change request {id}")))?;
+        let sign_offs: Vec<wire::SignOffView> = change
+            .sign_offs
+            .iter()
+            .filter(|s| s.round == round)
+            .cloned()
+            .collect();
+        if sign_offs.is_empty() {
+            return Err(AppError::NotFound(format!(
+                "evaluation of change request {id}"
+            )));
+        }
+        let sys = self.visible_system(who, &change.system).await?;
+        let owner_org_name = organisation::Entity::find_by_id(sys.owner_org_id)
+            .one(&self.db)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        let system = system_view(&self.db, &sys).await?;
+        let items = change
+            .checklist
+            .iter()
+            .map(|c| ReportItem {
+                item: c.item.clone(),
+                group: c.group.clone(),
+                vi: c.vi.clone(),
+                en: c.en.clone(),
+                answers: sign_offs
+                    .iter()
+                    .map(|s| {
+                        s.checklist
+                            .iter()
+                            .find(|a| a.item == c.item)
+                            .cloned()
+                            .unwrap_or_else(|| wire::ItemAnswer {
+                                item: c.item.clone(),
+                                result: String::new(),
+                                note: String::new(),
+                            })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let last_round = change.round == round;
+        let outcome = if sign_offs.iter().any(|s| s.conclusion == "fail") {
+            "rejected".to_owned()
+        } else if last_round {
+            change.state.clone()
+        } else {
+            // An earlier round that did not conclude: the reviewer asked for changes.
+            "changes_requested".to_owned()
+        };
+        Ok(Report {
+            date: sign_offs.iter().map(|s| s.at).max(),
+            change,
+            system,
+            owner_org_name,
+            round,
+            sign_offs,
+            items,
+            outcome,
+        })
+    }
+
+    /// A page of the audit log, newest first, filtered (reviewers, auditors, admins).
+    pub async fn audit_search(&self, who: &Principal, f: &AuditFilter) -> AppResult<AuditResults> {
+        who.require(
+            &[Role::Reviewer, Role::Auditor, Role::Admin],
+            "reading the audit log",
+        )?;
+        let codes: HashMap<i64, String> = system::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.code))
+            .collect();
+        let page = f.page.clamp(1, 100_000);
+        let mut q = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq);
+        if let Some(a) = f.actor.as_deref() {
+            q = q.filter(audit_event::Column::Actor.eq(a));
+        }
+        if let Some(a) = f.action.as_deref() {
+            q = q.filter(
+                Condition::any().add(audit_event::Column::Action.eq(a)).add(
+                    audit_event::Column::Action
+                        .like(LikeExpr::new(format!("{}.%", like_escape(a))).escape('\\')),
+                ),
+            );
+        }
+        if let Some(code) = f.system.as_deref() {
+            let id = codes
+                .iter()
+                .find(|(_, c)| c.as_str() == code)
+                .map(|(id, _)| *id);
+            // An unknown code matches nothing.
+            q = q.filter(audit_event::Column::SystemId.eq(id.unwrap_or(-1)));
+        }
+        if let Some(d) = f.from {
+            q = q.filter(audit_event::Column::At.gte(d.format("%Y-%m-%d").to_string()));
+        }
+        if let Some(d) = f.to.and_then(|d| d.succ_opt()) {
+            q = q.filter(audit_event::Column::At.lt(d.format("%Y-%m-%d").to_string()));
+        }
+        let mut rows = q
+            .offset((page - 1) * AUDIT_PAGE_SIZE)
+            .limit(AUDIT_PAGE_SIZE + 1)
+            .all(&self.db)
+            .await?;
+        let has_next = rows.len() as u64 > AUDIT_PAGE_SIZE;
+        rows.truncate(AUDIT_PAGE_SIZE as usize);
+        Ok(AuditResults {
+            events: rows
+                .into_iter()
+                .map(|e| AuditRow {
+                    system: e.system_id.and_then(|id| codes.get(&id).cloned()),
+                    event: crate::audit::event_view(e),
+                })
+                .collect(),
+            page,
+            has_next,
+        })
+    }
+
+    /// Every user (admin).
+    pub async fn list_users(&self, who: &Principal) -> AppResult<Vec<UserRow>> {
+        who.require(&[Role::Admin], "listing users")?;
+        let orgs = self.org_names().await?;
+        let now = Utc::now();
+        Ok(user::Entity::find()
+            .order_by_asc(user::Column::Username)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|u| u.username != crate::registry::SERVICE_USER)
+            .map(|u| UserRow {
+                org: orgs.get(&u.org_id).map(|o| o.0.clone()).unwrap_or_default(),
+                username: u.username,
+                display_name: u.display_name,
+                role: u.role,
+                must_change_password: u.must_change_password,
+                active: u.active,
+                created_at: u.created_at,
+                locked_until: u.locked_until.filter(|t| *t > now),
+                second_factor: u.totp_secret.is_some(),
+            })
+            .collect())
+    }
+
+    /// Every organisation, by code (admin: to choose one for a new user).
+    pub async fn list_organisations(&self, who: &Principal) -> AppResult<Vec<wire::Organisation>> {
+        who.require(&[Role::Admin], "listing organisations")?;
+        Ok(organisation::Entity::find()
+            .order_by_asc(organisation::Column::Code)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|o| o.code != crate::registry::SERVICE_ORG)
+            .map(|o| wire::Organisation {
+                code: o.code,
+                name: o.name,
+                kind: o.kind,
+            })
+            .collect())
+    }
+
+    /// The systems the principal may see, as CSV.
+    pub async fn systems_csv(&self, who: &Principal) -> AppResult<String> {
+        let orgs = self.org_names().await?;
+        let mut rows = vec![];
+        for s in self.visible_systems(who).await? {
+            let envs: Vec<String> = json_col("environments", &s.environments)?;
+            let (org, org_name) = orgs.get(&s.owner_org_id).cloned().unwrap_or_default();
+            rows.push(vec![
+                s.code,
+                s.name,
+                org,
+                org_name,
+                s.operating_unit,
+                s.level.to_string(),
+                s.population_db.to_string(),
+                s.status,
+                envs.join(" "),
+                s.last_evaluated_on
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                date_text(s.next_review_due),
+            ]);
+        }
+        Ok(csv(
+            &[
+                "code",
+                "name",
+                "owner_org",
+                "owner_org_name",
+                "operating_unit",
+                "level",
+                "population_db",
+                "status",
+                "environments",
+                "last_evaluated_on",
+                "next_review_due",
+            ],
+            rows,
+        ))
+    }
+
+    /// The change requests the principal may see, newest first, as CSV.
+    pub async fn changes_csv(&self, who: &Principal) -> AppResult<String> {
+        let systems: HashMap<i64, String> = self
+            .visible_systems(who)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.code))
+            .collect();
+        let rows = cr::Entity::find()
+            .filter(cr::Column::SystemId.is_in(systems.keys().copied().collect::<Vec<_>>()))
+            .order_by_desc(cr::Column::Id)
+            .all(&self.db)
+            .await?;
+        let filers: HashSet<i64> = rows.iter().map(|r| r.filed_by).collect();
+        let names: HashMap<i64, String> = user::Entity::find()
+            .filter(user::Column::Id.is_in(filers))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect();
+        let mut out = vec![];
+        for r in rows {
+            let envs: Vec<String> = json_col("environments", &r.environments)?;
+            out.push(vec![
+                r.id.to_string(),
+                systems.get(&r.system_id).cloned().unwrap_or_default(),
+                r.kind,
+                r.title,
+                r.state,
+                envs.join(" "),
+                names.get(&r.filed_by).cloned().unwrap_or_default(),
+                date_text(Some(r.created_at)),
+                date_text(r.approved_at),
+                date_text(r.valid_until),
+            ]);
+        }
+        Ok(csv(
+            &[
+                "id",
+                "system",
+                "kind",
+                "title",
+                "state",
+                "environments",
+                "filed_by",
+                "created_at",
+                "approved_at",
+                "valid_until",
+            ],
+            out,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed_and_formulas_are_neutralised() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("Sở Tài nguyên"), "Sở Tài nguyên");
+    }
+
+    #[test]
+    fn csv_documents_start_with_a_bom_and_end_lines_with_crlf() {
+        let doc = csv(&["a", "b"], vec![vec!["1".into(), "Hệ thống, tỉnh".into()]]);
+        assert_eq!(doc, "\u{feff}a,b\r\n1,\"Hệ thống, tỉnh\"\r\n");
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("change_request"), "change\\_request");
+        assert_eq!(like_escape("100%"), "100\\%");
+    }
+}

@@ -1,0 +1,247 @@
+//! Change requests: the list, the form, the page, submit and withdraw.
+
+use super::msg::{self, Errors};
+use super::session::{FormData, Seg, Signed, WebError, see_other};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use changegate_api::{NewChangeRequest, WireSubject};
+use changegate_app::AppError;
+use changegate_domain::change::Command;
+use minijinja::Value;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Kinds an owner files from the form (periodic re-reviews are opened by the scheduler).
+const KINDS: [&str; 5] = [
+    "software",
+    "hardware",
+    "configuration",
+    "network",
+    "emergency",
+];
+
+/// `GET /changes`: the visible change requests, newest first.
+pub async fn list(State(app): State<AppState>, s: Signed) -> Result<Response, WebError> {
+    let changes = app.recent_changes(s.who(), None).await?;
+    s.ok(
+        "changes.html",
+        minijinja::context! { changes => Value::from_serialize(&changes) },
+    )
+}
+
+#[derive(Serialize)]
+struct SystemChoice {
+    code: String,
+    name: String,
+    environments: Vec<String>,
+}
+
+/// The values of the form, kept when it is shown again.
+#[derive(Serialize, Default)]
+struct ChangeForm {
+    system: String,
+    kind: String,
+    title: String,
+    description: String,
+    environments: Vec<String>,
+    commit: String,
+    tree: String,
+    artifact: String,
+    submit: bool,
+}
+
+impl ChangeForm {
+    fn from(f: &FormData) -> Self {
+        ChangeForm {
+            system: f.get("system").trim().to_owned(),
+            kind: f.get("kind").trim().to_owned(),
+            title: f.get("title").to_owned(),
+            description: f.get("description").to_owned(),
+            environments: f.all("environments"),
+            commit: f.get("commit").trim().to_owned(),
+            tree: f.get("tree").trim().to_owned(),
+            artifact: f.get("artifact").trim().to_owned(),
+            submit: f.get("submit") == "1",
+        }
+    }
+
+    fn subjects(&self) -> Vec<WireSubject> {
+        let mut out = vec![];
+        if !self.commit.is_empty() || !self.tree.is_empty() {
+            out.push(WireSubject::GitCommit {
+                commit: self.commit.to_ascii_lowercase(),
+                tree: self.tree.to_ascii_lowercase(),
+            });
+        }
+        if !self.artifact.is_empty() {
+            out.push(WireSubject::Artifact {
+                digest: self.artifact.clone(),
+            });
+        }
+        out
+    }
+}
+
+async fn form_page(
+    app: &AppState,
+    s: &Signed,
+    status: StatusCode,
+    form: &ChangeForm,
+    errors: &Errors,
+) -> Result<Response, WebError> {
+    let mut systems = vec![];
+    for sys in app.visible_systems(s.who()).await? {
+        systems.push(SystemChoice {
+            environments: serde_json::from_str(&sys.environments).unwrap_or_default(),
+            code: sys.code,
+            name: sys.name,
+        });
+    }
+    let mut envs: Vec<String> = match systems.iter().find(|x| x.code == form.system) {
+        Some(sys) => sys.environments.clone(),
+        None => systems
+            .iter()
+            .flat_map(|x| x.environments.clone())
+            .collect(),
+    };
+    // A value sent that the system does not have stays on the form, checked, next to its error.
+    envs.extend(form.environments.iter().take(20).cloned());
+    envs.sort();
+    envs.dedup();
+    s.page(
+        status,
+        "change_new.html",
+        minijinja::context! {
+        systems => Value::from_serialize(&systems), envs => envs, kinds => KINDS,
+        f => Value::from_serialize(form), errors => errors },
+    )
+}
+
+/// `GET /changes/new?system=CODE`: the form.
+pub async fn new_form(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let form = ChangeForm {
+        system: q.get("system").cloned().unwrap_or_default(),
+        kind: "software".into(),
+        ..Default::default()
+    };
+    form_page(&app, &s, StatusCode::OK, &form, &Errors::new()).await
+}
+
+/// Which form field an app error names (`subjects[0].commit` is `commit`).
+fn form_field(app_field: &str) -> &'static str {
+    let last = app_field.rsplit('.').next().unwrap_or(app_field);
+    match (app_field, last) {
+        (f, _) if f.starts_with("environments") => "environments",
+        (_, "commit") | ("subjects", _) | ("git", _) => "commit",
+        (_, "tree") => "tree",
+        (_, "digest") => "artifact",
+        ("system", _) => "system",
+        ("kind", _) | ("remediates_incident", _) => "kind",
+        ("title", _) => "title",
+        ("description", _) => "description",
+        _ => "generic",
+    }
+}
+
+/// `POST /changes`: files the change (and submits it with `submit=1`), then its page.
+pub async fn file(
+    State(app): State<AppState>,
+    s: Signed,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    let form = ChangeForm::from(&f);
+    let new = NewChangeRequest {
+        system: form.system.clone(),
+        kind: form.kind.clone(),
+        title: form.title.clone(),
+        description: form.description.clone(),
+        environments: form.environments.clone(),
+        subjects: form.subjects(),
+        components: vec![],
+        git: None,
+        remediates_incident: None,
+    };
+    let cr = match app.file_change(s.who(), new).await {
+        Ok(cr) => cr,
+        Err(AppError::Invalid(errs)) => {
+            let mut errors = Errors::new();
+            for (field, _) in &errs {
+                msg::add(&mut errors, s.lang, form_field(field));
+            }
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return form_page(&app, &s, status, &form, &errors).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !form.submit {
+        return Ok(see_other(&format!("/changes/{}?ok=filed", cr.id)));
+    }
+    Ok(
+        match app
+            .act_on_change(Some(s.who()), cr.id, Command::Submit)
+            .await
+        {
+            Ok(_) => see_other(&format!("/changes/{}?ok=submitted", cr.id)),
+            Err(AppError::Internal(m)) => return Err(AppError::Internal(m).into()),
+            Err(_) => see_other(&format!("/changes/{}?err=submit_failed", cr.id)),
+        },
+    )
+}
+
+/// `GET /changes/{id}`: subjects, commits and files, checklist, sign-offs, timeline, state.
+pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Response, WebError> {
+    let id = id.id()?;
+    let cr = app.get_change(s.who(), id).await?;
+    let timeline = app.change_timeline(s.who(), id).await?;
+    let signed_by_me = cr
+        .sign_offs
+        .iter()
+        .any(|x| x.round == cr.round && x.reviewer == s.who().username);
+    s.ok(
+        "change.html",
+        minijinja::context! {
+        cr => Value::from_serialize(&cr), timeline => Value::from_serialize(&timeline),
+        signed_by_me => signed_by_me },
+    )
+}
+
+async fn act(
+    app: &AppState,
+    s: &Signed,
+    id: Seg,
+    f: &FormData,
+    cmd: Command,
+    ok: &str,
+) -> Result<Response, WebError> {
+    s.check_csrf(f)?;
+    let id = id.id()?;
+    app.act_on_change(Some(s.who()), id, cmd).await?;
+    Ok(see_other(&format!("/changes/{id}?ok={ok}")))
+}
+
+/// `POST /changes/{id}/submit`.
+pub async fn submit(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+    f: FormData,
+) -> Result<Response, WebError> {
+    act(&app, &s, id, &f, Command::Submit, "submitted").await
+}
+
+/// `POST /changes/{id}/withdraw`.
+pub async fn withdraw(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+    f: FormData,
+) -> Result<Response, WebError> {
+    act(&app, &s, id, &f, Command::Withdraw, "withdrawn").await
+}

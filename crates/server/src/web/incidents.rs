@@ -1,0 +1,116 @@
+//! Incidents: the list, the report form, resolving.
+
+use super::msg::{self, Errors};
+use super::session::{FormData, Seg, Signed, WebError, see_other};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use changegate_api::NewIncident;
+use changegate_app::AppError;
+use minijinja::Value;
+use serde::Serialize;
+use std::collections::HashMap;
+
+const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+
+/// `GET /incidents`: open incidents first, then resolved ones, newest first.
+pub async fn list(State(app): State<AppState>, s: Signed) -> Result<Response, WebError> {
+    let incidents = app.incidents(s.who(), false).await?;
+    s.ok(
+        "incidents.html",
+        minijinja::context! { incidents => Value::from_serialize(&incidents) },
+    )
+}
+
+#[derive(Serialize, Default)]
+struct IncidentForm {
+    system: String,
+    kind: String,
+    severity: String,
+    summary: String,
+}
+
+async fn form_page(
+    app: &AppState,
+    s: &Signed,
+    status: StatusCode,
+    form: &IncidentForm,
+    errors: &Errors,
+) -> Result<Response, WebError> {
+    let systems: Vec<(String, String)> = app
+        .visible_systems(s.who())
+        .await?
+        .into_iter()
+        .map(|x| (x.code, x.name))
+        .collect();
+    s.page(
+        status,
+        "incident_new.html",
+        minijinja::context! {
+        systems => systems, kinds => changegate_app::incidents::KINDS, severities => SEVERITIES,
+        f => Value::from_serialize(form), errors => errors },
+    )
+}
+
+/// `GET /incidents/new[?system=CODE]`.
+pub async fn new_form(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let form = IncidentForm {
+        system: q.get("system").cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    form_page(&app, &s, StatusCode::OK, &form, &Errors::new()).await
+}
+
+/// `POST /incidents/new`.
+pub async fn report(
+    State(app): State<AppState>,
+    s: Signed,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    let form = IncidentForm {
+        system: f.get("system").trim().to_owned(),
+        kind: f.get("kind").trim().to_owned(),
+        severity: f.get("severity").trim().to_owned(),
+        summary: f.get("summary").to_owned(),
+    };
+    let new = NewIncident {
+        kind: form.kind.clone(),
+        severity: form.severity.clone(),
+        summary: form.summary.clone(),
+    };
+    let mut errors = Errors::new();
+    match app.report_incident(s.who(), &form.system, new).await {
+        Ok(_) => return Ok(see_other("/incidents?ok=incident_reported")),
+        Err(AppError::Invalid(errs)) => {
+            for (field, _) in &errs {
+                let ff = match field.as_str() {
+                    "kind" | "severity" | "summary" => field.as_str(),
+                    _ => "generic",
+                };
+                msg::add(&mut errors, s.lang, ff);
+            }
+        }
+        // The system is unknown or another organisation's: the same answer either way.
+        Err(AppError::NotFound(_)) => msg::add(&mut errors, s.lang, "system"),
+        Err(e) => return Err(e.into()),
+    }
+    form_page(&app, &s, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
+}
+
+/// `POST /incidents/{id}/resolve` (PA05 reviewers).
+pub async fn resolve(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    app.resolve_incident(s.who(), id.id()?).await?;
+    Ok(see_other("/incidents?ok=incident_resolved"))
+}

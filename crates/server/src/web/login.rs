@@ -1,0 +1,311 @@
+//! Sign-in and its stages (forced password change, TOTP enrolment, second factor), sign-out and
+//! the language switch.
+
+use super::i18n::Lang;
+use super::msg::{self, Errors};
+use super::render;
+use super::session::{
+    Anyone, CSRF_COOKIE, FormData, LANG_COOKIE, Staged, WebError, cookie, html, local_path,
+    random_token, same_secret, see_other, set_cookie, stage_path,
+};
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use changegate_app::AppError;
+use changegate_app::sessions::{self as acct, Stage};
+use std::collections::HashMap;
+
+fn login_page(
+    a: &Anyone,
+    csrf: &str,
+    status: StatusCode,
+    username: &str,
+    errors: &Errors,
+    flash_error: Option<String>,
+    flash_ok: Option<String>,
+) -> Result<Response, WebError> {
+    let ctx = minijinja::context! { lang => a.lang.code(), tz => a.tz, csrf => csrf, path => "/login",
+    username => username, errors => errors, flash_error => flash_error, flash_ok => flash_ok };
+    Ok(html(status, render::render("login.html", ctx)?))
+}
+
+/// `GET /login`: the form, with a fresh double-submit CSRF cookie when there is none.
+pub async fn form(
+    a: Anyone,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let (csrf, fresh) = match &a.csrf_cookie {
+        Some(c) => (c.clone(), false),
+        None => (random_token(), true),
+    };
+    let ok = q.get("ok").and_then(|k| msg::flash(a.lang, k));
+    let mut res = login_page(&a, &csrf, StatusCode::OK, "", &Errors::new(), None, ok)?;
+    if fresh {
+        res.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &csrf, None));
+    }
+    Ok(res)
+}
+
+/// `POST /login`: username and password; on success the session cookie and the next stage.
+pub async fn submit(
+    State(app): State<AppState>,
+    a: Anyone,
+    f: FormData,
+) -> Result<Response, WebError> {
+    let csrf = a.csrf_cookie.clone().unwrap_or_default();
+    if !same_secret(f.get("csrf"), &csrf) {
+        return Err(WebError::Csrf);
+    }
+    let (username, password) = (f.get("username").trim(), f.get("password"));
+    let mut errors = Errors::new();
+    if username.is_empty() {
+        msg::add(&mut errors, a.lang, "username");
+    }
+    if password.is_empty() {
+        msg::add(&mut errors, a.lang, "password");
+    }
+    if !errors.is_empty() {
+        let s = StatusCode::UNPROCESSABLE_ENTITY;
+        return login_page(&a, &csrf, s, username, &errors, None, None);
+    }
+    match app.sign_in(username, password, a.ip, &a.user_agent).await {
+        Ok(signed) => {
+            let mut res = see_other(stage_path(signed.session.stage));
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(acct::SESSION_COOKIE, &signed.token, None),
+            );
+            Ok(res)
+        }
+        Err(AppError::Unauthorized(_) | AppError::Conflict(..) | AppError::Invalid(_)) => {
+            let m = super::i18n::text(a.lang, "err.login_failed");
+            let s = StatusCode::UNAUTHORIZED;
+            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+        }
+        Err(AppError::Forbidden(_)) => {
+            let m = super::i18n::text(a.lang, "err.login_refused");
+            let s = StatusCode::FORBIDDEN;
+            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends a session that is not at `stage` to the page of its own stage.
+fn at_stage(s: &Staged, stage: Stage) -> Result<(), WebError> {
+    match s.s.stage {
+        st if st == stage => Ok(()),
+        Stage::Active if stage == Stage::ChangePassword => {
+            Err(WebError::Redirect("/account".into()))
+        }
+        st => Err(WebError::Redirect(stage_path(st).into())),
+    }
+}
+
+/// `GET /login/password`: the forced change of a one-time password.
+pub async fn password_form(s: Staged) -> Result<Response, WebError> {
+    at_stage(&s, Stage::ChangePassword)?;
+    s.page(
+        StatusCode::OK,
+        "login_password.html",
+        minijinja::context! { errors => Errors::new() },
+    )
+}
+
+/// Maps refusals of a password change to the form's fields.
+pub(crate) fn password_errors(lang: Lang, e: AppError) -> Result<Errors, WebError> {
+    let mut errors = Errors::new();
+    match e {
+        AppError::Invalid(errs) => {
+            for (field, _) in errs {
+                let f = if field.contains("current") {
+                    "current_password"
+                } else {
+                    "new_password"
+                };
+                msg::add(&mut errors, lang, f);
+            }
+        }
+        AppError::Unauthorized(_) => msg::add(&mut errors, lang, "current_password"),
+        other => return Err(other.into()),
+    }
+    Ok(errors)
+}
+
+/// Checks the new password is given and typed twice the same.
+pub(crate) fn check_new_password(lang: Lang, f: &FormData) -> Errors {
+    let mut errors = Errors::new();
+    if f.get("new_password").is_empty() {
+        msg::add(&mut errors, lang, "new_password");
+    } else if f.get("new_password") != f.get("confirm_password") {
+        msg::add_key(
+            &mut errors,
+            lang,
+            "confirm_password",
+            "err.passwords_differ",
+        );
+    }
+    errors
+}
+
+/// `POST /login/password`.
+pub async fn password_submit(
+    State(app): State<AppState>,
+    s: Staged,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    at_stage(&s, Stage::ChangePassword)?;
+    let unprocessable = |errors: Errors| {
+        s.page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "login_password.html",
+            minijinja::context! { errors => errors },
+        )
+    };
+    let errors = check_new_password(s.lang, &f);
+    if !errors.is_empty() {
+        return unprocessable(errors);
+    }
+    match app.change_password(&s.s, None, f.get("new_password")).await {
+        Ok(next) => Ok(see_other(stage_path(next.stage))),
+        Err(e) => unprocessable(password_errors(s.lang, e)?),
+    }
+}
+
+async fn totp_page(
+    app: &AppState,
+    s: &Staged,
+    status: StatusCode,
+    errors: Errors,
+) -> Result<Response, WebError> {
+    let e = app.totp_enrolment(&s.s).await?;
+    s.page(
+        status,
+        "login_totp.html",
+        minijinja::context! { errors => errors,
+        secret => e.secret_base32, otpauth_uri => e.otpauth_uri },
+    )
+}
+
+/// `GET /login/totp`: enrolment of the second factor (the secret and its otpauth URI).
+pub async fn totp_form(State(app): State<AppState>, s: Staged) -> Result<Response, WebError> {
+    at_stage(&s, Stage::EnrolSecondFactor)?;
+    totp_page(&app, &s, StatusCode::OK, Errors::new()).await
+}
+
+fn code_error(lang: Lang) -> Errors {
+    let mut errors = Errors::new();
+    msg::add_key(&mut errors, lang, "code", "err.code_wrong");
+    errors
+}
+
+/// Whether a refusal means "wrong code" (shown next to the field).
+pub(crate) fn is_wrong_code(e: &AppError) -> bool {
+    matches!(e, AppError::Unauthorized(_))
+        || matches!(e, AppError::Invalid(errs) if errs.iter().any(|(f, _)| f == "code"))
+}
+
+/// `POST /login/totp`: the first code confirms the enrolment.
+pub async fn totp_submit(
+    State(app): State<AppState>,
+    s: Staged,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    at_stage(&s, Stage::EnrolSecondFactor)?;
+    match app.confirm_totp(&s.s, f.get("code").trim()).await {
+        Ok(next) => Ok(see_other(stage_path(next.stage))),
+        Err(e) if is_wrong_code(&e) => {
+            totp_page(
+                &app,
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code_error(s.lang),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /login/otp`: the second factor at sign-in.
+pub async fn otp_form(s: Staged) -> Result<Response, WebError> {
+    at_stage(&s, Stage::SecondFactor)?;
+    s.page(
+        StatusCode::OK,
+        "login_otp.html",
+        minijinja::context! { errors => Errors::new() },
+    )
+}
+
+/// `POST /login/otp`.
+pub async fn otp_submit(
+    State(app): State<AppState>,
+    s: Staged,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    at_stage(&s, Stage::SecondFactor)?;
+    match app.check_second_factor(&s.s, f.get("code").trim()).await {
+        Ok(next) => Ok(see_other(stage_path(next.stage))),
+        Err(e) if is_wrong_code(&e) => s.page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "login_otp.html",
+            minijinja::context! { errors => code_error(s.lang) },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /logout` (`everywhere=1`: every session of the person).
+pub async fn logout(
+    State(app): State<AppState>,
+    s: Staged,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    app.sign_out(&s.s, f.get("everywhere") == "1").await?;
+    let mut res = see_other("/login?ok=signed_out");
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(acct::SESSION_COOKIE, "", Some(0)),
+    );
+    Ok(res)
+}
+
+/// `POST /lang`: sets the language cookie and goes back. The CSRF token is the session's, or
+/// before sign-in the double-submit cookie's.
+pub async fn set_lang(
+    State(app): State<AppState>,
+    a: Anyone,
+    headers: HeaderMap,
+    f: FormData,
+) -> Result<Response, WebError> {
+    let given = f.get("csrf");
+    let mut ok = a
+        .csrf_cookie
+        .as_deref()
+        .is_some_and(|c| same_secret(given, c));
+    if let (false, Some(token)) = (
+        ok,
+        cookie(&headers, acct::SESSION_COOKIE).filter(|t| !t.is_empty()),
+    ) {
+        ok = app
+            .web_session(token, a.ip)
+            .await
+            .is_ok_and(|s| same_secret(given, &s.csrf));
+    }
+    if !ok {
+        return Err(WebError::Csrf);
+    }
+    let lang = Lang::parse(f.get("lang")).unwrap_or_default();
+    let mut res = see_other(&local_path(f.get("back")));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
+    );
+    Ok(res)
+}

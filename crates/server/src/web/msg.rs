@@ -1,0 +1,114 @@
+//! Messages the handlers choose (page-level flashes, field errors), as translation keys. The
+//! app's own messages are English sentences for the API; a page shows the translated message of
+//! the field instead, so no page mixes languages.
+
+use super::i18n::{self, Lang};
+use std::collections::BTreeMap;
+
+/// Page-level messages that may be named in a redirect's query (`?ok=submitted`).
+pub const FLASHES: &[&str] = &[
+    "filed",
+    "submitted",
+    "withdrawn",
+    "signed_off",
+    "changes_requested",
+    "submit_failed",
+    "incident_reported",
+    "incident_resolved",
+    "token_revoked",
+    "password_changed",
+    "user_unlocked",
+    "second_factor_reset",
+    "signed_out",
+];
+
+/// Fields with a translated message (`err.<field>`).
+pub const FIELDS: &[&str] = &[
+    "username",
+    "password",
+    "current_password",
+    "new_password",
+    "confirm_password",
+    "code",
+    "system",
+    "kind",
+    "title",
+    "description",
+    "environments",
+    "commit",
+    "tree",
+    "artifact",
+    "conclusion",
+    "findings",
+    "conditions",
+    "checklist",
+    "result",
+    "note",
+    "severity",
+    "summary",
+    "name",
+    "expires_days",
+    "display_name",
+    "org",
+    "role",
+    "from",
+    "to",
+    "generic",
+];
+
+/// Other keys the handlers use.
+pub const OTHER: &[&str] = &[
+    "err.login_failed",
+    "err.login_refused",
+    "err.passwords_differ",
+    "err.conclusion_fail_item",
+    "err.already_exists",
+    "err.note_required",
+    "err.code_wrong",
+];
+
+/// Every key chosen in Rust code (checked by a test to exist in both languages).
+pub static ALL_KEYS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    FLASHES
+        .iter()
+        .map(|f| format!("flash.{f}"))
+        .chain(FIELDS.iter().map(|f| format!("err.{f}")))
+        .chain(OTHER.iter().map(|k| (*k).to_owned()))
+        .collect()
+});
+
+/// The translated flash `name`, if it is one of [`FLASHES`] (nothing else from a URL is shown).
+pub fn flash(lang: Lang, name: &str) -> Option<String> {
+    FLASHES
+        .contains(&name)
+        .then(|| i18n::text(lang, &format!("flash.{name}")))
+}
+
+/// The translated message of a form field.
+pub fn field(lang: Lang, field: &str) -> String {
+    let base = field.split('_').next().unwrap_or(field);
+    let key = if FIELDS.contains(&field) {
+        format!("err.{field}")
+    } else if FIELDS.contains(&base) && (field.starts_with("result_") || field.starts_with("note_"))
+    {
+        format!("err.{base}")
+    } else {
+        "err.generic".to_owned()
+    };
+    i18n::text(lang, &key)
+}
+
+/// Field errors of a form: form field name → translated message.
+pub type Errors = BTreeMap<String, String>;
+
+/// Adds the translated message of `field`, unless it already has one.
+pub fn add(errors: &mut Errors, lang: Lang, form_field: &str) {
+    errors
+        .entry(form_field.to_owned())
+        .or_insert_with(|| field(lang, form_field));
+}
+
+/// Adds a specific message (a key of [`OTHER`]) for `field`, replacing any other.
+pub fn add_key(errors: &mut Errors, lang: Lang, form_field: &str, key: &str) {
+    errors.insert(form_field.to_owned(), i18n::text(lang, key));
+}
