@@ -9,9 +9,9 @@
 
 use crate::process::{Server, seed};
 use crate::sink::eventually;
-use changegate_api::{AuditEvent, ChangeRequest, Client, ClientError, NewToken};
+use changegate_api::{AuditEvent, ChangeRequest, ClientError};
+use changegate_app::App;
 use changegate_app::audit::Verified;
-use changegate_app::{App, Principal};
 use changegate_tests::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,23 +32,6 @@ async fn second_replica(t: &TestApp) -> (String, tokio::sync::oneshot::Sender<()
         .await;
     });
     (url, tx)
-}
-
-/// A client of `username` (a fresh token) on the server at `url`.
-async fn as_user(t: &TestApp, url: &str, username: &str) -> Client {
-    let tok = t
-        .app
-        .create_token(
-            &Principal::operator(),
-            username,
-            NewToken {
-                name: "replica".into(),
-                expires_in_days: Some(1),
-            },
-        )
-        .await
-        .unwrap();
-    Client::new(url, Some(tok.token)).unwrap()
 }
 
 /// The actions recorded in the audit log about change request `id`, in order, read through the
@@ -158,7 +141,7 @@ async fn two_reviewers_signing_off_at_once_are_both_counted_once_on_a_level_4_ch
     let t = spawn_app().await;
     let w = t.world().await;
     let (url_b, _stop_b) = second_replica(&t).await;
-    let reviewer2_on_b = as_user(&t, &url_b, "do.minh.duc").await;
+    let reviewer2_on_b = t.reviewer_on(&url_b, "do.minh.duc").await;
     for round in 0..ROUNDS {
         // DAT-DAI is level 4: a quorum of two distinct reviewers.
         let cr = submitted(&w, "DAT-DAI").await;
@@ -223,7 +206,7 @@ async fn of_two_reviewers_signing_off_a_level_3_change_at_once_one_approves_and_
     let t = spawn_app().await;
     let w = t.world().await;
     let (url_b, _stop_b) = second_replica(&t).await;
-    let reviewer2_on_b = as_user(&t, &url_b, "do.minh.duc").await;
+    let reviewer2_on_b = t.reviewer_on(&url_b, "do.minh.duc").await;
     let mut first = BTreeMap::new();
     for round in 0..ROUNDS {
         // TTHC is level 3: one reviewer approves; the other finds it approved already.
@@ -283,7 +266,7 @@ async fn one_reviewer_signing_off_twice_at_once_is_counted_once() {
     let t = spawn_app().await;
     let w = t.world().await;
     let (url_b, _stop_b) = second_replica(&t).await;
-    let reviewer_on_b = as_user(&t, &url_b, "tran.thi.hoa").await;
+    let reviewer_on_b = t.reviewer_on(&url_b, "tran.thi.hoa").await;
     for round in 0..ROUNDS {
         // A double click (or a retried request) on a level 4 change: one counts.
         let cr = submitted(&w, "DAT-DAI").await;
@@ -324,7 +307,7 @@ async fn an_owner_withdrawing_while_a_reviewer_signs_off_ends_in_one_order_or_th
     let t = spawn_app().await;
     let w = t.world().await;
     let (url_b, _stop_b) = second_replica(&t).await;
-    let reviewer_on_b = as_user(&t, &url_b, "tran.thi.hoa").await;
+    let reviewer_on_b = t.reviewer_on(&url_b, "tran.thi.hoa").await;
     let mut seen = BTreeMap::new();
     for round in 0..2 * ROUNDS {
         // TTHC is level 3: one pass approves, and an approved change cannot be withdrawn; a
@@ -497,7 +480,10 @@ async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_within_a_
     );
 
     // PA05 signs off: every waiting pipeline is answered allow within a second.
-    let reviewer = server.client(&tokens.reviewer);
+    let reviewer = Reviewer::new(
+        server.client(&tokens.reviewer),
+        tokens.reviewer_factor.clone(),
+    );
     let sent = Instant::now();
     ok(reviewer.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
     let answered = Instant::now();

@@ -160,7 +160,7 @@ async fn owner_writer(
 }
 
 /// The PA05 reviewer: signs off submitted changes (pass, sometimes fail) and resolves incidents.
-async fn reviewer_writer(reviewer: Client, ledger: Shared, stop: Arc<AtomicBool>, seed: u64) {
+async fn reviewer_writer(reviewer: Reviewer, ledger: Shared, stop: Arc<AtomicBool>, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -333,7 +333,10 @@ fn writers(
             rng.random(),
         )),
         tokio::spawn(reviewer_writer(
-            server.client(&tokens.reviewer),
+            Reviewer::new(
+                server.client(&tokens.reviewer),
+                tokens.reviewer_factor.clone(),
+            ),
             ledger.clone(),
             stop.clone(),
             rng.random(),

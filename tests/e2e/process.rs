@@ -5,9 +5,10 @@
 use crate::cli::changegate_bin;
 use changegate_api::{Client, NewOrganisation, NewSystem, NewToken, NewUser};
 use changegate_app::{App, Principal};
-use changegate_tests::pack;
+use changegate_tests::{SecondFactor, pack};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -19,6 +20,8 @@ pub struct Seeded {
     pub owner: String,
     /// PA05 reviewer (`tran.thi.hoa`).
     pub reviewer: String,
+    /// The reviewer's enrolled second factor.
+    pub reviewer_factor: Arc<SecondFactor>,
     /// CI of STNMT (`ci.stnmt`).
     pub ci: String,
 }
@@ -45,23 +48,29 @@ pub async fn seed(database_url: &str) -> Seeded {
         .unwrap();
     }
     let mut tokens = vec![];
+    let mut reviewer_factor = None;
     for (username, display_name, org, role) in [
         ("quan.tri", "Trần Quản Trị", "SO-TTTT", "admin"),
         ("nguyen.van.an", "Nguyễn Văn An", "STNMT", "owner"),
         ("tran.thi.hoa", "Trần Thị Hoa", "PA05", "reviewer"),
         ("ci.stnmt", "CI Sở TN&MT", "STNMT", "ci"),
     ] {
-        app.create_user(
-            &op,
-            NewUser {
-                username: username.into(),
-                display_name: display_name.into(),
-                org: org.into(),
-                role: role.into(),
-            },
-        )
-        .await
-        .unwrap();
+        let created = app
+            .create_user(
+                &op,
+                NewUser {
+                    username: username.into(),
+                    display_name: display_name.into(),
+                    org: org.into(),
+                    role: role.into(),
+                },
+            )
+            .await
+            .unwrap();
+        if role == "reviewer" {
+            reviewer_factor =
+                Some(SecondFactor::enrol(&app, username, &created.one_time_password).await);
+        }
         let t = app
             .create_token(
                 &op,
@@ -97,6 +106,7 @@ pub async fn seed(database_url: &str) -> Seeded {
         admin: t.next().unwrap(),
         owner: t.next().unwrap(),
         reviewer: t.next().unwrap(),
+        reviewer_factor: reviewer_factor.unwrap(),
         ci: t.next().unwrap(),
     }
 }

@@ -45,9 +45,11 @@ async fn two_replicas_run_each_job_slot_once_and_see_each_others_writes() {
     let ask = ask_commit("TTHC", "production", &commit);
     assert_eq!(ok(ci_b.gate(&ask).await).codes(), ["pending_evaluation"]);
     let c = ok(owner.change(c.id).await);
-    ok(a.client(&tokens.reviewer)
-        .sign_off(c.id, &sign_off_all(&c, "pass"))
-        .await);
+    ok(
+        Reviewer::new(a.client(&tokens.reviewer), tokens.reviewer_factor.clone())
+            .sign_off(c.id, &sign_off_all(&c, "pass"))
+            .await,
+    );
     let signed = Instant::now();
     eventually(
         "replica B's gate to allow the change approved through A",

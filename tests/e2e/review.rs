@@ -168,6 +168,7 @@ async fn a_pass_over_a_failed_checklist_item_is_refused() {
             .collect(),
         findings: vec![],
         conditions: vec![],
+        second_factor_code: None,
     };
     let p = problem(w.reviewer.sign_off(cr.id, &no_note).await);
     assert_eq!((p.status, p.code.as_str()), (422, "validation_failed"));

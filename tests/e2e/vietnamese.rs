@@ -39,7 +39,7 @@ async fn vietnamese_names_titles_notes_and_findings_come_back_byte_for_byte() {
     assert_eq!(stored.name.as_bytes(), ORG.as_bytes());
 
     let owner = t.user("anh.tuyet", PERSON, "UBND-BT", "owner").await;
-    let reviewer = t.user("duc.pa05", DECOMPOSED, "PA05", "reviewer").await;
+    let reviewer = t.reviewer("duc.pa05", DECOMPOSED, "PA05").await;
     let me = ok(owner.me().await);
     assert_eq!(me.display_name, PERSON);
     assert_eq!(ok(reviewer.me().await).display_name, DECOMPOSED);

@@ -12,9 +12,11 @@ use changegate_api::{
     ChangeRequest, Client, ClientError, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation,
     NewSignOff, NewSystem, NewToken, NewUser, Problem, WireSubject,
 };
-use changegate_app::{App, Principal};
+use changegate_app::{App, Principal, totp};
 use changegate_domain::PolicyPack;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The backend the tests run against, for messages.
@@ -68,6 +70,8 @@ pub struct TestApp {
     /// The temporary directory (SQLite file); removed on drop.
     pub dir: TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The second factors of the reviewers made by [`TestApp::reviewer`], by username.
+    factors: Mutex<HashMap<String, Arc<SecondFactor>>>,
 }
 
 impl Drop for TestApp {
@@ -124,6 +128,7 @@ pub async fn spawn_app() -> TestApp {
         admin: anon,
         dir,
         shutdown: Some(tx),
+        factors: Mutex::default(),
     };
     t.admin = t
         .user("quan.tri", "Trần Quản Trị", "SO-TTTT", "admin")
@@ -146,8 +151,64 @@ impl TestApp {
 
     /// Creates a user and a token for them; returns a client that acts as them.
     pub async fn user(&self, username: &str, display_name: &str, org: &str, role: &str) -> Client {
+        self.user_and_password(username, display_name, org, role)
+            .await
+            .0
+    }
+
+    /// Creates a PA05 reviewer at `org` who has enrolled a second factor, and a token for them.
+    pub async fn reviewer(&self, username: &str, display_name: &str, org: &str) -> Reviewer {
+        let (client, otp) = self
+            .user_and_password(username, display_name, org, "reviewer")
+            .await;
+        let factor = SecondFactor::enrol(&self.app, username, &otp).await;
+        self.factors
+            .lock()
+            .unwrap()
+            .insert(username.to_owned(), factor.clone());
+        Reviewer { client, factor }
+    }
+
+    /// Reviewer `username` (made by [`TestApp::reviewer`]) through another server at `url`,
+    /// with a fresh token and the same authenticator.
+    pub async fn reviewer_on(&self, url: &str, username: &str) -> Reviewer {
+        let factor = self
+            .factors
+            .lock()
+            .unwrap()
+            .get(username)
+            .cloned()
+            .unwrap_or_else(|| panic!("{username} is not a reviewer made by TestApp::reviewer"));
+        let tok = self
+            .app
+            .create_token(
+                &Principal::operator(),
+                username,
+                NewToken {
+                    name: "replica".into(),
+                    expires_in_days: Some(1),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create token {username}: {e}"));
+        Reviewer {
+            client: Client::new(url, Some(tok.token)).unwrap_or_else(|e| panic!("{e}")),
+            factor,
+        }
+    }
+
+    /// Creates a user and a token for them: a client that acts as them, and their one-time
+    /// password.
+    async fn user_and_password(
+        &self,
+        username: &str,
+        display_name: &str,
+        org: &str,
+        role: &str,
+    ) -> (Client, String) {
         let op = Principal::operator();
-        self.app
+        let created = self
+            .app
             .create_user(
                 &op,
                 NewUser {
@@ -171,7 +232,7 @@ impl TestApp {
             )
             .await
             .unwrap_or_else(|e| panic!("create token {username}: {e}"));
-        self.anon.with_token(t.token)
+        (self.anon.with_token(t.token), created.one_time_password)
     }
 
     /// Registers a system (as the admin).
@@ -208,12 +269,8 @@ impl TestApp {
         let other_owner = self
             .user("pham.thue", "Phạm Văn Thuế", "CUCTHUE", "owner")
             .await;
-        let reviewer = self
-            .user("tran.thi.hoa", "Trần Thị Hoa", "PA05", "reviewer")
-            .await;
-        let reviewer2 = self
-            .user("do.minh.duc", "Đỗ Minh Đức", "PA05", "reviewer")
-            .await;
+        let reviewer = self.reviewer("tran.thi.hoa", "Trần Thị Hoa", "PA05").await;
+        let reviewer2 = self.reviewer("do.minh.duc", "Đỗ Minh Đức", "PA05").await;
         let auditor = self
             .user("vu.thanh.tra", "Vũ Thanh Tra", "SO-TTTT", "auditor")
             .await;
@@ -243,10 +300,10 @@ pub struct World {
     pub owner2: Client,
     /// Owner at CUCTHUE (`pham.thue`).
     pub other_owner: Client,
-    /// PA05 reviewer (`tran.thi.hoa`).
-    pub reviewer: Client,
-    /// Second PA05 reviewer (`do.minh.duc`).
-    pub reviewer2: Client,
+    /// PA05 reviewer (`tran.thi.hoa`), second factor enrolled.
+    pub reviewer: Reviewer,
+    /// Second PA05 reviewer (`do.minh.duc`), second factor enrolled.
+    pub reviewer2: Reviewer,
     /// Auditor at SO-TTTT (`vu.thanh.tra`).
     pub auditor: Client,
     /// CI of STNMT (`ci.stnmt`).
@@ -278,6 +335,136 @@ pub fn sign_off_all(cr: &ChangeRequest, conclusion: &str) -> NewSignOff {
             .collect(),
         findings: vec![],
         conditions: vec![],
+        second_factor_code: None,
+    }
+}
+
+/// A person's enrolled second factor, as their authenticator app holds it: it gives each code
+/// once, as the server accepts each once.
+pub struct SecondFactor {
+    key: Vec<u8>,
+    /// The last step whose code was given, and when a code last opened the API step-up window.
+    state: tokio::sync::Mutex<(i64, Option<Instant>)>,
+}
+
+impl SecondFactor {
+    /// Enrols a second factor for `username` the way a person does in the web UI: signs in
+    /// with the one-time password, sets a password, enrols and confirms a code.
+    pub async fn enrol(app: &App, username: &str, one_time_password: &str) -> Arc<SecondFactor> {
+        let local = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let s = app
+            .sign_in(username, one_time_password, local, "harness")
+            .await
+            .unwrap_or_else(|e| panic!("sign in {username}: {e}"))
+            .session;
+        let s = app
+            .change_password(&s, None, "Mật khẩu riêng của người kiểm tra 2026")
+            .await
+            .unwrap_or_else(|e| panic!("set a password for {username}: {e}"));
+        let e = app
+            .totp_enrolment(&s)
+            .await
+            .unwrap_or_else(|e| panic!("enrol {username}: {e}"));
+        let key = totp::base32_decode(&e.secret_base32).unwrap_or_else(|| panic!("base32"));
+        // The code of the step before now (accepted within one step either way), so that the
+        // next two steps' codes are usable at once.
+        let step = totp::step_at(unix_now()) - 1;
+        app.confirm_totp(&s, &totp::code_at_step(&key, step))
+            .await
+            .unwrap_or_else(|e| panic!("confirm the second factor of {username}: {e}"));
+        Arc::new(SecondFactor {
+            key,
+            state: tokio::sync::Mutex::new((step, None)),
+        })
+    }
+
+    /// A code not given before that the server accepts now (a code of the step before, now or
+    /// the next); waits for the clock when those are used up.
+    pub async fn next_code(&self) -> String {
+        let mut st = self.state.lock().await;
+        let step = (st.0 + 1).max(totp::step_at(unix_now()) - 1);
+        while totp::step_at(unix_now()) + 1 < step {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        st.0 = step;
+        totp::code_at_step(&self.key, step)
+    }
+
+    /// The code an API sign-off carries: none while the step-up window the last one opened is
+    /// still open (4 of its 5 minutes, to stay clear of its end), else a fresh one.
+    async fn code_for_sign_off(&self) -> Option<String> {
+        let open = self
+            .state
+            .lock()
+            .await
+            .1
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(240));
+        if open {
+            None
+        } else {
+            Some(self.next_code().await)
+        }
+    }
+
+    async fn stepped_up(&self, at: Instant) {
+        let mut st = self.state.lock().await;
+        if st.1.is_none_or(|t| t < at) {
+            st.1 = Some(at);
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A PA05 reviewer's API client with their authenticator at hand: [`Reviewer::sign_off`]
+/// carries a second-factor code when the server needs one. Everything else is the [`Client`].
+#[derive(Clone)]
+pub struct Reviewer {
+    client: Client,
+    factor: Arc<SecondFactor>,
+}
+
+impl std::ops::Deref for Reviewer {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Reviewer {
+    /// `client` (a reviewer's token) with their second factor.
+    pub fn new(client: Client, factor: Arc<SecondFactor>) -> Reviewer {
+        Reviewer { client, factor }
+    }
+
+    /// The plain client: its `sign_off` sends the body as it is, code or none.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The second factor.
+    pub fn factor(&self) -> &Arc<SecondFactor> {
+        &self.factor
+    }
+
+    /// Signs off through the API with a second-factor code when the step-up window is not open
+    /// (the code `s` carries, if any, is kept as it is).
+    pub async fn sign_off(&self, id: i64, s: &NewSignOff) -> Result<ChangeRequest, ClientError> {
+        let mut s = s.clone();
+        let mut with_code = s.second_factor_code.is_some();
+        if !with_code {
+            s.second_factor_code = self.factor.code_for_sign_off().await;
+            with_code = s.second_factor_code.is_some();
+        }
+        let sent = Instant::now();
+        let r = self.client.sign_off(id, &s).await;
+        if r.is_ok() && with_code {
+            // The code opened (or renewed) the server's window no earlier than it was sent.
+            self.factor.stepped_up(sent).await;
+        }
+        r
     }
 }
 

@@ -468,6 +468,11 @@ pub struct NewSignOff {
     /// Conditions.
     #[serde(default)]
     pub conditions: Vec<String>,
+    /// A current code from the reviewer's authenticator app (TOTP, RFC 6238), required when
+    /// signing off through the API; each code is accepted once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "492039")]
+    pub second_factor_code: Option<String>,
 }
 
 /// A recorded sign-off.

@@ -659,8 +659,6 @@ impl App {
         Ok(am.update(db).await?)
     }
 
-    /// Records a reviewer's evaluation and sign-off.
-    #[instrument(skip_all, fields(id), err)]
     /// Checks, without writing, that `who` could sign off change request `id` with `n` now: the
     /// answers, the state and separation of duties. [`App::sign_off`] checks all of it again in
     /// its transaction; this lets the web UI refuse a form before it uses up a one-time code.
@@ -683,6 +681,10 @@ impl App {
         Ok(())
     }
 
+    /// Records a reviewer's evaluation and sign-off. The second factor is the caller's to ask
+    /// ([`App::sign_off_with_code`] for the API, [`App::sign_off_with_second_factor`] for the
+    /// web UI).
+    #[instrument(skip_all, fields(id), err)]
     pub async fn sign_off(
         &self,
         who: &Principal,

@@ -324,6 +324,7 @@ impl App {
             } else {
                 vec![]
             },
+            second_factor_code: None,
         };
         // Approved: the gate lets exactly this content through.
         let mut c = file(

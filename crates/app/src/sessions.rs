@@ -48,6 +48,10 @@ pub const ABSOLUTE: Duration = Duration::hours(12);
 pub const LOCK_AFTER: i32 = 5;
 /// How long a locked account stays locked.
 pub const LOCK_FOR: Duration = Duration::minutes(15);
+/// How long a second-factor code given with an API sign-off lets that account's further API
+/// sign-offs go without a fresh code (a reviewer signing off a batch from a script enters one
+/// code, not one per change, and authenticator codes are accepted once per 30-second step).
+pub const API_STEP_UP: Duration = Duration::minutes(5);
 /// How often at most a page view refreshes the session row.
 const TOUCH_EVERY: Duration = Duration::seconds(30);
 
@@ -56,6 +60,8 @@ pub const WRONG_CREDENTIALS: &str = "Sai tên đăng nhập hoặc mật khẩu 
 /// The answer to an unknown, expired or revoked session.
 pub const SESSION_ENDED: &str =
     "Phiên đăng nhập đã hết hạn, hãy đăng nhập lại / the session has ended, please sign in again";
+/// The answer to a second-factor code from an account that has none.
+pub const NO_SECOND_FACTOR: &str = "Tài khoản chưa đăng ký xác thực hai lớp (đăng nhập giao diện web để đăng ký) / the account has no second factor (sign in to the web UI to enrol one)";
 /// The answer to a wrong or reused second-factor code.
 pub const WRONG_CODE: &str =
     "Mã xác thực không đúng hoặc đã được dùng / the code is wrong or was already used";
@@ -138,6 +144,27 @@ pub struct WebSession {
     pub expires_at: DateTime<Utc>,
     /// Whether the user has a second factor.
     pub second_factor: bool,
+}
+
+impl WebSession {
+    fn code_use(&self) -> CodeUse<'_> {
+        CodeUse {
+            principal: &self.principal,
+            session: Some(self.id),
+            ip: self.ip,
+            field: "code",
+        }
+    }
+}
+
+/// Who presents a second-factor code, and through what: a web session, or an API request
+/// (`session` None).
+struct CodeUse<'a> {
+    principal: &'a Principal,
+    session: Option<i64>,
+    ip: IpAddr,
+    /// The input field a wrong code is reported on.
+    field: &'static str,
 }
 
 impl WebSession {
@@ -350,6 +377,13 @@ async fn user_row(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> 
         .one(db)
         .await?
         .ok_or_else(unauthorized_session)
+}
+
+/// The refusal of a second-factor code while the account is locked.
+fn locked(until: DateTime<Utc>) -> AppError {
+    AppError::Forbidden(format!(
+        "Tài khoản đang bị khoá đến {until} sau nhiều lần nhập sai / the account is locked until {until} after repeated failures"
+    ))
 }
 
 fn stage_of(row: &session::Model) -> AppResult<Stage> {
@@ -950,7 +984,7 @@ impl App {
         let key = totp::base32_decode(&pending)
             .ok_or_else(|| AppError::Internal("stored TOTP secret is not base32".into()))?;
         let Some(step) = totp::verify(&key, code, crate::now().timestamp(), None) else {
-            return Err(self.second_factor_failed(s, &u).await);
+            return Err(self.second_factor_failed(&s.code_use(), &u).await);
         };
         let tx = self.begin().await?;
         let at = tx.at();
@@ -995,66 +1029,78 @@ impl App {
         web_session(&row, s.principal.clone(), &fresh)
     }
 
-    async fn second_factor_failed(&self, s: &WebSession, u: &user::Model) -> AppError {
+    async fn second_factor_failed(&self, by: &CodeUse<'_>, u: &user::Model) -> AppError {
         match self
-            .record_failure(u, &u.username, "wrong_second_factor", s.ip, "", Some(s.id))
+            .record_failure(u, &u.username, "wrong_second_factor", by.ip, "", by.session)
             .await
         {
             Ok(n) => {
                 tokio::time::sleep(backoff(n)).await;
-                AppError::invalid("code", WRONG_CODE)
+                AppError::invalid(by.field, WRONG_CODE)
             }
             Err(e) => e,
         }
     }
 
     /// Checks a code from the user's authenticator and consumes its step (a code is accepted
-    /// once); returns the user row as it was.
+    /// once). A locked account's codes are refused unread. With a web session and `next`, the
+    /// session moves to that stage in the same transaction; returns the session row then.
     async fn consume_code(
         &self,
-        s: &WebSession,
+        by: CodeUse<'_>,
         u: &user::Model,
         code: &str,
         purpose: serde_json::Value,
         next: Option<Stage>,
     ) -> AppResult<Option<session::Model>> {
         let Some(secret) = u.totp_secret.clone() else {
-            return Err(AppError::Forbidden(
-                "Tài khoản chưa đăng ký xác thực hai lớp / the account has no second factor".into(),
-            ));
+            return Err(AppError::Forbidden(NO_SECOND_FACTOR.into()));
         };
+        if let Some(until) = u.locked_until.filter(|t| *t > crate::now()) {
+            return Err(locked(until));
+        }
         let key = totp::base32_decode(&secret)
             .ok_or_else(|| AppError::Internal("stored TOTP secret is not base32".into()))?;
         let Some(step) = totp::verify(&key, code, crate::now().timestamp(), u.totp_last_step)
         else {
-            return Err(self.second_factor_failed(s, u).await);
+            return Err(self.second_factor_failed(&by, u).await);
         };
         let tx = self.begin().await?;
         let at = tx.at();
-        let row = live_row(&tx.txn, s.id, at).await?;
+        let row = match by.session {
+            Some(id) => Some(live_row(&tx.txn, id, at).await?),
+            None => None,
+        };
         let fresh = user_row(&tx.txn, u.id).await?;
         if fresh.totp_secret != u.totp_secret || fresh.totp_last_step.is_some_and(|l| l >= step) {
             // Used meanwhile (another tab, a replay).
             drop(tx);
-            return Err(AppError::invalid("code", WRONG_CODE));
+            return Err(AppError::invalid(by.field, WRONG_CODE));
         }
         let mut am: user::ActiveModel = fresh.into();
         am.totp_last_step = Set(Some(step));
         am.failed_logins = Set(0);
+        if by.session.is_none() {
+            am.api_step_up_until = Set(Some(at + API_STEP_UP));
+        }
         am.update(&tx.txn).await?;
-        let row = match next {
-            Some(stage) => {
+        let row = match (row, next) {
+            (Some(row), Some(stage)) => {
                 let mut sam: session::ActiveModel = row.into();
                 sam.stage = Set(stage.as_str().into());
                 Some(sam.update(&tx.txn).await?)
             }
-            None => None,
+            _ => None,
+        };
+        let (entity, entity_id) = match by.session {
+            Some(id) => ("session", id.to_string()),
+            None => ("user", u.username.clone()),
         };
         tx.audit(event(
-            Some(&s.principal),
+            Some(by.principal),
             "auth.second_factor",
-            "session",
-            s.id,
+            entity,
+            entity_id,
             None,
             None,
             Some(purpose),
@@ -1073,7 +1119,7 @@ impl App {
         }
         let row = self
             .consume_code(
-                s,
+                s.code_use(),
                 &u,
                 code,
                 serde_json::json!({ "purpose": "sign_in", "stage": "active" }),
@@ -1104,7 +1150,7 @@ impl App {
         // longer submitted) is refused before the code is used up.
         self.check_sign_off(&s.principal, cr_id, &req).await?;
         self.consume_code(
-            s,
+            s.code_use(),
             &u,
             code,
             serde_json::json!({ "purpose": "sign_off", "change_request": cr_id }),
@@ -1112,6 +1158,53 @@ impl App {
         )
         .await?;
         self.sign_off(&s.principal, cr_id, req).await
+    }
+
+    /// Signs off a change request through the API (a bearer token). A token alone cannot sign
+    /// off: the request carries a code from the reviewer's authenticator in
+    /// `second_factor_code`, which opens a step-up window of [`API_STEP_UP`] in which the
+    /// account's further API sign-offs need no code. As on the web, a sign-off that would be
+    /// refused is refused before the code is looked at, and a wrong code counts towards the lock.
+    #[instrument(skip_all, fields(id = cr_id), err)]
+    pub async fn sign_off_with_code(
+        &self,
+        who: &Principal,
+        cr_id: i64,
+        mut req: wire::NewSignOff,
+        ip: IpAddr,
+    ) -> AppResult<wire::ChangeRequest> {
+        let code = req.second_factor_code.take().unwrap_or_default();
+        let code = code.trim();
+        // Whether this person may sign off this change with this form at all, first: the
+        // answers of a caller who may not see the change or sign off stay as they were.
+        self.check_sign_off(who, cr_id, &req).await?;
+        let u = user_row(&self.db, who.user_id).await?;
+        if u.totp_secret.is_none() {
+            return Err(AppError::Forbidden(NO_SECOND_FACTOR.into()));
+        }
+        let now = crate::now();
+        if let Some(until) = u.locked_until.filter(|t| *t > now) {
+            return Err(locked(until));
+        }
+        let stepped_up = u.api_step_up_until.is_some_and(|t| t > now);
+        if code.is_empty() && !stepped_up {
+            return Err(AppError::invalid(
+                "second_factor_code",
+                "Cần mã xác thực hai lớp từ ứng dụng xác thực / a code from your authenticator app is required",
+            ));
+        }
+        if !code.is_empty() {
+            let by = CodeUse {
+                principal: who,
+                session: None,
+                ip,
+                field: "second_factor_code",
+            };
+            let purpose =
+                serde_json::json!({ "purpose": "sign_off", "change_request": cr_id, "via": "api" });
+            self.consume_code(by, &u, code, purpose, None).await?;
+        }
+        self.sign_off(who, cr_id, req).await
     }
 
     /// The live sessions of the session's user, the most recently used first.
@@ -1268,6 +1361,7 @@ impl App {
         am.totp_pending = Set(None);
         am.totp_enrolled_at = Set(None);
         am.totp_last_step = Set(None);
+        am.api_step_up_until = Set(None);
         am.update(&tx.txn).await?;
         let revoked = revoke_sessions(&tx.txn, u.id, None, at).await?;
         tx.audit(event(
@@ -1753,6 +1847,7 @@ mod tests {
                 .collect(),
             findings: vec![],
             conditions: vec![],
+            second_factor_code: None,
         };
         // The code used for the enrolment is refused: nothing is signed.
         let replay = app

@@ -10,6 +10,17 @@ use axum::http::{StatusCode, header};
 use changegate_app::Principal;
 use serde::de::DeserializeOwned;
 
+/// The peer's address (unspecified when the server runs without connect info).
+pub struct PeerIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(crate::web::session::peer_ip(parts)))
+    }
+}
+
 /// The authenticated person behind `Authorization: Bearer <token>`.
 pub struct Actor(pub std::sync::Arc<Principal>);
 

@@ -310,6 +310,7 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
             checklist: answers(&app.pack),
             findings: vec![],
             conditions: vec![],
+            second_factor_code: None,
         },
     )
     .await

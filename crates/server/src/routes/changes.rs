@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Actor, Json, Path, Query};
+use crate::extract::{Actor, Json, Path, PeerIp, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use changegate_api::*;
@@ -139,14 +139,16 @@ async fn revoke(
 }
 
 /// Records an evaluation and sign-off (reviewer of PA05, outside the owner organisation, who
-/// neither filed nor edited the change).
+/// neither filed nor edited the change). The body carries `second_factor_code`, a current code
+/// from the reviewer's authenticator (enrolled in the web UI): a token alone cannot sign off.
 #[utoipa::path(post, path = "/api/v1/change-requests/{id}/sign-off", tag = "change requests", params(("id" = i64, Path, example = 2)), request_body(content = NewSignOff, example = super::examples::sign_off),
     responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn sign_off(
     State(app): State<AppState>,
     Actor(who): Actor,
+    PeerIp(ip): PeerIp,
     Path(id): Path<i64>,
     Json(s): Json<NewSignOff>,
 ) -> Answer {
-    Ok(axum::Json(app.sign_off(&who, id, s).await?))
+    Ok(axum::Json(app.sign_off_with_code(&who, id, s, ip).await?))
 }

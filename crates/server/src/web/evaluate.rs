@@ -170,6 +170,7 @@ pub async fn submit(
             .collect(),
         findings: findings(&form.findings),
         conditions: lines(&form.conditions).map(str::to_owned).collect(),
+        second_factor_code: None,
     };
     match app.sign_off_with_second_factor(&s.s, id, req, code).await {
         Ok(_) => Ok(see_other(&format!("/changes/{id}?ok=signed_off"))),

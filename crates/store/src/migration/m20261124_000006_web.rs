@@ -44,16 +44,20 @@ fn user_columns() -> Vec<ColumnDef> {
         big_integer_null("totp_last_step"),
         integer("failed_logins").default(0).to_owned(),
         timestamp_with_time_zone_null("locked_until"),
+        // Until then, API sign-offs of this account need no fresh code (set by a code given
+        // through the API).
+        timestamp_with_time_zone_null("api_step_up_until"),
     ]
 }
 
-const USER_COLUMNS: [&str; 6] = [
+const USER_COLUMNS: [&str; 7] = [
     "totp_secret",
     "totp_pending",
     "totp_enrolled_at",
     "totp_last_step",
     "failed_logins",
     "locked_until",
+    "api_step_up_until",
 ];
 
 #[async_trait::async_trait]
