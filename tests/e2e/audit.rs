@@ -13,8 +13,8 @@ async fn verify(t: &TestApp) -> Verified {
 }
 
 /// Events appended by [`seven_writes`]: one per write (a software change: its approval records no
-/// periodic re-review of the system).
-const EVENTS: i64 = 7;
+/// periodic re-review of the system), and the reviewer's second factor given with the sign-off.
+const EVENTS: i64 = 8;
 
 /// Runs a scenario of seven writes; returns the seq before it.
 async fn seven_writes(t: &TestApp, w: &World) -> i64 {
@@ -68,6 +68,7 @@ async fn every_write_appends_its_events_in_order_and_reads_append_none() {
             "change_request.file",
             "change_request.edit",
             "change_request.submit",
+            "auth.second_factor",
             "change_request.sign_off",
             "incident.report",
             "incident.resolve",
@@ -80,6 +81,7 @@ async fn every_write_appends_its_events_in_order_and_reads_append_none() {
             "nguyen.van.an",
             "nguyen.van.an",
             "nguyen.van.an",
+            "tran.thi.hoa",
             "tran.thi.hoa",
             "nguyen.van.an",
             "tran.thi.hoa",
@@ -99,7 +101,7 @@ async fn editing_one_events_content_is_detected_as_a_hash_mismatch() {
     let w = t.world().await;
     let before = seven_writes(&t, &w).await;
     assert!(matches!(verify(&t).await, Verified::Intact(_)));
-    let target = before + 4; // the sign-off
+    let target = before + 5; // the sign-off
     let row = audit_event::Entity::find_by_id(target)
         .one(&t.app.db)
         .await

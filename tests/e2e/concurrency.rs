@@ -308,6 +308,17 @@ async fn an_owner_withdrawing_while_a_reviewer_signs_off_ends_in_one_order_or_th
     let w = t.world().await;
     let (url_b, _stop_b) = second_replica(&t).await;
     let reviewer_on_b = t.reviewer_on(&url_b, "tran.thi.hoa").await;
+    // The reviewer's API step-up window is opened first, so that the racing sign-offs carry no
+    // second-factor code: checking one adds a write before the sign-off and would tilt the race.
+    t.approved(
+        &w,
+        &change(
+            "TTHC",
+            &["production"],
+            vec![git(&random_oid(), &random_oid())],
+        ),
+    )
+    .await;
     let mut seen = BTreeMap::new();
     for round in 0..2 * ROUNDS {
         // TTHC is level 3: one pass approves, and an approved change cannot be withdrawn; a
@@ -324,9 +335,16 @@ async fn an_owner_withdrawing_while_a_reviewer_signs_off_ends_in_one_order_or_th
         };
         let owner = w.owner.clone();
         let (id, s) = (cr.id, sign_off_all(&cr, "pass"));
+        // The sign-off does more work than the withdrawal (its second factor, the checklist), so
+        // the withdrawal gets sent after a head start of 0 to 10 ms for the sign-off: the race
+        // is run at several offsets and goes both ways.
+        let head_start = Duration::from_millis(2 * (round % 6) as u64);
         let (withdrawn, signed) = at_once(
             round % 4 >= 2,
-            async move { owner.withdraw(id).await },
+            async move {
+                tokio::time::sleep(head_start).await;
+                owner.withdraw(id).await
+            },
             async move { reviewer.sign_off(id, &s).await },
         )
         .await;

@@ -381,18 +381,30 @@ impl SecondFactor {
     /// A code not given before that the server accepts now (a code of the step before, now or
     /// the next); waits for the clock when those are used up.
     pub async fn next_code(&self) -> String {
+        self.next_step_and_code().await.1
+    }
+
+    async fn next_step_and_code(&self) -> (i64, String) {
         let mut st = self.state.lock().await;
         let step = (st.0 + 1).max(totp::step_at(unix_now()) - 1);
         while totp::step_at(unix_now()) + 1 < step {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         st.0 = step;
-        totp::code_at_step(&self.key, step)
+        (step, totp::code_at_step(&self.key, step))
+    }
+
+    /// The code of `step` was not used by the server: give it again next time if it was the last.
+    async fn unused(&self, step: i64) {
+        let mut st = self.state.lock().await;
+        if st.0 == step {
+            st.0 = step - 1;
+        }
     }
 
     /// The code an API sign-off carries: none while the step-up window the last one opened is
     /// still open (4 of its 5 minutes, to stay clear of its end), else a fresh one.
-    async fn code_for_sign_off(&self) -> Option<String> {
+    async fn code_for_sign_off(&self) -> Option<(i64, String)> {
         let open = self
             .state
             .lock()
@@ -402,7 +414,7 @@ impl SecondFactor {
         if open {
             None
         } else {
-            Some(self.next_code().await)
+            Some(self.next_step_and_code().await)
         }
     }
 
@@ -450,21 +462,39 @@ impl Reviewer {
     }
 
     /// Signs off through the API with a second-factor code when the step-up window is not open
-    /// (the code `s` carries, if any, is kept as it is).
+    /// (the code `s` carries, if any, is sent as it is). A code of its own that the server did
+    /// not use (the sign-off was refused before) is given again next time; one the server
+    /// refuses as used is replaced by a fresh one, once.
     pub async fn sign_off(&self, id: i64, s: &NewSignOff) -> Result<ChangeRequest, ClientError> {
+        if s.second_factor_code.is_some() {
+            return self.client.sign_off(id, s).await;
+        }
         let mut s = s.clone();
-        let mut with_code = s.second_factor_code.is_some();
-        if !with_code {
-            s.second_factor_code = self.factor.code_for_sign_off().await;
-            with_code = s.second_factor_code.is_some();
+        let mut retried = false;
+        loop {
+            let mut step = None;
+            s.second_factor_code = match self.factor.code_for_sign_off().await {
+                Some((st, code)) => {
+                    step = Some(st);
+                    Some(code)
+                }
+                None => None,
+            };
+            let sent = Instant::now();
+            let r = self.client.sign_off(id, &s).await;
+            let Some(step) = step else { return r };
+            match &r {
+                Ok(_) => self.factor.stepped_up(sent).await,
+                Err(ClientError::Problem(p))
+                    if !retried && p.errors.iter().any(|e| e.field == "second_factor_code") =>
+                {
+                    retried = true;
+                    continue;
+                }
+                Err(_) => self.factor.unused(step).await,
+            }
+            return r;
         }
-        let sent = Instant::now();
-        let r = self.client.sign_off(id, &s).await;
-        if r.is_ok() && with_code {
-            // The code opened (or renewed) the server's window no earlier than it was sent.
-            self.factor.stepped_up(sent).await;
-        }
-        r
     }
 }
 

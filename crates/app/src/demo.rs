@@ -2,10 +2,13 @@
 //! to the population database, and change requests in several states, created through the same
 //! use cases as real data (so every row has its audit event). Credentials are one-time: on a
 //! database that already holds the demo, the demo users get fresh one-time passwords and tokens.
+//! The demo reviewers also get a second factor at once (its secret printed with their
+//! credentials), so that the walk-through can sign off through the API with codes from an
+//! authenticator app or `oathtool`; a real reviewer enrols their own at first sign-in.
 
 use crate::auth::{Principal, hash_secret, one_time_password, principal_of};
 use crate::registry::user_by_name;
-use crate::{App, AppResult, event};
+use crate::{App, AppResult, event, totp};
 use changegate_api as wire;
 use changegate_domain::change::Command;
 use changegate_store::entity::{organisation, session, user};
@@ -30,6 +33,8 @@ pub struct DemoAccount {
     pub one_time_password: String,
     /// API token (90 days).
     pub token: String,
+    /// The second factor's secret (base32, for an authenticator app), for the reviewers.
+    pub second_factor_secret: Option<String>,
 }
 
 /// What the demo holds, for the printed walk-through.
@@ -159,6 +164,7 @@ impl App {
                     org: org.into(),
                     one_time_password: u.one_time_password,
                     token: t.token,
+                    second_factor_secret: self.demo_second_factor(role, username).await?,
                 });
             }
             self.seed_demo_systems(&op, &approved, &pending).await?;
@@ -182,6 +188,7 @@ impl App {
                     org: org.into(),
                     one_time_password: otp,
                     token: t.token,
+                    second_factor_secret: self.demo_second_factor(role, username).await?,
                 });
             }
         }
@@ -193,6 +200,43 @@ impl App {
             pending_commit: pending,
             created,
         })
+    }
+
+    async fn demo_second_factor(&self, role: &str, username: &str) -> AppResult<Option<String>> {
+        if role == "reviewer" {
+            Ok(Some(self.enrol_second_factor_for_demo(username).await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Gives `username` a fresh second factor at once, as if they had enrolled it, and returns
+    /// its secret (base32). For demo and benchmark data only: a real account enrols its own in
+    /// the web UI, and the secret never leaves the server otherwise. Audited as the operator's.
+    pub async fn enrol_second_factor_for_demo(&self, username: &str) -> AppResult<String> {
+        let secret = totp::new_secret();
+        let tx = self.begin().await?;
+        let u = user_by_name(&tx.txn, username).await?;
+        let had = u.totp_secret.is_some();
+        let mut am: user::ActiveModel = u.into();
+        am.totp_secret = Set(Some(secret.clone()));
+        am.totp_pending = Set(None);
+        am.totp_enrolled_at = Set(Some(tx.at()));
+        am.totp_last_step = Set(None);
+        am.api_step_up_until = Set(None);
+        am.update(&tx.txn).await?;
+        tx.audit(event(
+            Some(&Principal::operator()),
+            "user.second_factor_enrol",
+            "user",
+            username,
+            None,
+            Some(serde_json::json!({ "second_factor": had })),
+            Some(serde_json::json!({ "second_factor": true, "demo": true })),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(secret)
     }
 
     async fn reissue_password(&self, op: &Principal, username: &str) -> AppResult<String> {

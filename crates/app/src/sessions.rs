@@ -1175,35 +1175,39 @@ impl App {
     ) -> AppResult<wire::ChangeRequest> {
         let code = req.second_factor_code.take().unwrap_or_default();
         let code = code.trim();
-        // Whether this person may sign off this change with this form at all, first: the
-        // answers of a caller who may not see the change or sign off stay as they were.
-        self.check_sign_off(who, cr_id, &req).await?;
         let u = user_row(&self.db, who.user_id).await?;
+        let now = crate::now();
+        let locked_until = u.locked_until.filter(|t| *t > now);
+        let stepped_up = u.api_step_up_until.is_some_and(|t| t > now);
+        if code.is_empty() && stepped_up && u.totp_secret.is_some() && locked_until.is_none() {
+            // Within the window: the sign-off checks everything else in its transaction.
+            return self.sign_off(who, cr_id, req).await;
+        }
+        // Whether this person may sign off this change with this form at all, first: the
+        // answers of a caller who may not see the change or sign off stay as they were, and a
+        // refused form leaves the code unused.
+        self.check_sign_off(who, cr_id, &req).await?;
         if u.totp_secret.is_none() {
             return Err(AppError::Forbidden(NO_SECOND_FACTOR.into()));
         }
-        let now = crate::now();
-        if let Some(until) = u.locked_until.filter(|t| *t > now) {
+        if let Some(until) = locked_until {
             return Err(locked(until));
         }
-        let stepped_up = u.api_step_up_until.is_some_and(|t| t > now);
-        if code.is_empty() && !stepped_up {
+        if code.is_empty() {
             return Err(AppError::invalid(
                 "second_factor_code",
                 "Cần mã xác thực hai lớp từ ứng dụng xác thực / a code from your authenticator app is required",
             ));
         }
-        if !code.is_empty() {
-            let by = CodeUse {
-                principal: who,
-                session: None,
-                ip,
-                field: "second_factor_code",
-            };
-            let purpose =
-                serde_json::json!({ "purpose": "sign_off", "change_request": cr_id, "via": "api" });
-            self.consume_code(by, &u, code, purpose, None).await?;
-        }
+        let by = CodeUse {
+            principal: who,
+            session: None,
+            ip,
+            field: "second_factor_code",
+        };
+        let purpose =
+            serde_json::json!({ "purpose": "sign_off", "change_request": cr_id, "via": "api" });
+        self.consume_code(by, &u, code, purpose, None).await?;
         self.sign_off(who, cr_id, req).await
     }
 

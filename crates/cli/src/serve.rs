@@ -109,6 +109,20 @@ fn print_demo(d: &changegate_app::demo::Demo, listen: &str) {
             u.role, u.username, u.display_name, u.one_time_password, u.token
         );
     }
+    let with_factor: Vec<_> = d
+        .accounts
+        .iter()
+        .filter_map(|a| Some((a, a.second_factor_secret.as_ref()?)))
+        .collect();
+    if !with_factor.is_empty() {
+        println!();
+        println!(
+            "Second factor of the PA05 reviewers, enrolled for the demo (signing off asks a code: add the secret to an authenticator app, or run `oathtool --totp -b SECRET`):"
+        );
+        for (a, secret) in with_factor {
+            println!("  second-factor {:<14} {secret}", a.username);
+        }
+    }
     let token = |role: &str| {
         d.accounts
             .iter()

@@ -11,7 +11,7 @@
 //! large transactions, hashed with the domain's chain function), for timing `audit verify`.
 //!
 //! Prints `key=value` lines for `scripts/bench`: `token` (the CI pipeline's), `owner_token`,
-//! `reviewer_token`, `system`, `env`, `commit`, `tree`, `deny_commit`, `bulk_seconds`,
+//! `reviewer_token`, `reviewer_totp_secret` (the reviewer's second factor), `system`, `env`, `commit`, `tree`, `deny_commit`, `bulk_seconds`,
 //! `systems_due` (re-reviews within the first reminder or overdue), `audit_head`.
 
 use anyhow::Context;
@@ -160,6 +160,7 @@ struct World {
     token: String,
     owner_token: String,
     reviewer_token: String,
+    reviewer_totp_secret: String,
     commit: String,
     tree: String,
     deny_commit: String,
@@ -241,6 +242,11 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
     let token = token_of("ci.stnmt").await.context("token")?.token;
     let owner_token = token_of("nguyen.van.an").await.context("token")?.token;
     let reviewer_token = token_of("tran.thi.hoa").await.context("token")?.token;
+    // The reviewer signs off through the API, which asks their second factor.
+    let reviewer_totp_secret = app
+        .enrol_second_factor_for_demo("tran.thi.hoa")
+        .await
+        .context("second factor")?;
     let last_review = Utc::now().date_naive() - Duration::days(100);
     for i in 0..systems {
         let code = if i == 0 {
@@ -334,6 +340,7 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
         token,
         owner_token,
         reviewer_token,
+        reviewer_totp_secret,
         commit,
         tree,
         deny_commit,
@@ -797,6 +804,7 @@ async fn main() -> anyhow::Result<()> {
     println!("token={}", w.token);
     println!("owner_token={}", w.owner_token);
     println!("reviewer_token={}", w.reviewer_token);
+    println!("reviewer_totp_secret={}", w.reviewer_totp_secret);
     println!("system={HOT}");
     println!("env=production");
     println!("commit={}", w.commit);
