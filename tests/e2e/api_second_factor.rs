@@ -6,18 +6,6 @@
 use changegate_api::{AuditEvent, ChangeRequest, NewSignOff};
 use changegate_tests::*;
 
-async fn submitted(w: &World) -> ChangeRequest {
-    let cr = ok(w
-        .owner
-        .file_change(&change(
-            "TTHC",
-            &["production"],
-            vec![git(&random_oid(), &random_oid())],
-        ))
-        .await);
-    ok(w.owner.submit(cr.id).await)
-}
-
 fn with_code(cr: &ChangeRequest, code: &str) -> NewSignOff {
     NewSignOff {
         second_factor_code: Some(code.into()),
@@ -41,7 +29,7 @@ async fn state(w: &World, id: i64) -> String {
 async fn a_token_without_a_code_cannot_sign_off_and_a_right_code_opens_a_step_up_window() {
     let t = spawn_app().await;
     let w = t.world().await;
-    let cr = submitted(&w).await;
+    let cr = w.submitted("TTHC").await;
 
     // The reviewer's token alone (no code; `Client::sign_off` sends the body as it is).
     let before = t.audit_seq().await;
@@ -77,7 +65,7 @@ async fn a_token_without_a_code_cannot_sign_off_and_a_right_code_opens_a_step_up
     assert_eq!(after["change_request"], cr.id);
 
     // The same code again is refused (a code is accepted once), and the change stays as it was.
-    let next = submitted(&w).await;
+    let next = w.submitted("TTHC").await;
     let p = problem(
         w.reviewer
             .client()
@@ -97,7 +85,7 @@ async fn a_token_without_a_code_cannot_sign_off_and_a_right_code_opens_a_step_up
     assert_eq!(later.state, "approved");
 
     // The window is the account's: the other reviewer still needs a code of their own.
-    let third = submitted(&w).await;
+    let third = w.submitted("TTHC").await;
     let p = problem(
         w.reviewer2
             .client()
@@ -112,7 +100,7 @@ async fn a_token_without_a_code_cannot_sign_off_and_a_right_code_opens_a_step_up
 async fn a_bad_sign_off_is_refused_before_the_code_is_used_up() {
     let t = spawn_app().await;
     let w = t.world().await;
-    let cr = submitted(&w).await;
+    let cr = w.submitted("TTHC").await;
     let code = w.reviewer2.factor().next_code().await;
     // Not every checklist item answered: refused on the checklist, the code left unused.
     let mut bad = with_code(&cr, &code);
@@ -134,7 +122,7 @@ async fn a_bad_sign_off_is_refused_before_the_code_is_used_up() {
 async fn wrong_codes_are_audited_and_five_in_a_row_lock_the_account() {
     let t = spawn_app().await;
     let w = t.world().await;
-    let cr = submitted(&w).await;
+    let cr = w.submitted("TTHC").await;
     let right = w.reviewer.factor().next_code().await;
     let wrong = if right == "000000" {
         "111111"
@@ -183,7 +171,7 @@ async fn a_reviewer_who_never_enrolled_a_second_factor_cannot_sign_off_through_t
     let newcomer = t
         .user("ngo.van.moi", "Ngô Văn Mới", "PA05", "reviewer")
         .await;
-    let cr = submitted(&w).await;
+    let cr = w.submitted("TTHC").await;
     let p = problem(newcomer.sign_off(cr.id, &with_code(&cr, "123456")).await);
     assert_eq!((p.status, p.code.as_str()), (403, "forbidden"), "{p:?}");
     assert!(

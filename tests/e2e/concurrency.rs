@@ -63,18 +63,6 @@ async fn chain_is_intact(t: &TestApp) {
 }
 
 /// A change of `system` filed and submitted by the owner.
-async fn submitted(w: &World, system: &str) -> ChangeRequest {
-    let cr = ok(w
-        .owner
-        .file_change(&change(
-            system,
-            &[],
-            vec![git(&random_oid(), &random_oid())],
-        ))
-        .await);
-    ok(w.owner.submit(cr.id).await)
-}
-
 /// The code of a refusal: a 409 problem, or a failure of the test.
 fn conflict(r: &Result<ChangeRequest, ClientError>) -> Option<&str> {
     match r {
@@ -144,7 +132,7 @@ async fn two_reviewers_signing_off_at_once_are_both_counted_once_on_a_level_4_ch
     let reviewer2_on_b = t.reviewer_on(&url_b, "do.minh.duc").await;
     for round in 0..ROUNDS {
         // DAT-DAI is level 4: a quorum of two distinct reviewers.
-        let cr = submitted(&w, "DAT-DAI").await;
+        let cr = w.submitted("DAT-DAI").await;
         assert_eq!(cr.quorum, 2);
         let second = if round % 2 == 0 {
             w.reviewer2.clone()
@@ -210,7 +198,7 @@ async fn of_two_reviewers_signing_off_a_level_3_change_at_once_one_approves_and_
     let mut first = BTreeMap::new();
     for round in 0..ROUNDS {
         // TTHC is level 3: one reviewer approves; the other finds it approved already.
-        let cr = submitted(&w, "TTHC").await;
+        let cr = w.submitted("TTHC").await;
         assert_eq!(cr.quorum, 1);
         let second = if round % 2 == 0 {
             w.reviewer2.clone()
@@ -269,7 +257,7 @@ async fn one_reviewer_signing_off_twice_at_once_is_counted_once() {
     let reviewer_on_b = t.reviewer_on(&url_b, "tran.thi.hoa").await;
     for round in 0..ROUNDS {
         // A double click (or a retried request) on a level 4 change: one counts.
-        let cr = submitted(&w, "DAT-DAI").await;
+        let cr = w.submitted("DAT-DAI").await;
         let again = if round % 2 == 0 {
             w.reviewer.clone()
         } else {
@@ -323,7 +311,7 @@ async fn an_owner_withdrawing_while_a_reviewer_signs_off_ends_in_one_order_or_th
     for round in 0..2 * ROUNDS {
         // TTHC is level 3: one pass approves, and an approved change cannot be withdrawn; a
         // withdrawn change cannot be signed off.
-        let cr = submitted(&w, "TTHC").await;
+        let cr = w.submitted("TTHC").await;
         let commit = match &cr.subjects[0] {
             changegate_api::WireSubject::GitCommit { commit, .. } => commit.clone(),
             s => panic!("{s:?}"),

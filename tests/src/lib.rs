@@ -310,6 +310,22 @@ pub struct World {
     pub ci: Client,
 }
 
+impl World {
+    /// A change of `system` (every environment, fresh git content) filed and submitted by the
+    /// owner.
+    pub async fn submitted(&self, system: &str) -> ChangeRequest {
+        let cr = ok(self
+            .owner
+            .file_change(&change(
+                system,
+                &[],
+                vec![git(&random_oid(), &random_oid())],
+            ))
+            .await);
+        ok(self.owner.submit(cr.id).await)
+    }
+}
+
 /// A sign-off answering every checklist item of `cr` with `pass` (or `fail` on the first item
 /// when `conclusion` is `fail`).
 pub fn sign_off_all(cr: &ChangeRequest, conclusion: &str) -> NewSignOff {

@@ -292,15 +292,14 @@ pub fn token_hash(token: &str) -> String {
 }
 
 fn wrong_stage(stage: Stage) -> AppError {
-    let next = match stage {
-        Stage::ChangePassword => "đổi mật khẩu / change the password",
-        Stage::EnrolSecondFactor => "đăng ký xác thực hai lớp / enrol a second factor",
-        Stage::SecondFactor => "nhập mã xác thực / give the second-factor code",
-        Stage::Active => "đăng xuất / sign out",
+    let (vi, en) = match stage {
+        Stage::ChangePassword => ("đổi mật khẩu", "change the password"),
+        Stage::EnrolSecondFactor => ("đăng ký xác thực hai lớp", "enrol a second factor"),
+        Stage::SecondFactor => ("nhập mã xác thực", "give the second-factor code"),
+        Stage::Active => ("đăng xuất", "sign out"),
     };
     AppError::Forbidden(format!(
-        "Phiên này phải {next} trước / this session must first {}",
-        next.split(" / ").nth(1).unwrap_or(next)
+        "Phiên này phải {vi} trước / this session must first {en}"
     ))
 }
 
@@ -1829,8 +1828,13 @@ mod tests {
             .await
             .unwrap();
         let s = app.change_password(&s.session, None, GOOD).await.unwrap();
-        let secret = app.totp_enrolment(&s).await.unwrap().secret_base32;
-        let s = app.confirm_totp(&s, &code(&secret, 0)).await.unwrap();
+        // The demo enrolled the reviewer's second factor: its code makes the session active.
+        assert_eq!(s.stage, Stage::SecondFactor);
+        let secret = hoa.second_factor_secret.clone().unwrap();
+        let s = app
+            .check_second_factor(&s, &code(&secret, 0))
+            .await
+            .unwrap();
         let cr = change_request::Entity::find()
             .filter(change_request::Column::State.eq("submitted"))
             .one(&app.db)

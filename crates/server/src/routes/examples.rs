@@ -35,7 +35,8 @@ pub(crate) fn revoke_reason() -> Value {
     json!({ "reason": "Phát hiện tài khoản dùng chung trong bản triển khai." })
 }
 
-/// A passing sign-off answering every item of the default checklist.
+/// A passing sign-off answering every item of the default checklist, with a code of the
+/// reviewer's second factor.
 pub(crate) fn sign_off() -> Value {
     let items = [
         "level-approved",
@@ -66,7 +67,8 @@ pub(crate) fn sign_off() -> Value {
             .map(|i| json!({ "item": i, "result": "pass", "note": "" }))
             .collect::<Vec<_>>(),
         "findings": [],
-        "conditions": ["Rà soát lại nhật ký truy cập sau 30 ngày vận hành."]
+        "conditions": ["Rà soát lại nhật ký truy cập sau 30 ngày vận hành."],
+        "second_factor_code": "492039"
     })
 }
 
