@@ -1021,6 +1021,101 @@ async fn an_organisations_ip_allow_list_refuses_sign_in_from_other_addresses() {
         .assert_redirect("/login/password", "PA05 reviewer from 127.0.0.1");
 }
 
+#[tokio::test]
+async fn behind_a_trusted_load_balancer_the_allow_list_sees_the_forwarded_client_and_nothing_else()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    crate::process::seed(&url).await;
+    let app = changegate_app::App::open(&url, pack()).await.unwrap();
+    let otp = app
+        .create_user(
+            &Principal::operator(),
+            changegate_api::NewUser {
+                username: "chu.he.thong".into(),
+                display_name: "Nguyễn Chủ Hệ Thống".into(),
+                org: "STNMT".into(),
+                role: "owner".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .one_time_password;
+    app.set_allowed_ips(
+        &Principal::operator(),
+        "STNMT",
+        &["203.0.113.0/24".to_owned()],
+    )
+    .await
+    .unwrap();
+    app.db.clone().close().await.unwrap();
+    let config = dir.path().join("changegate.toml");
+    // The load balancer is 127.0.0.1; 127.0.0.2 is a client that reaches the server directly.
+    std::fs::write(&config, "trusted_proxies = [\"127.0.0.1\"]\n").unwrap();
+    let server = crate::process::Server::start(dir.path(), &url, Some(&config)).await;
+    let via = |from: &str, forwarded: &str| {
+        let mut w = Web::from_ip(&server.url, ip(from));
+        w.headers
+            .push(("X-Forwarded-For".into(), forwarded.to_owned()));
+        w
+    };
+    for (from, forwarded, what) in [
+        (
+            "127.0.0.1",
+            "198.51.100.9",
+            "a client outside the list, through the balancer",
+        ),
+        (
+            "127.0.0.1",
+            "203.0.113.7, 198.51.100.9",
+            "a client outside the list that wrote an allowed address into the header itself",
+        ),
+        (
+            "127.0.0.2",
+            "203.0.113.7",
+            "a client that is not a trusted proxy, naming an allowed address",
+        ),
+        (
+            "127.0.0.1",
+            "203.0.113.7, not-an-address",
+            "a malformed header",
+        ),
+    ] {
+        let r = via(from, forwarded).sign_in("chu.he.thong", &otp).await;
+        assert_ne!(r.status, 303, "signed in: {what}");
+        assert!(r.flash_error().is_some(), "{what}: {}", snippet(&r.body));
+    }
+    // A client inside the list, through the balancer: signed in, and seen at its own address.
+    via("127.0.0.1", "203.0.113.7")
+        .sign_in("chu.he.thong", &otp)
+        .await
+        .assert_redirect("/login/password", "an allowed client through the balancer");
+    let app = changegate_app::App::open(&url, pack()).await.unwrap();
+    let events = app
+        .audit_page(&Principal::operator(), 0, 1000)
+        .await
+        .unwrap()
+        .events;
+    let logins: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "auth.login" && e.actor == "chu.he.thong")
+        .collect();
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert!(
+        logins[0]
+            .after
+            .as_deref()
+            .unwrap_or("")
+            .contains("\"203.0.113.7\""),
+        "{logins:?}"
+    );
+    let refused = events
+        .iter()
+        .filter(|e| e.action == "auth.login_failed")
+        .count();
+    assert_eq!(refused, 4, "every refusal is audited");
+}
+
 // --- Organisations, CSRF, escaping, forms ----------------------------------------------------
 
 #[tokio::test]

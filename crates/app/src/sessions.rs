@@ -30,7 +30,7 @@ use changegate_store::sea_orm::{
     QueryFilter, QueryOrder,
 };
 use chrono::{DateTime, Duration, Utc};
-use ipnet::IpNet;
+pub use ipnet::IpNet;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};

@@ -37,6 +37,11 @@ pub struct Config {
     /// Whether browsers reach the server over HTTPS (through a TLS-terminating proxy): the
     /// session cookie is then marked `Secure`. `CHANGEGATE_BEHIND_TLS=true` sets it too.
     pub behind_tls: bool,
+    /// Reverse proxies (load balancers) whose `X-Forwarded-For` header names the client, as
+    /// CIDRs or addresses. The client's address is what the IP allow-lists, the shared-account
+    /// signal and the audit log see. Empty: the header is ignored. In the environment, a TOML
+    /// array: `CHANGEGATE_TRUSTED_PROXIES='["10.0.0.0/8"]'`.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The schedule of the jobs.
@@ -74,11 +79,12 @@ impl Default for Config {
             time_zone: "Asia/Ho_Chi_Minh".into(),
             jobs: JobsConfig::default(),
             behind_tls: false,
+            trusted_proxies: vec![],
         }
     }
 }
 
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "listen",
     "data_dir",
     "database_url",
@@ -88,6 +94,7 @@ const KEYS: [&str; 9] = [
     "signing_key_file",
     "time_zone",
     "behind_tls",
+    "trusted_proxies",
 ];
 
 /// Loads the configuration for server-side commands.
@@ -124,6 +131,11 @@ pub fn load(db: &DbOpts) -> anyhow::Result<Config> {
         .map_err(|e| anyhow::anyhow!("configuration ({source}): {e}"))?;
     cfg.schedule()
         .map_err(|e| anyhow::anyhow!("configuration ({source}): {e}"))?;
+    if let Err(bad) = changegate_server::web::session::parse_trusted_proxies(&cfg.trusted_proxies) {
+        bail!(
+            "configuration ({source}): trusted_proxies: {bad:?} is neither an IP address nor a CIDR range such as 10.0.0.0/8"
+        );
+    }
     if cfg.log_format != "human" && cfg.log_format != "json" {
         bail!(
             "configuration: log_format must be \"human\" or \"json\", not {:?}",

@@ -28,6 +28,9 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     config::init_logging(&cfg);
     changegate_server::web::session::set_behind_tls(cfg.behind_tls);
+    changegate_server::web::session::set_trusted_proxies(&cfg.trusted_proxies).map_err(|bad| {
+        anyhow::anyhow!("configuration: trusted_proxies: {bad:?} is not an IP address or CIDR")
+    })?;
     let pack = cfg.pack()?;
     let url = cfg.database_url()?;
     let signer = changegate_app::signer::Signer::load_or_create(&cfg.signing_key_path())?;
