@@ -296,17 +296,14 @@ async fn an_owner_withdrawing_while_a_reviewer_signs_off_ends_in_one_order_or_th
     let w = t.world().await;
     let (url_b, _stop_b) = second_replica(&t).await;
     let reviewer_on_b = t.reviewer_on(&url_b, "tran.thi.hoa").await;
-    // The reviewer's API step-up window is opened first, so that the racing sign-offs carry no
-    // second-factor code: checking one adds a write before the sign-off and would tilt the race.
-    t.approved(
-        &w,
-        &change(
-            "TTHC",
-            &["production"],
-            vec![git(&random_oid(), &random_oid())],
-        ),
-    )
-    .await;
+    // The API step-up windows of both of the reviewer's tokens are opened first, so that the
+    // racing sign-offs carry no second-factor code: checking one adds a write before the
+    // sign-off and would tilt the race.
+    for r in [&w.reviewer, &reviewer_on_b] {
+        let cr = w.submitted("TTHC").await;
+        let done = ok(r.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
+        assert_eq!(done.state, "approved");
+    }
     let mut seen = BTreeMap::new();
     for round in 0..2 * ROUNDS {
         // TTHC is level 3: one pass approves, and an approved change cannot be withdrawn; a

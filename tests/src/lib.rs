@@ -166,7 +166,7 @@ impl TestApp {
             .lock()
             .unwrap()
             .insert(username.to_owned(), factor.clone());
-        Reviewer { client, factor }
+        Reviewer::new(client, factor)
     }
 
     /// Reviewer `username` (made by [`TestApp::reviewer`]) through another server at `url`,
@@ -191,10 +191,10 @@ impl TestApp {
             )
             .await
             .unwrap_or_else(|e| panic!("create token {username}: {e}"));
-        Reviewer {
-            client: Client::new(url, Some(tok.token)).unwrap_or_else(|e| panic!("{e}")),
+        Reviewer::new(
+            Client::new(url, Some(tok.token)).unwrap_or_else(|e| panic!("{e}")),
             factor,
-        }
+        )
     }
 
     /// Creates a user and a token for them: a client that acts as them, and their one-time
@@ -359,8 +359,8 @@ pub fn sign_off_all(cr: &ChangeRequest, conclusion: &str) -> NewSignOff {
 /// once, as the server accepts each once.
 pub struct SecondFactor {
     key: Vec<u8>,
-    /// The last step whose code was given, and when a code last opened the API step-up window.
-    state: tokio::sync::Mutex<(i64, Option<Instant>)>,
+    /// The last step whose code was given.
+    last_step: tokio::sync::Mutex<i64>,
 }
 
 impl SecondFactor {
@@ -390,54 +390,45 @@ impl SecondFactor {
             .unwrap_or_else(|e| panic!("confirm the second factor of {username}: {e}"));
         Arc::new(SecondFactor {
             key,
-            state: tokio::sync::Mutex::new((step, None)),
+            last_step: tokio::sync::Mutex::new(step),
         })
     }
 
-    /// A code not given before that the server accepts now (a code of the step before, now or
-    /// the next); waits for the clock when those are used up.
+    /// A code not given before that the server accepts now (of the current step or the next);
+    /// waits for the clock when those are used up.
     pub async fn next_code(&self) -> String {
         self.next_step_and_code().await.1
     }
 
     async fn next_step_and_code(&self) -> (i64, String) {
-        let mut st = self.state.lock().await;
-        let step = (st.0 + 1).max(totp::step_at(unix_now()) - 1);
+        let mut last = self.last_step.lock().await;
+        let step = (*last + 1).max(totp::step_at(unix_now()));
         while totp::step_at(unix_now()) + 1 < step {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        st.0 = step;
+        *last = step;
         (step, totp::code_at_step(&self.key, step))
     }
 
-    /// The code of `step` was not used by the server: give it again next time if it was the last.
+    /// A well-formed code that no step within two of now has: a wrong guess, for sure.
+    pub fn wrong_code(&self, n: u32) -> String {
+        let now = totp::step_at(unix_now());
+        let valid: Vec<String> = (now - 2..=now + 2)
+            .map(|st| totp::code_at_step(&self.key, st))
+            .collect();
+        (n..)
+            .map(|i| format!("{:06}", (i.wrapping_mul(7919)) % 1_000_000))
+            .find(|c| !valid.contains(c))
+            .unwrap_or_else(|| panic!("no wrong code"))
+    }
+
+    /// The code of `step` may not have been used by the server (the sign-off was refused): give
+    /// it again next time if it was the last. (If it was used, the server refuses it as used,
+    /// without counting a failure, and [`Reviewer::sign_off`] takes the next.)
     async fn unused(&self, step: i64) {
-        let mut st = self.state.lock().await;
-        if st.0 == step {
-            st.0 = step - 1;
-        }
-    }
-
-    /// The code an API sign-off carries: none while the step-up window the last one opened is
-    /// still open (4 of its 5 minutes, to stay clear of its end), else a fresh one.
-    async fn code_for_sign_off(&self) -> Option<(i64, String)> {
-        let open = self
-            .state
-            .lock()
-            .await
-            .1
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(240));
-        if open {
-            None
-        } else {
-            Some(self.next_step_and_code().await)
-        }
-    }
-
-    async fn stepped_up(&self, at: Instant) {
-        let mut st = self.state.lock().await;
-        if st.1.is_none_or(|t| t < at) {
-            st.1 = Some(at);
+        let mut last = self.last_step.lock().await;
+        if *last == step {
+            *last = step - 1;
         }
     }
 }
@@ -446,12 +437,16 @@ fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// A PA05 reviewer's API client with their authenticator at hand: [`Reviewer::sign_off`]
-/// carries a second-factor code when the server needs one. Everything else is the [`Client`].
+/// A PA05 reviewer's API client (one token) with their authenticator at hand:
+/// [`Reviewer::sign_off`] carries a second-factor code when the server needs one. Everything else
+/// is the [`Client`].
 #[derive(Clone)]
 pub struct Reviewer {
     client: Client,
     factor: Arc<SecondFactor>,
+    /// When a code sent with this token last opened the server's step-up window (the window is
+    /// the token's).
+    stepped_up: Arc<Mutex<Option<Instant>>>,
 }
 
 impl std::ops::Deref for Reviewer {
@@ -464,7 +459,11 @@ impl std::ops::Deref for Reviewer {
 impl Reviewer {
     /// `client` (a reviewer's token) with their second factor.
     pub fn new(client: Client, factor: Arc<SecondFactor>) -> Reviewer {
-        Reviewer { client, factor }
+        Reviewer {
+            client,
+            factor,
+            stepped_up: Arc::default(),
+        }
     }
 
     /// The plain client: its `sign_off` sends the body as it is, code or none.
@@ -488,19 +487,31 @@ impl Reviewer {
         let mut s = s.clone();
         let mut retried = false;
         loop {
+            // Within the server's 5-minute window (4 of them, to stay clear of its end) no code.
+            let open = self
+                .stepped_up
+                .lock()
+                .unwrap()
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(240));
             let mut step = None;
-            s.second_factor_code = match self.factor.code_for_sign_off().await {
-                Some((st, code)) => {
-                    step = Some(st);
-                    Some(code)
-                }
-                None => None,
+            s.second_factor_code = if open {
+                None
+            } else {
+                let (st, code) = self.factor.next_step_and_code().await;
+                step = Some(st);
+                Some(code)
             };
             let sent = Instant::now();
             let r = self.client.sign_off(id, &s).await;
             let Some(step) = step else { return r };
             match &r {
-                Ok(_) => self.factor.stepped_up(sent).await,
+                Ok(_) => {
+                    // The code opened (or renewed) the window no earlier than it was sent.
+                    let mut at = self.stepped_up.lock().unwrap();
+                    if at.is_none_or(|t| t < sent) {
+                        *at = Some(sent);
+                    }
+                }
                 Err(ClientError::Problem(p))
                     if !retried && p.errors.iter().any(|e| e.field == "second_factor_code") =>
                 {

@@ -38,6 +38,8 @@ pub struct Principal {
     pub org_kind: OrgKind,
     /// Role.
     pub role: Role,
+    /// The API token the request came with (None: a web session, the command line).
+    pub token_id: Option<i64>,
 }
 
 impl Principal {
@@ -65,6 +67,7 @@ impl Principal {
             org_code: String::new(),
             org_kind: OrgKind::Inspector,
             role: Role::Admin,
+            token_id: None,
         }
     }
 
@@ -267,7 +270,10 @@ impl AuthCache {
             }
         }
         let c = Cached {
-            principal: Arc::new(person.0),
+            principal: Arc::new(Principal {
+                token_id: Some(tok.id),
+                ..person.0
+            }),
             public_id: tok.public_id,
             expires_at: tok.expires_at,
             checked: Instant::now(),
@@ -323,6 +329,7 @@ pub async fn principal_and_org(
         org_code: org.code.clone(),
         org_kind: OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?,
         role: Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?,
+        token_id: None,
     };
     Ok((p, org))
 }

@@ -217,14 +217,14 @@ impl App {
         let secret = totp::new_secret();
         let tx = self.begin().await?;
         let u = user_by_name(&tx.txn, username).await?;
-        let had = u.totp_secret.is_some();
+        let (id, had) = (u.id, u.totp_secret.is_some());
         let mut am: user::ActiveModel = u.into();
         am.totp_secret = Set(Some(secret.clone()));
         am.totp_pending = Set(None);
         am.totp_enrolled_at = Set(Some(tx.at()));
         am.totp_last_step = Set(None);
-        am.api_step_up_until = Set(None);
         am.update(&tx.txn).await?;
+        crate::sessions::close_step_up(&tx.txn, id).await?;
         tx.audit(event(
             Some(&Principal::operator()),
             "user.second_factor_enrol",

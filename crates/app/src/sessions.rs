@@ -23,7 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use changegate_api as wire;
 use changegate_domain::Role;
 use changegate_store::audit::NewEvent;
-use changegate_store::entity::{organisation, security_signal, session, user};
+use changegate_store::entity::{api_token, organisation, security_signal, session, user};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
@@ -48,7 +48,7 @@ pub const ABSOLUTE: Duration = Duration::hours(12);
 pub const LOCK_AFTER: i32 = 5;
 /// How long a locked account stays locked.
 pub const LOCK_FOR: Duration = Duration::minutes(15);
-/// How long a second-factor code given with an API sign-off lets that account's further API
+/// How long a second-factor code given with an API sign-off lets that token's further API
 /// sign-offs go without a fresh code (a reviewer signing off a batch from a script enters one
 /// code, not one per change, and authenticator codes are accepted once per 30-second step).
 pub const API_STEP_UP: Duration = Duration::minutes(5);
@@ -378,6 +378,19 @@ async fn user_row(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> 
         .ok_or_else(unauthorized_session)
 }
 
+/// Closes the API step-up windows of every token of user `user_id`.
+pub(crate) async fn close_step_up(db: &impl ConnectionTrait, user_id: i64) -> AppResult<()> {
+    api_token::Entity::update_many()
+        .col_expr(
+            api_token::Column::StepUpUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(api_token::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The refusal of a second-factor code while the account is locked.
 fn locked(until: DateTime<Utc>) -> AppError {
     AppError::Forbidden(format!(
@@ -616,67 +629,7 @@ impl App {
         session: Option<i64>,
     ) -> AppResult<i32> {
         let tx = self.begin().await?;
-        let at = tx.at();
-        let fresh = user_row(&tx.txn, u.id).await?;
-        let already_locked = fresh.locked_until.is_some_and(|t| t > at);
-        let n = if already_locked {
-            LOCK_AFTER
-        } else {
-            fresh.failed_logins.saturating_add(1)
-        };
-        let locks = !already_locked && n >= LOCK_AFTER;
-        let mut am: user::ActiveModel = fresh.clone().into();
-        if locks {
-            am.failed_logins = Set(0);
-            am.locked_until = Set(Some(at + LOCK_FOR));
-        } else if !already_locked {
-            am.failed_logins = Set(n);
-        }
-        am.update(&tx.txn).await?;
-        let action = if reason == "wrong_second_factor" {
-            "auth.second_factor_failed"
-        } else {
-            "auth.login_failed"
-        };
-        tx.audit(attempt_event(
-            claimed,
-            Some(u.id),
-            action,
-            serde_json::json!({ "reason": reason, "ip": ip.to_string(), "user_agent": ua, "failures": n, "session": session }),
-        ))
-        .await?;
-        if locks {
-            // The session that failed, and every session of the account still signing in.
-            let mut which = Condition::any().add(session::Column::Stage.ne(Stage::Active.as_str()));
-            if let Some(s) = session {
-                which = which.add(session::Column::Id.eq(s));
-            }
-            let revoked = session::Entity::update_many()
-                .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
-                .filter(session::Column::UserId.eq(fresh.id))
-                .filter(session::Column::RevokedAt.is_null())
-                .filter(which)
-                .exec(&tx.txn)
-                .await?
-                .rows_affected;
-            let until = at + LOCK_FOR;
-            tx.audit(event(
-                None,
-                "account.locked",
-                "user",
-                &fresh.username,
-                None,
-                None,
-                Some(serde_json::json!({ "until": until, "failures": LOCK_AFTER, "ip": ip.to_string(), "revoked_sessions": revoked })),
-            ))
-            .await?;
-            tx.notify(
-                "account.locked",
-                serde_json::json!({ "username": fresh.username, "display_name": fresh.display_name,
-                    "until": until.to_rfc3339(), "ip": ip.to_string(), "failures": LOCK_AFTER }),
-            )
-            .await?;
-        }
+        let n = record_failure_in(&tx, u.id, claimed, reason, ip, ua, session).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -689,7 +642,84 @@ impl App {
             tracing::warn!(error = %e, user = %p.username, "could not record the shared-account signal");
         }
     }
+}
 
+/// Counts a failed attempt of user `user_id` in `tx`: audited, and the fifth in a row locks the
+/// account (audited and notified; its sessions still signing in end). Returns the count.
+async fn record_failure_in(
+    tx: &crate::WriteTx<'_>,
+    user_id: i64,
+    claimed: &str,
+    reason: &str,
+    ip: IpAddr,
+    ua: &str,
+    session: Option<i64>,
+) -> AppResult<i32> {
+    let at = tx.at();
+    let fresh = user_row(&tx.txn, user_id).await?;
+    let already_locked = fresh.locked_until.is_some_and(|t| t > at);
+    let n = if already_locked {
+        LOCK_AFTER
+    } else {
+        fresh.failed_logins.saturating_add(1)
+    };
+    let locks = !already_locked && n >= LOCK_AFTER;
+    let mut am: user::ActiveModel = fresh.clone().into();
+    if locks {
+        am.failed_logins = Set(0);
+        am.locked_until = Set(Some(at + LOCK_FOR));
+    } else if !already_locked {
+        am.failed_logins = Set(n);
+    }
+    am.update(&tx.txn).await?;
+    let action = if reason == "wrong_second_factor" {
+        "auth.second_factor_failed"
+    } else {
+        "auth.login_failed"
+    };
+    tx.audit(attempt_event(
+            claimed,
+            Some(fresh.id),
+            action,
+            serde_json::json!({ "reason": reason, "ip": ip.to_string(), "user_agent": ua, "failures": n, "session": session }),
+        ))
+        .await?;
+    if locks {
+        // The session that failed, and every session of the account still signing in.
+        let mut which = Condition::any().add(session::Column::Stage.ne(Stage::Active.as_str()));
+        if let Some(s) = session {
+            which = which.add(session::Column::Id.eq(s));
+        }
+        let revoked = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
+            .filter(session::Column::UserId.eq(fresh.id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(which)
+            .exec(&tx.txn)
+            .await?
+            .rows_affected;
+        let until = at + LOCK_FOR;
+        tx.audit(event(
+                None,
+                "account.locked",
+                "user",
+                &fresh.username,
+                None,
+                None,
+                Some(serde_json::json!({ "until": until, "failures": LOCK_AFTER, "ip": ip.to_string(), "revoked_sessions": revoked })),
+            ))
+            .await?;
+        tx.notify(
+            "account.locked",
+            serde_json::json!({ "username": fresh.username, "display_name": fresh.display_name,
+                    "until": until.to_rfc3339(), "ip": ip.to_string(), "failures": LOCK_AFTER }),
+        )
+        .await?;
+    }
+    Ok(n)
+}
+
+impl App {
     async fn try_flag_shared(&self, p: &Principal, a: &str, b: &str) -> AppResult<()> {
         if a == b {
             return Ok(());
@@ -1042,8 +1072,12 @@ impl App {
     }
 
     /// Checks a code from the user's authenticator and consumes its step (a code is accepted
-    /// once). A locked account's codes are refused unread. With a web session and `next`, the
-    /// session moves to that stage in the same transaction; returns the session row then.
+    /// once). The lock, the check and the failure count happen in one write transaction, so
+    /// guesses sent at once are counted one after another and none gets past the lock. A right
+    /// code of a step already used is refused without counting: it cannot succeed, and a script
+    /// that resends its code should not lock its owner out. With a web session and `next`, the
+    /// session moves to that stage in the same transaction; returns the session row then. Through
+    /// the API, a code opens the token's step-up window.
     async fn consume_code(
         &self,
         by: CodeUse<'_>,
@@ -1052,18 +1086,6 @@ impl App {
         purpose: serde_json::Value,
         next: Option<Stage>,
     ) -> AppResult<Option<session::Model>> {
-        let Some(secret) = u.totp_secret.clone() else {
-            return Err(AppError::Forbidden(NO_SECOND_FACTOR.into()));
-        };
-        if let Some(until) = u.locked_until.filter(|t| *t > crate::now()) {
-            return Err(locked(until));
-        }
-        let key = totp::base32_decode(&secret)
-            .ok_or_else(|| AppError::Internal("stored TOTP secret is not base32".into()))?;
-        let Some(step) = totp::verify(&key, code, crate::now().timestamp(), u.totp_last_step)
-        else {
-            return Err(self.second_factor_failed(&by, u).await);
-        };
         let tx = self.begin().await?;
         let at = tx.at();
         let row = match by.session {
@@ -1071,18 +1093,49 @@ impl App {
             None => None,
         };
         let fresh = user_row(&tx.txn, u.id).await?;
-        if fresh.totp_secret != u.totp_secret || fresh.totp_last_step.is_some_and(|l| l >= step) {
-            // Used meanwhile (another tab, a replay).
-            drop(tx);
-            return Err(AppError::invalid(by.field, WRONG_CODE));
+        let Some(secret) = fresh.totp_secret.clone() else {
+            return Err(AppError::Forbidden(NO_SECOND_FACTOR.into()));
+        };
+        if let Some(until) = fresh.locked_until.filter(|t| *t > at) {
+            return Err(locked(until));
         }
+        let key = totp::base32_decode(&secret)
+            .ok_or_else(|| AppError::Internal("stored TOTP secret is not base32".into()))?;
+        let Some(step) = totp::verify(&key, code, at.timestamp(), fresh.totp_last_step) else {
+            if totp::verify(&key, code, at.timestamp(), None).is_some() {
+                // Already used (another tab, a replay): refused, not counted.
+                return Err(AppError::invalid(by.field, WRONG_CODE));
+            }
+            let n = record_failure_in(
+                &tx,
+                fresh.id,
+                &fresh.username,
+                "wrong_second_factor",
+                by.ip,
+                "",
+                by.session,
+            )
+            .await?;
+            tx.commit().await?;
+            tokio::time::sleep(backoff(n)).await;
+            return Err(AppError::invalid(by.field, WRONG_CODE));
+        };
+        let fresh_id = fresh.id;
         let mut am: user::ActiveModel = fresh.into();
         am.totp_last_step = Set(Some(step));
         am.failed_logins = Set(0);
-        if by.session.is_none() {
-            am.api_step_up_until = Set(Some(at + API_STEP_UP));
-        }
         am.update(&tx.txn).await?;
+        if let (None, Some(token)) = (by.session, by.principal.token_id) {
+            api_token::Entity::update_many()
+                .col_expr(
+                    api_token::Column::StepUpUntil,
+                    Expr::value(Some(at + API_STEP_UP)),
+                )
+                .filter(api_token::Column::Id.eq(token))
+                .filter(api_token::Column::UserId.eq(fresh_id))
+                .exec(&tx.txn)
+                .await?;
+        }
         let row = match (row, next) {
             (Some(row), Some(stage)) => {
                 let mut sam: session::ActiveModel = row.into();
@@ -1161,8 +1214,8 @@ impl App {
 
     /// Signs off a change request through the API (a bearer token). A token alone cannot sign
     /// off: the request carries a code from the reviewer's authenticator in
-    /// `second_factor_code`, which opens a step-up window of [`API_STEP_UP`] in which the
-    /// account's further API sign-offs need no code. As on the web, a sign-off that would be
+    /// `second_factor_code`, which opens a step-up window of [`API_STEP_UP`] in which that
+    /// token's further API sign-offs need no code. As on the web, a sign-off that would be
     /// refused is refused before the code is looked at, and a wrong code counts towards the lock.
     #[instrument(skip_all, fields(id = cr_id), err)]
     pub async fn sign_off_with_code(
@@ -1177,7 +1230,16 @@ impl App {
         let u = user_row(&self.db, who.user_id).await?;
         let now = crate::now();
         let locked_until = u.locked_until.filter(|t| *t > now);
-        let stepped_up = u.api_step_up_until.is_some_and(|t| t > now);
+        // The window is the token's that gave the code: another token of the account (an old
+        // script's, a leaked one) still needs a code of its own.
+        let stepped_up = match who.token_id {
+            Some(id) => api_token::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .and_then(|t| t.step_up_until)
+                .is_some_and(|t| t > now),
+            None => false,
+        };
         if code.is_empty() && stepped_up && u.totp_secret.is_some() && locked_until.is_none() {
             // Within the window: the sign-off checks everything else in its transaction.
             return self.sign_off(who, cr_id, req).await;
@@ -1204,8 +1266,8 @@ impl App {
             ip,
             field: "second_factor_code",
         };
-        let purpose =
-            serde_json::json!({ "purpose": "sign_off", "change_request": cr_id, "via": "api" });
+        let purpose = serde_json::json!({ "purpose": "sign_off", "change_request": cr_id, "via": "api",
+                "ip": ip.to_string(), "token": who.token_id });
         self.consume_code(by, &u, code, purpose, None).await?;
         self.sign_off(who, cr_id, req).await
     }
@@ -1333,6 +1395,8 @@ impl App {
         am.failed_logins = Set(0);
         am.locked_until = Set(None);
         am.update(&tx.txn).await?;
+        // A reset answers a compromise: the API step-up windows close too.
+        close_step_up(&tx.txn, u.id).await?;
         let revoked = revoke_sessions(&tx.txn, u.id, None, at).await?;
         tx.audit(event(
             Some(who),
@@ -1364,8 +1428,8 @@ impl App {
         am.totp_pending = Set(None);
         am.totp_enrolled_at = Set(None);
         am.totp_last_step = Set(None);
-        am.api_step_up_until = Set(None);
         am.update(&tx.txn).await?;
+        close_step_up(&tx.txn, u.id).await?;
         let revoked = revoke_sessions(&tx.txn, u.id, None, at).await?;
         tx.audit(event(
             Some(who),

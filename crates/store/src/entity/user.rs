@@ -29,9 +29,6 @@ pub struct Model {
     pub failed_logins: i32,
     /// Locked until then after too many failures.
     pub locked_until: Option<DateTimeUtc>,
-    /// Until then, API sign-offs need no fresh second-factor code: a code given through the API
-    /// opens this short step-up window.
-    pub api_step_up_until: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

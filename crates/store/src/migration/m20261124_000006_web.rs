@@ -44,21 +44,21 @@ fn user_columns() -> Vec<ColumnDef> {
         big_integer_null("totp_last_step"),
         integer("failed_logins").default(0).to_owned(),
         timestamp_with_time_zone_null("locked_until"),
-        // Until then, API sign-offs of this account need no fresh code (set by a code given
-        // through the API).
-        timestamp_with_time_zone_null("api_step_up_until"),
     ]
 }
 
-const USER_COLUMNS: [&str; 7] = [
+const USER_COLUMNS: [&str; 6] = [
     "totp_secret",
     "totp_pending",
     "totp_enrolled_at",
     "totp_last_step",
     "failed_logins",
     "locked_until",
-    "api_step_up_until",
 ];
+
+/// Until then, API sign-offs with this token need no fresh second-factor code: a code given
+/// with the token opens this short step-up window.
+const TOKEN_STEP_UP: &str = "step_up_until";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -67,6 +67,13 @@ impl MigrationTrait for Migration {
             m.alter_table(Table::alter().table("users").add_column(&mut c).to_owned())
                 .await?;
         }
+        m.alter_table(
+            Table::alter()
+                .table("api_tokens")
+                .add_column(&mut timestamp_with_time_zone_null(TOKEN_STEP_UP))
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("sessions")
@@ -118,6 +125,13 @@ impl MigrationTrait for Migration {
             m.alter_table(Table::alter().table("users").drop_column(c).to_owned())
                 .await?;
         }
+        m.alter_table(
+            Table::alter()
+                .table("api_tokens")
+                .drop_column(TOKEN_STEP_UP)
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 }
