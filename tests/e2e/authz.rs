@@ -431,6 +431,8 @@ async fn every_endpoint_answers_every_caller_as_the_authorization_table_says() {
         &w.ci,
     ];
     let approved_commit = random_oid();
+    // (This approval also opens the step-up window of the reviewer's token: the matrix's sign-off
+    // carries no second-factor code, and `api_second_factor.rs` tests what happens without one.)
     t.approved(
         &w,
         &change(

@@ -1921,7 +1921,7 @@ mod tests {
             conditions: vec![],
             second_factor_code: None,
         };
-        // The code used for the enrolment is refused: nothing is signed.
+        // The code used for the sign-in is refused: nothing is signed.
         let replay = app
             .sign_off_with_second_factor(&s, cr.id, req.clone(), &code(&secret, 0))
             .await;

@@ -39,8 +39,9 @@ pub struct Config {
     pub behind_tls: bool,
     /// Reverse proxies (load balancers) whose `X-Forwarded-For` header names the client, as
     /// CIDRs or addresses. The client's address is what the IP allow-lists, the shared-account
-    /// signal and the audit log see. Empty: the header is ignored. In the environment, a TOML
-    /// array: `CHANGEGATE_TRUSTED_PROXIES='["10.0.0.0/8"]'`.
+    /// signal and the audit log see. Empty: the header is ignored. Name the balancers only (any
+    /// host listed could name any client address). In the environment, a TOML array:
+    /// `CHANGEGATE_TRUSTED_PROXIES='["10.0.5.10"]'`.
     pub trusted_proxies: Vec<String>,
 }
 
