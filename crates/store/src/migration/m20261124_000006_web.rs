@@ -70,7 +70,7 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table("api_tokens")
-                .add_column(&mut timestamp_with_time_zone_null(TOKEN_STEP_UP))
+                .add_column(timestamp_with_time_zone_null(TOKEN_STEP_UP))
                 .to_owned(),
         )
         .await?;
