@@ -645,29 +645,57 @@ async fn the_session_cookie_is_httponly_samesite_strict_fresh_at_sign_in_and_dea
         .assert_redirect("/login", "the old session after logout");
 }
 
+/// A real `changegate serve` process started with configuration `config`, on a seeded database
+/// with the owner `chu.he.thong` (STNMT, which allows sign-in only from `allowed`, when given).
+struct RealServer {
+    server: crate::process::Server,
+    url: String,
+    otp: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RealServer {
+    async fn start(config: &str, allowed: &[&str]) -> RealServer {
+        let dir = tempfile::tempdir().unwrap();
+        let url = fresh_database_url(&dir).await;
+        crate::process::seed(&url).await;
+        let app = changegate_app::App::open(&url, pack()).await.unwrap();
+        let otp = app
+            .create_user(
+                &Principal::operator(),
+                changegate_api::NewUser {
+                    username: "chu.he.thong".into(),
+                    display_name: "Nguyễn Chủ Hệ Thống".into(),
+                    org: "STNMT".into(),
+                    role: "owner".into(),
+                },
+            )
+            .await
+            .unwrap()
+            .one_time_password;
+        if !allowed.is_empty() {
+            let cidrs: Vec<String> = allowed.iter().map(|c| (*c).to_owned()).collect();
+            app.set_allowed_ips(&Principal::operator(), "STNMT", &cidrs)
+                .await
+                .unwrap();
+        }
+        app.db.clone().close().await.unwrap();
+        let file = dir.path().join("changegate.toml");
+        std::fs::write(&file, config).unwrap();
+        let server = crate::process::Server::start(dir.path(), &url, Some(&file)).await;
+        RealServer {
+            server,
+            url,
+            otp,
+            _dir: dir,
+        }
+    }
+}
+
 #[tokio::test]
 async fn behind_tls_the_real_server_marks_the_session_cookie_secure() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(&dir).await;
-    crate::process::seed(&url).await;
-    let app = changegate_app::App::open(&url, pack()).await.unwrap();
-    let otp = app
-        .create_user(
-            &Principal::operator(),
-            changegate_api::NewUser {
-                username: "chu.he.thong".into(),
-                display_name: "Nguyễn Chủ Hệ Thống".into(),
-                org: "STNMT".into(),
-                role: "owner".into(),
-            },
-        )
-        .await
-        .unwrap()
-        .one_time_password;
-    app.db.clone().close().await.unwrap();
-    let config = dir.path().join("changegate.toml");
-    std::fs::write(&config, "behind_tls = true\n").unwrap();
-    let server = crate::process::Server::start(dir.path(), &url, Some(&config)).await;
+    let real = RealServer::start("behind_tls = true\n", &[]).await;
+    let (server, otp) = (&real.server, real.otp.clone());
     let r = Web::new(&server.url).sign_in("chu.he.thong", &otp).await;
     r.assert_redirect("/login/password", "sign-in");
     let c = r
@@ -1024,35 +1052,9 @@ async fn an_organisations_ip_allow_list_refuses_sign_in_from_other_addresses() {
 #[tokio::test]
 async fn behind_a_trusted_load_balancer_the_allow_list_sees_the_forwarded_client_and_nothing_else()
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(&dir).await;
-    crate::process::seed(&url).await;
-    let app = changegate_app::App::open(&url, pack()).await.unwrap();
-    let otp = app
-        .create_user(
-            &Principal::operator(),
-            changegate_api::NewUser {
-                username: "chu.he.thong".into(),
-                display_name: "Nguyễn Chủ Hệ Thống".into(),
-                org: "STNMT".into(),
-                role: "owner".into(),
-            },
-        )
-        .await
-        .unwrap()
-        .one_time_password;
-    app.set_allowed_ips(
-        &Principal::operator(),
-        "STNMT",
-        &["203.0.113.0/24".to_owned()],
-    )
-    .await
-    .unwrap();
-    app.db.clone().close().await.unwrap();
-    let config = dir.path().join("changegate.toml");
     // The load balancer is 127.0.0.1; 127.0.0.2 is a client that reaches the server directly.
-    std::fs::write(&config, "trusted_proxies = [\"127.0.0.1\"]\n").unwrap();
-    let server = crate::process::Server::start(dir.path(), &url, Some(&config)).await;
+    let real = RealServer::start("trusted_proxies = [\"127.0.0.1\"]\n", &["203.0.113.0/24"]).await;
+    let (server, otp, url) = (&real.server, real.otp.clone(), real.url.clone());
     let via = |from: &str, forwarded: &str| {
         let mut w = Web::from_ip(&server.url, ip(from));
         w.headers
