@@ -577,14 +577,7 @@ impl App {
             .filter(sign_off::Column::ChangeRequestId.is_in(ids))
             .all(&self.db)
             .await?;
-        let filers: Vec<i64> = rows.iter().map(|r| r.filed_by).collect();
-        let names: HashMap<i64, String> = user::Entity::find()
-            .filter(user::Column::Id.is_in(filers))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect();
+        let names = usernames(&self.db, rows.iter().map(|r| r.filed_by)).await?;
         let mut out = vec![];
         for r in rows {
             let Some(sys) = systems.get(&r.system_id) else {
@@ -1040,14 +1033,7 @@ impl App {
             .order_by_desc(cr::Column::Id)
             .all(&self.db)
             .await?;
-        let filers: HashSet<i64> = rows.iter().map(|r| r.filed_by).collect();
-        let names: HashMap<i64, String> = user::Entity::find()
-            .filter(user::Column::Id.is_in(filers))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect();
+        let names = usernames(&self.db, rows.iter().map(|r| r.filed_by)).await?;
         let mut out = vec![];
         for r in rows {
             let envs: Vec<String> = json_col("environments", &r.environments)?;
@@ -1080,6 +1066,21 @@ impl App {
             out,
         ))
     }
+}
+
+/// The usernames of the users `ids`, in one query.
+async fn usernames(
+    db: &impl changegate_store::sea_orm::ConnectionTrait,
+    ids: impl Iterator<Item = i64>,
+) -> AppResult<HashMap<i64, String>> {
+    let ids: HashSet<i64> = ids.collect();
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect())
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn fk(from: &str, col: &str, to: &str) -> ForeignKeyCreateStatement {
+/// A foreign key `fk_<from>_<col>` from `from.col` to `to.id` (also used by later migrations).
+pub(super) fn fk(from: &str, col: &str, to: &str) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{from}_{col}"))
         .from(from.to_owned(), col.to_owned())
@@ -21,7 +22,8 @@ fn ts_null(col: &str) -> ColumnDef {
     timestamp_with_time_zone_null(col.to_owned())
 }
 
-async fn index(
+/// An index `ix_<table>_<cols>` (also used by later migrations).
+pub(super) async fn index(
     m: &SchemaManager<'_>,
     table: &str,
     cols: &[&str],

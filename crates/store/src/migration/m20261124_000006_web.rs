@@ -2,36 +2,11 @@
 //! sessions (only the SHA-256 of a session token is stored, never the token), and the security
 //! signals shown to admins (an account used from two addresses at once).
 
+use super::m20261124_000001_core::{fk, index};
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn fk(from: &str, col: &str, to: &str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{from}_{col}"))
-        .from(from.to_owned(), col.to_owned())
-        .to(to.to_owned(), "id")
-        .to_owned()
-}
-
-async fn index(
-    m: &SchemaManager<'_>,
-    table: &str,
-    cols: &[&str],
-    unique: bool,
-) -> Result<(), DbErr> {
-    let mut i = Index::create();
-    i.name(format!("ix_{table}_{}", cols.join("_")))
-        .table(table.to_owned());
-    for c in cols {
-        i.col(String::from(*c));
-    }
-    if unique {
-        i.unique();
-    }
-    m.create_index(i.to_owned()).await
-}
 
 /// The columns added to `users`, one statement each (SQLite adds one column per ALTER TABLE).
 fn user_columns() -> Vec<ColumnDef> {
