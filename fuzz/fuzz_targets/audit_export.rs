@@ -98,6 +98,8 @@ fn judge(head_seq: i64, head_hash: &str, events: &[AuditEvent]) -> Verified {
             assert_eq!((*last, *head), (good as i64, head_seq));
             assert!(last < head);
         }
+        // Signed checkpoints are not part of an export: it never judges by them.
+        Verified::Broken(other) => panic!("an export judged by a checkpoint: {other}"),
     }
     verdict
 }

@@ -170,7 +170,7 @@ async fn wrong_codes_are_audited_and_five_in_a_row_lock_the_account_even_inside_
         let p = problem(w.reviewer.client().sign_off(cr.id, &body).await);
         assert_eq!(
             (p.status, p.code.as_str()),
-            (403, "forbidden"),
+            (403, "account_locked"),
             "{what}: {p:?}"
         );
         assert!(
@@ -178,6 +178,23 @@ async fn wrong_codes_are_audited_and_five_in_a_row_lock_the_account_even_inside_
             "{what}: {p:?}"
         );
     }
+    // Requesting changes is refused alike, with the time the lock lifts.
+    let p = problem(
+        w.reviewer
+            .client()
+            .request_changes(cr.id, "Thiếu kết quả kiểm thử bảo mật")
+            .await,
+    );
+    assert_eq!(
+        (p.status, p.code.as_str()),
+        (403, "account_locked"),
+        "{p:?}"
+    );
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert!(
+        p.detail.as_deref().unwrap_or("").contains(&year),
+        "the refusal says when the lock lifts: {p:?}"
+    );
     assert_eq!(state(&w, cr.id).await, "submitted");
 }
 

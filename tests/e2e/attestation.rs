@@ -1,12 +1,13 @@
 //! Signed decisions: every gate answer can be verified later, offline, with the published keys.
 
-use crate::cli::{changegate_bin, outcome, run, token};
+use crate::cli::{changegate_bin, keys_file, outcome, run, token};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api::GateParams;
 use changegate_api::attestation::{AttestationError, Statement, public_key, verify};
 use changegate_tests::*;
 use ed25519_dalek::SigningKey;
+use std::path::Path;
 use std::process::Command;
 
 #[tokio::test]
@@ -132,4 +133,189 @@ async fn check_with_the_servers_keys_exits_0_and_with_another_key_fails_closed()
     assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
     assert!(err.contains("does not verify"), "{err}");
     assert!(!out.contains("ALLOWED"), "{out}");
+}
+
+/// A stand-in for the server, as an attacker who sits between the pipeline and the server would
+/// run one: it answers every gate question with `answer`, whatever was asked.
+async fn stand_in(answer: serde_json::Value) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/api/v1/gate",
+        axum::routing::get(move || {
+            let a = answer.clone();
+            async move { axum::Json(a) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(l, app).await });
+    url
+}
+
+/// `changegate check` about `system`/`env` and a commit, as the ci user, with `keys` pinned.
+fn check_about(url: &str, token: &str, q: (&str, &str, &str, &str), keys: &Path) -> Command {
+    let (system, env, c, tr) = q;
+    let mut cmd = Command::new(changegate_bin());
+    cmd.args(["check", "--system", system, "--env", env])
+        .args(["--commit", c, "--tree", tr])
+        .env_clear()
+        .env("CHANGEGATE_URL", url)
+        .env("CHANGEGATE_TOKEN", token)
+        .env("CHANGEGATE_PUBLIC_KEYS", keys);
+    cmd
+}
+
+#[tokio::test]
+async fn check_refuses_a_genuine_allow_about_another_system_and_an_unsigned_answer() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let ci = token(&t, "ci.stnmt").await;
+    let (c, tr) = (random_oid(), random_oid());
+    t.approved(&w, &change("TTHC", &["production"], vec![git(&c, &tr)]))
+        .await;
+    let allowed = ok(w
+        .ci
+        .gate(&GateParams {
+            commit: Some(c.clone()),
+            tree: Some(tr.clone()),
+            ..ask("TTHC", "production")
+        })
+        .await);
+    assert!(allowed.allowed());
+    let keys = keys_file(&t, t.dir.path()).await;
+
+    // The server's own, correctly signed allow for TTHC/production, handed out by a stand-in to
+    // a pipeline asking about other content of DAT-DAI in staging.
+    let fake = stand_in(serde_json::to_value(&allowed).unwrap()).await;
+    let (other_c, other_t) = (random_oid(), random_oid());
+    let o = run(check_about(
+        &fake,
+        &ci,
+        ("DAT-DAI", "staging", &other_c, &other_t),
+        &keys,
+    ))
+    .await;
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(!out.contains("ALLOWED"), "{out}");
+    for what in ["system", "environment", "content", "DAT-DAI", "TTHC"] {
+        assert!(err.contains(what), "{what} not named: {err}");
+    }
+
+    // The same answer without its signature, for the very question it answers: not trusted.
+    let mut unsigned = allowed.clone();
+    unsigned.attestation = None;
+    let fake = stand_in(serde_json::to_value(&unsigned).unwrap()).await;
+    let o = run(check_about(
+        &fake,
+        &ci,
+        ("TTHC", "production", &c, &tr),
+        &keys,
+    ))
+    .await;
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(!out.contains("ALLOWED"), "{out}");
+    assert!(err.contains("no signature"), "{err}");
+
+    // No keys pinned and no trust on first use asked for: nothing can be trusted.
+    let mut cmd = check_about(&t.url, &ci, ("TTHC", "production", &c, &tr), &keys);
+    cmd.env_remove("CHANGEGATE_PUBLIC_KEYS");
+    let (code, out, err) = outcome(&run(cmd).await);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("CHANGEGATE_PUBLIC_KEYS"), "{err}");
+}
+
+#[tokio::test]
+async fn a_replayed_signed_allow_for_the_same_question_exits_2() {
+    let t = spawn_app().await;
+    let w = t.world().await;
+    let ci = token(&t, "ci.stnmt").await;
+    let (c, tr) = (random_oid(), random_oid());
+    t.approved(&w, &change("TTHC", &["production"], vec![git(&c, &tr)]))
+        .await;
+    // Captured earlier: the genuine allow for exactly this question, asked with a nonce.
+    let nonce = "0123456789abcdef0123456789abcdef".to_owned();
+    let q = GateParams {
+        commit: Some(c.clone()),
+        tree: Some(tr.clone()),
+        nonce: Some(nonce.clone()),
+        ..ask("TTHC", "production")
+    };
+    let captured = ok(w.ci.gate(&q).await);
+    assert!(captured.allowed());
+    let keys = ok(t.anon.keys().await).keys;
+    let st = verify(captured.attestation.as_ref().unwrap(), &keys).unwrap();
+    assert_eq!(st.predicate.nonce.as_deref(), Some(nonce.as_str()));
+    assert_eq!(st.predicate.issued_at, captured.decided_at);
+    // Asked again with the same nonce, the server signs again (no reuse across requests).
+    let again = ok(w.ci.gate(&q).await);
+    let st2 = verify(again.attestation.as_ref().unwrap(), &keys).unwrap();
+    assert_eq!(st2.predicate.nonce.as_deref(), Some(nonce.as_str()));
+
+    // The stand-in replays it: same system, environment and content, another request.
+    let fake = stand_in(serde_json::to_value(&captured).unwrap()).await;
+    let pinned = keys_file(&t, t.dir.path()).await;
+    let o = run(check_about(
+        &fake,
+        &ci,
+        ("TTHC", "production", &c, &tr),
+        &pinned,
+    ))
+    .await;
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(!out.contains("ALLOWED"), "{out}");
+    assert!(err.contains("nonce") && err.contains("replayed"), "{err}");
+
+    // A signed answer to a request without a nonce (the original contract) is refused too.
+    let old = ok(w
+        .ci
+        .gate(&GateParams {
+            nonce: None,
+            ..q.clone()
+        })
+        .await);
+    assert_eq!(
+        verify(old.attestation.as_ref().unwrap(), &keys)
+            .unwrap()
+            .predicate
+            .nonce,
+        None
+    );
+    let fake = stand_in(serde_json::to_value(&old).unwrap()).await;
+    let o = run(check_about(
+        &fake,
+        &ci,
+        ("TTHC", "production", &c, &tr),
+        &pinned,
+    ))
+    .await;
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("nonce"), "{err}");
+
+    // The real server answers the same command with its nonce: allowed.
+    let o = run(check_about(
+        &t.url,
+        &ci,
+        ("TTHC", "production", &c, &tr),
+        &pinned,
+    ))
+    .await;
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+
+    // A nonce the server will not repeat is refused, naming it.
+    let (status, _, body) = ok(w
+        .ci
+        .raw(
+            reqwest::Method::GET,
+            &format!("/api/v1/gate?system=TTHC&env=production&commit={c}&nonce=short"),
+            None,
+            vec![],
+        )
+        .await);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("nonce"), "{body}");
 }

@@ -14,10 +14,10 @@
 
 use crate::cli::closed_port;
 use changegate_api::{
-    ChangeRequest, Client, NewFreezeWindow, NewIncident, NewOrganisation, NewSystem, NewToken,
-    NewUser,
+    ChangeRequest, NewFreezeWindow, NewIncident, NewOrganisation, NewSystem, NewToken, NewUser,
 };
 use changegate_app::Principal;
+use changegate_client::Client;
 use changegate_store::entity::api_token;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
@@ -94,6 +94,12 @@ enum Needs {
     Breach,
     /// An API token of another person of STNMT (`le.thi.binh`), not the caller's.
     Token,
+    /// An open condition (remediation item) of an approved change of TTHC.
+    Condition,
+    /// A condition of TTHC fulfilled by the owner `le.thi.binh`, awaiting PA05.
+    Fulfilled,
+    /// A fresh active system of STNMT (`{code}` names it instead of TTHC).
+    FreshSystem,
 }
 
 struct Row {
@@ -152,10 +158,28 @@ static TABLE: &[Row] = &[
     // Lifting an incident's block is PA05's call alone; the role is checked before the id.
     row("POST",  "/api/v1/incidents/{id}/resolve",                  Incident, [NOAUTH, EXPIRED, NOAUTH, FORBID, FORBID, FORBID, R200,   FORBID, FORBID]),
     row("POST",  "/api/v1/incidents/{id}/a05-notified",             Breach,   [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   HIDDEN, R200,   FORBID, FORBID]),
+    row("POST",  "/api/v1/incidents/{id}/notices",                  Incident, [NOAUTH, EXPIRED, NOAUTH, FORBID, R200,   HIDDEN, R200,   FORBID, FORBID]),
     row("GET",   "/api/v1/audit",                                   Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, R200,   R200,   FORBID]),
     row("POST",  "/api/v1/webhooks",                                Nothing,  [NOAUTH, EXPIRED, NOAUTH, R201,   FORBID, FORBID, FORBID, FORBID, FORBID]),
     row("GET",   "/api/v1/webhooks",                                Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
     row("GET",   "/api/v1/webhooks/deliveries",                     Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    // Enforcement beyond the pipeline (issue 13): observed content from pipelines and observers,
+    // admission reviews from the cluster's (or a pipeline's) token.
+    row("POST",  "/api/v1/observations",                            Nothing,  [NOAUTH, EXPIRED, NOAUTH, FORBID, FORBID, FORBID, FORBID, FORBID, R201]),
+    row("GET",   "/api/v1/observations/sources",                    Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
+    row("POST",  "/k8s/validate",                                   Nothing,  [NOAUTH, EXPIRED, NOAUTH, FORBID, FORBID, FORBID, FORBID, FORBID, R200]),
+    // Signed by GitHub, not by a token: with no GitHub App configured, there is nothing there.
+    row("POST",  "/integrations/github/webhook",                    Nothing,  [HIDDEN, HIDDEN,  HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN, HIDDEN]),
+    // Remediation (issue 10): owners see and fulfil their organisation's items; PA05 verifies.
+    row("GET",   "/api/v1/remediations",                            Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
+    row("GET",   "/api/v1/remediations/{id}",                       Condition,[NOAUTH, EXPIRED, NOAUTH, R200,   R200,   HIDDEN, R200,   R200,   R200]),
+    row("POST",  "/api/v1/remediations/{id}/fulfil",                Condition,[NOAUTH, EXPIRED, NOAUTH, FORBID, R200,   HIDDEN, FORBID, FORBID, FORBID]),
+    row("POST",  "/api/v1/remediations/{id}/verify",                Fulfilled,[NOAUTH, EXPIRED, NOAUTH, FORBID, FORBID, HIDDEN, R200,   FORBID, FORBID]),
+    // The registry's life (issue 11): every caller lists what it may see; only an admin edits
+    // or retires a system (the role is checked before the code).
+    row("GET",   "/api/v1/systems",                                 Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
+    row("PATCH", "/api/v1/systems/{code}",                          Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("POST",  "/api/v1/systems/{code}/retire",                   FreshSystem,[NOAUTH, EXPIRED, NOAUTH, R200, FORBID, FORBID, FORBID, FORBID, FORBID]),
 ];
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -205,6 +229,8 @@ async fn fixture(t: &TestApp, w: &World, needs: Needs) -> Fixture {
         change: None,
     };
     let incident = |kind: &str| NewIncident {
+        detected_at: None,
+        national_security: false,
         kind: kind.into(),
         severity: "low".into(),
         summary: "Truy cập bất thường từ địa chỉ IP chưa xác định".into(),
@@ -228,6 +254,29 @@ async fn fixture(t: &TestApp, w: &World, needs: Needs) -> Fixture {
                 .await)
             .id,
         ),
+        Condition | Fulfilled => {
+            let mut c = fresh_change();
+            c.environments = vec!["staging".into()];
+            let cr = ok(w.owner.file_change(&c).await);
+            ok(w.owner.submit(cr.id).await);
+            let mut s = sign_off_all(&cr, "pass");
+            s.conditions = vec!["Bổ sung hồ sơ CO/CQ trước khi vận hành".into()];
+            ok(w.reviewer.sign_off(cr.id, &s).await);
+            let q = [("change_request", cr.id.to_string())];
+            let id = ok(w.owner.remediations(&q).await).items[0].id;
+            if needs == Fulfilled {
+                ok(w.owner2.fulfil(id, "Đã bổ sung hồ sơ").await);
+            }
+            of_id(id)
+        }
+        FreshSystem => {
+            let code = format!("HT-{}", &random_oid()[..8]).to_uppercase();
+            t.system(&code, "STNMT", 3, &["production"]).await;
+            Fixture {
+                id: code,
+                change: None,
+            }
+        }
         Token => {
             let tok = t
                 .app
@@ -264,8 +313,18 @@ fn future_freeze() -> NewFreezeWindow {
 
 /// The concrete path (with query) and body of a cell: a request that succeeds for a caller with
 /// the right. `n` makes names unique per cell.
-fn request(row: &Row, fx: &Fixture, n: usize, approved_commit: &str) -> (String, Option<Value>) {
-    let mut path = row.path.replace("{code}", "TTHC").replace("{id}", &fx.id);
+fn request(
+    row: &Row,
+    fx: &Fixture,
+    n: usize,
+    (approved_commit, approved_tree): (&str, &str),
+) -> (String, Option<Value>) {
+    let code = if row.needs == FreshSystem {
+        fx.id.as_str()
+    } else {
+        "TTHC"
+    };
+    let mut path = row.path.replace("{code}", code).replace("{id}", &fx.id);
     let body = match (row.method, row.path) {
         ("GET", "/api/v1/gate") => {
             path.push_str(&format!(
@@ -323,11 +382,39 @@ fn request(row: &Row, fx: &Fixture, n: usize, approved_commit: &str) -> (String,
         })),
         ("POST", "/api/v1/systems/{code}/freeze-windows") => Some(json!(future_freeze())),
         ("POST", "/api/v1/systems/{code}/incidents") => Some(json!(NewIncident {
+            detected_at: None,
+            national_security: false,
             kind: "other".into(),
             severity: "low".into(),
             summary: format!("Tài khoản dùng chung số {n}"),
         })),
         ("POST", "/api/v1/incidents/{id}/a05-notified") => Some(json!({})),
+        ("POST", "/api/v1/incidents/{id}/notices") => Some(json!({
+            "kind": "interim", "recipient": "PA05 – Công an tỉnh", "channel": "văn bản",
+            "document_number": format!("{n}/BC-STNMT"),
+        })),
+        ("POST", "/api/v1/observations") => Some(json!({
+            "system": "TTHC", "env": "production", "source": format!("web{n}.tthc.local"),
+            "subjects": [git(approved_commit, approved_tree)],
+        })),
+        ("POST", "/k8s/validate") => Some(json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": format!("uid-{n}"), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "namespace": "tthc", "operation": "CREATE", "dryRun": false,
+                "object": {"metadata": {"name": "web", "labels": {"changegate.io/system": "TTHC", "changegate.io/env": "production"}},
+                    "spec": {"containers": [{"name": "web", "image": format!("registry.local/tthc@sha256:{}", "a".repeat(64))}]}}},
+        })),
+        ("POST", "/integrations/github/webhook") => Some(json!({ "action": "requested" })),
+        ("POST", "/api/v1/remediations/{id}/fulfil") => {
+            Some(json!({ "evidence": format!("Đã bổ sung hồ sơ CO/CQ, bản {n}") }))
+        }
+        ("POST", "/api/v1/remediations/{id}/verify") => {
+            Some(json!({ "accepted": true, "note": "Đã kiểm tra" }))
+        }
+        ("PATCH", "/api/v1/systems/{code}") => Some(json!({ "name": format!("Hệ thống {n}") })),
+        ("POST", "/api/v1/systems/{code}/retire") => {
+            Some(json!({ "reason": format!("Thay thế bởi hệ thống mới, lần {n}") }))
+        }
         ("POST", "/api/v1/webhooks") => Some(json!({
             "url": format!("http://127.0.0.1:{}/hook", closed_port()),
             "secret": WEBHOOK_SECRET,
@@ -430,7 +517,7 @@ async fn every_endpoint_answers_every_caller_as_the_authorization_table_says() {
         &w.auditor,
         &w.ci,
     ];
-    let approved_commit = random_oid();
+    let (approved_commit, approved_tree) = (random_oid(), random_oid());
     // (This approval also opens the step-up window of the reviewer's token: the matrix's sign-off
     // carries no second-factor code, and `api_second_factor.rs` tests what happens without one.)
     t.approved(
@@ -438,7 +525,7 @@ async fn every_endpoint_answers_every_caller_as_the_authorization_table_says() {
         &change(
             "TTHC",
             &["production"],
-            vec![git(&approved_commit, &random_oid())],
+            vec![git(&approved_commit, &approved_tree)],
         ),
     )
     .await;
@@ -449,7 +536,7 @@ async fn every_endpoint_answers_every_caller_as_the_authorization_table_says() {
         for (col, caller) in callers.iter().enumerate() {
             n += 1;
             let fx = fixture(&t, &w, row.needs).await;
-            let (path, body) = request(row, &fx, n, &approved_commit);
+            let (path, body) = request(row, &fx, n, (&approved_commit, &approved_tree));
             let method = Method::from_bytes(row.method.as_bytes()).unwrap();
             let before = t.audit_seq().await;
             let (status, ct, bytes) = ok(caller

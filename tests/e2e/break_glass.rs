@@ -2,8 +2,9 @@
 //! system is suspended.
 
 use crate::cli::token;
-use changegate_api::{Client, NewChangeRequest};
+use changegate_api::NewChangeRequest;
 use changegate_app::App;
+use changegate_client::Client;
 use changegate_store::entity::change_request as cr_row;
 use changegate_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use changegate_tests::*;
@@ -32,17 +33,9 @@ async fn set_date(t: &TestApp, id: i64, col: cr_row::Column, at: DateTime<Utc>) 
 
 /// Another server on the same database, started now (so it loads the rows as they are).
 async fn second_server(t: &TestApp) -> (Arc<App>, String, tokio::sync::oneshot::Sender<()>) {
-    let app = Arc::new(App::open(&t.database_url, pack()).await.unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
-    tokio::spawn(async move {
-        let _ = changegate_server::serve(listener, served, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    // Its own signing key, in a directory of its own.
+    let dir = t.dir.path().join(format!("replica-{}", random_oid()));
+    let (app, url, tx) = serve(&config(&dir, &t.database_url)).await;
     (app, url, tx)
 }
 

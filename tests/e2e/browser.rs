@@ -286,14 +286,7 @@ async fn a_reviewer_enrols_totp_signs_off_and_the_gate_flips_to_allow() {
     );
 
     b.goto(&format!("/changes/{}/evaluate", cr.id)).await;
-    let mut items: Vec<String> = vec![];
-    for e in b.find_all("[name^=result_]").await {
-        if let Some(name) = b.element_attr(&e, "name").await
-            && !items.contains(&name)
-        {
-            items.push(name);
-        }
-    }
+    let items = answer_fields(&b).await;
     assert_eq!(
         items.len(),
         cr.checklist.len(),
@@ -303,7 +296,7 @@ async fn a_reviewer_enrols_totp_signs_off_and_the_gate_flips_to_allow() {
         b.choose(name, "pass").await;
     }
     b.choose("conclusion", "pass").await;
-    b.fill("textarea[name=findings]", "Không phát hiện tồn tại")
+    b.fill("textarea[name=finding_text_0]", "Không phát hiện tồn tại")
         .await;
     // A wrong second factor refuses the sign-off and keeps what was typed.
     let right = totp(&secret, step + 1);
@@ -313,7 +306,7 @@ async fn a_reviewer_enrols_totp_signs_off_and_the_gate_flips_to_allow() {
     b.find("p.field-error[data-field=code]").await;
     assert_eq!(ok(w.owner.change(cr.id).await).state, "submitted");
     assert_eq!(
-        b.value("textarea[name=findings]").await,
+        b.value("textarea[name=finding_text_0]").await,
         "Không phát hiện tồn tại"
     );
     for name in &items {
@@ -366,6 +359,19 @@ async fn a_reviewer_enrols_totp_signs_off_and_the_gate_flips_to_allow() {
             "the report lacks {want:?}: {report}"
         );
     }
+}
+
+/// The names of the evaluation form's answer fields (`result_0`, …), in order.
+async fn answer_fields(b: &Browser) -> Vec<String> {
+    let mut names: Vec<String> = vec![];
+    for e in b.find_all("[name^=result_]").await {
+        if let Some(name) = b.element_attr(&e, "name").await
+            && !names.contains(&name)
+        {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// The page's text without the language switch (whose other-language label is expected).
@@ -514,4 +520,251 @@ async fn a_form_sent_without_its_csrf_token_is_refused() {
             .is_empty(),
         "a change was filed without its CSRF token"
     );
+}
+
+#[tokio::test]
+async fn the_remediation_loop_in_vietnamese_changes_requested_edit_resubmit_condition_fulfil_verify()
+ {
+    let t = spawn_app().await;
+    let (w, [owner_otp, reviewer_otp, _]) = web_people(&t).await;
+    let mut n = change(
+        "TTHC",
+        &["production"],
+        vec![git(&random_oid(), &random_oid())],
+    );
+    n.title = "Nâng cấp cổng tra cứu hồ sơ".into();
+    let cr = ok(w.owner.file_change(&n).await);
+    ok(w.owner.submit(cr.id).await);
+    let page = format!("/changes/{}", cr.id);
+    let Some((rev, own)) = Browser::start_pair(&t.url, "remediation_loop").await else {
+        return;
+    };
+    let (secret, step) = first_sign_in(&rev, "kiem.tra.vien", &reviewer_otp)
+        .await
+        .unwrap_or_else(|| panic!("a reviewer was not asked to enrol a second factor"));
+
+    // PA05 sends it back with a finding whose severity is chosen from the list ("Cao").
+    rev.goto(&format!("{page}/evaluate")).await;
+    let items = answer_fields(&rev).await;
+    for name in &items {
+        rev.choose(name, "pass").await;
+    }
+    rev.choose("conclusion", "changes_requested").await;
+    rev.choose("finding_sev_0", "high").await;
+    rev.choose("finding_item_0", "vuln-scan-pentest").await;
+    let finding = "Chưa có kết quả quét lỗ hổng:\n- cổng tra cứu\n- máy chủ ứng dụng";
+    rev.fill("textarea[name=finding_text_0]", finding).await;
+    rev.fill(
+        "textarea[name=return_note]",
+        "Bổ sung kết quả quét lỗ hổng rồi gửi lại.",
+    )
+    .await;
+    rev.submit_form_of("return_note").await;
+    rev.wait_for_path(&page).await;
+    assert_eq!(
+        rev.attr("#cr-state", "data-state").await.as_deref(),
+        Some("draft")
+    );
+    let items_api = ok(w
+        .owner
+        .remediations(&[("change_request", cr.id.to_string())])
+        .await);
+    assert_eq!(items_api.items.len(), 1);
+    assert_eq!(items_api.items[0].severity, "high");
+    assert_eq!(
+        items_api.items[0].text, finding,
+        "line breaks kept byte for byte"
+    );
+
+    // The owner sees the round's conclusion and its findings, edits and resubmits.
+    first_sign_in(&own, "chu.he.thong", &owner_otp).await;
+    own.goto(&page).await;
+    let back = own.text("#sent-back").await;
+    assert!(
+        back.contains("Bổ sung kết quả quét lỗ hổng rồi gửi lại."),
+        "{back}"
+    );
+    assert!(back.contains("Cao"), "the severity in Vietnamese: {back}");
+    assert!(back.contains("- máy chủ ứng dụng"), "{back}");
+    own.click_to_page("#edit-change").await;
+    own.wait_for_path(&format!("{page}/edit")).await;
+    assert_eq!(
+        own.value("input[name=title]").await,
+        "Nâng cấp cổng tra cứu hồ sơ"
+    );
+    own.fill(
+        "textarea[name=description]",
+        "Cập nhật phiên bản; kèm kết quả quét lỗ hổng ngày 01/12/2026.",
+    )
+    .await;
+    own.choose("submit", "1").await;
+    own.submit_form_of("title").await;
+    own.wait_for_path(&page).await;
+    assert_eq!(
+        own.attr("#cr-state", "data-state").await.as_deref(),
+        Some("submitted")
+    );
+
+    // PA05 sees what changed, then approves with a high condition (default due date).
+    rev.goto(&page).await;
+    let since = rev.text("#changes-since-review").await;
+    assert!(since.contains("kèm kết quả quét lỗ hổng"), "{since}");
+    rev.goto(&format!("{page}/evaluate")).await;
+    for name in &items {
+        rev.choose(name, "pass").await;
+    }
+    rev.choose("conclusion", "pass").await;
+    rev.fill(
+        "textarea[name=cond_text_0]",
+        "Bổ sung hồ sơ CO/CQ trước khi vận hành",
+    )
+    .await;
+    rev.choose("cond_sev_0", "high").await;
+    rev.fill("input[name=code]", &totp(&secret, step + 1)).await;
+    rev.submit_form_of("code").await;
+    rev.wait_for_path(&page).await;
+    assert_eq!(
+        rev.attr("#cr-state", "data-state").await.as_deref(),
+        Some("approved")
+    );
+    let cond = ok(w
+        .owner
+        .remediations(&[
+            ("change_request", cr.id.to_string()),
+            ("kind", "condition".into()),
+        ])
+        .await)
+    .items
+    .remove(0);
+    assert_eq!(
+        (cond.severity.as_str(), cond.state.as_str()),
+        ("high", "open")
+    );
+
+    // The owner fulfils it from the remediation page; PA05 verifies it.
+    own.goto("/remediations").await;
+    own.click_to_page(&format!("tr[data-remediation='{}'] a", cond.id))
+        .await;
+    own.wait_for_path(&format!("/remediations/{}", cond.id))
+        .await;
+    own.fill(
+        "textarea[name=evidence]",
+        "Đã bổ sung CO/CQ, văn bản số 15/STNMT-CNTT.",
+    )
+    .await;
+    own.submit_form_of("evidence").await;
+    assert_eq!(
+        own.attr("#remediation-state", "data-state")
+            .await
+            .as_deref(),
+        Some("fulfilled")
+    );
+    rev.goto(&format!("/remediations/{}", cond.id)).await;
+    rev.click_to_page("#verify-accept").await;
+    assert_eq!(
+        rev.attr("#remediation-state", "data-state")
+            .await
+            .as_deref(),
+        Some("verified")
+    );
+    let page_text = text_without_switch(&rev).await;
+    assert!(page_text.contains("PA05 đã xác nhận"), "{page_text}");
+    for english in ["Verified", "Remediation", "fulfil", "condition"] {
+        assert!(
+            !page_text.contains(english),
+            "English {english:?} on a Vietnamese page: {page_text}"
+        );
+    }
+    assert_eq!(ok(w.auditor.remediation(cond.id).await).state, "verified");
+}
+
+/// The remediation pages fit a phone's width (390 px) and a desktop's (1366 px): no sideways
+/// scrolling of the page. With `CHANGEGATE_SCREENSHOTS=DIR`, saves a screenshot of each.
+#[tokio::test]
+async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
+    let t = spawn_app().await;
+    let (w, [owner_otp, reviewer_otp, _]) = web_people(&t).await;
+    // A change sent back with a finding, and an approved one with a condition fulfilled.
+    let back = w.submitted("TTHC").await;
+    let note = changegate_api::Note {
+        note: "Bổ sung kết quả quét lỗ hổng và sơ đồ mạng sau thay đổi.".into(),
+        findings: vec![changegate_api::WireFinding {
+            severity: "high".into(),
+            text: "Chưa có kết quả quét lỗ hổng, kiểm tra xâm nhập của cổng tra cứu mới; cần quét lại sau khi vá.".into(),
+            item: Some("vuln-scan-pentest".into()),
+        }],
+    };
+    ok(w.reviewer
+        .client()
+        .request_changes_with(back.id, &note)
+        .await);
+    let approved = w.submitted("TTHC").await;
+    let mut s = sign_off_all(&approved, "pass");
+    s.conditions = vec!["Bổ sung hồ sơ CO/CQ của thiết bị trước khi vận hành chính thức.".into()];
+    ok(w.reviewer.sign_off(approved.id, &s).await);
+    let q = [("change_request", approved.id.to_string())];
+    let cond = ok(w.owner.remediations(&q).await).items.remove(0);
+    ok(w.owner
+        .fulfil(
+            cond.id,
+            "Đã bổ sung CO/CQ, văn bản số 15/STNMT-CNTT ngày 01/12/2026.",
+        )
+        .await);
+    // A serious incident detected 20 hours ago: its notice deadlines show on /incidents.
+    let mut incident = changegate_api::NewIncident {
+        kind: "abnormal_access".into(),
+        severity: "high".into(),
+        summary: "Truy cập bất thường vào cơ sở dữ liệu ngoài giờ hành chính.".into(),
+        detected_at: Some(chrono::Utc::now() - chrono::Duration::hours(20)),
+        national_security: false,
+    };
+    ok(w.owner.report_incident("DAT-DAI", &incident).await);
+    incident.kind = "data_breach".into();
+    incident.severity = "medium".into();
+    ok(w.owner.report_incident("DAT-DAI", &incident).await);
+    let dir = std::env::var_os("CHANGEGATE_SCREENSHOTS").map(std::path::PathBuf::from);
+
+    let Some((own, rev)) = Browser::start_pair(&t.url, "remediation_pages").await else {
+        return;
+    };
+    first_sign_in(&own, "chu.he.thong", &owner_otp).await;
+    first_sign_in(&rev, "kiem.tra.vien", &reviewer_otp).await;
+    let pages = [
+        (&own, "owner-dashboard", "/".to_owned()),
+        (&own, "owner-remediations", "/remediations".to_owned()),
+        (&own, "owner-sent-back", format!("/changes/{}", back.id)),
+        (&own, "owner-edit", format!("/changes/{}/edit", back.id)),
+        (&own, "owner-incidents", "/incidents".to_owned()),
+        (&rev, "reviewer-item", format!("/remediations/{}", cond.id)),
+        (
+            &rev,
+            "reviewer-evaluate",
+            format!("/changes/{}/evaluate", w.submitted("TTHC").await.id),
+        ),
+        (
+            &rev,
+            "reviewer-report",
+            format!("/changes/{}/report", approved.id),
+        ),
+    ];
+    let mut wide = vec![];
+    for (width, height) in [(1366, 900), (390, 844)] {
+        for (b, name, path) in &pages {
+            b.set_window_size(width, height).await;
+            b.goto(path).await;
+            let over = b.overflow_x().await;
+            if over > 0 {
+                wide.push(format!("{path} at {width} px: {over} px too wide"));
+            }
+            if let Some(d) = &dir {
+                std::fs::create_dir_all(d).unwrap();
+                b.screenshot(&d.join(format!("{name}-{width}.png"))).await;
+            }
+        }
+    }
+    if let Some(d) = &dir {
+        rev.goto(&format!("/changes/{}/report", approved.id)).await;
+        rev.print_pdf(&d.join("reviewer-report.pdf")).await;
+    }
+    assert!(wide.is_empty(), "pages scroll sideways: {wide:#?}");
 }

@@ -76,6 +76,20 @@ pub async fn token(t: &TestApp, username: &str) -> String {
         .token
 }
 
+/// The server's public keys saved in a file, as an operator pins them for `changegate check`
+/// (`curl $CHANGEGATE_URL/api/v1/keys > keys.json`), in `dir`.
+pub async fn keys_file(t: &TestApp, dir: &Path) -> PathBuf {
+    let (status, _, body) = t
+        .anon
+        .raw(reqwest::Method::GET, "/api/v1/keys", None, vec![])
+        .await
+        .expect("GET /api/v1/keys");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let file = dir.join("keys.json");
+    std::fs::write(&file, &body).expect("write keys.json");
+    file
+}
+
 /// A port on 127.0.0.1 where nothing listens.
 pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -9,28 +9,21 @@
 
 use crate::process::{Server, seed};
 use crate::sink::eventually;
-use changegate_api::{AuditEvent, ChangeRequest, ClientError};
-use changegate_app::App;
+use changegate_api::{AuditEvent, ChangeRequest};
 use changegate_app::audit::Verified;
+use changegate_client::ClientError;
 use changegate_tests::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A second replica of `t`: its own app (pool, write lock, gate index) on the same database,
 /// served on its own port. Stops when the returned sender is dropped.
 async fn second_replica(t: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let app = Arc::new(App::open(&t.database_url, pack()).await.unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = changegate_server::serve(listener, app, async move {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    // Its own signing key, in a directory of its own.
+    let dir = t.dir.path().join(format!("replica-{}", random_oid()));
+    let (app, url, tx) = serve(&config(&dir, &t.database_url)).await;
+    drop(app);
     (url, tx)
 }
 

@@ -16,6 +16,7 @@ async fn a_rebased_commit_with_the_approved_tree_is_allowed_when_the_tree_is_giv
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             commit: Some(rebased.clone()),
             tree: Some(tr.clone()),
             ..ask("TTHC", "production")
@@ -40,6 +41,7 @@ async fn a_commit_with_a_different_tree_is_denied() {
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             commit: Some(random_oid()),
             tree: Some(random_oid()),
             ..ask("TTHC", "production")
@@ -64,6 +66,7 @@ async fn an_approved_artifact_digest_is_allowed_and_any_other_digest_is_denied()
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             artifact: Some(digest.clone()),
             ..ask("TTHC", "production")
         })
@@ -74,6 +77,7 @@ async fn an_approved_artifact_digest_is_allowed_and_any_other_digest_is_denied()
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             artifact: Some(random_digest()),
             ..ask("TTHC", "production")
         })
@@ -93,6 +97,7 @@ async fn asking_for_a_commit_and_an_artifact_denies_when_only_one_of_them_is_app
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             commit: Some(c.clone()),
             artifact: Some(random_digest()),
             ..ask("TTHC", "production")
@@ -111,6 +116,7 @@ async fn asking_for_a_commit_and_an_artifact_denies_when_only_one_of_them_is_app
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             commit: Some(random_oid()),
             artifact: Some(digest.clone()),
             ..ask("TTHC", "production")
@@ -123,6 +129,7 @@ async fn asking_for_a_commit_and_an_artifact_denies_when_only_one_of_them_is_app
         .ci
         .gate(&GateParams {
             wait: None,
+            nonce: None,
             commit: Some(c),
             artifact: Some(digest),
             ..ask("TTHC", "production")

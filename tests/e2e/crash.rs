@@ -117,7 +117,7 @@ async fn after_sigkill_every_committed_submit_is_notified_at_least_once_and_no_o
         .await
         .unwrap()
         .into_iter()
-        .map(|c| (c.id, c.state))
+        .map(|c| (c.id, c.state.as_str().to_owned()))
         .collect();
     let received = sink.of("change_request.submitted");
     let mut ids_of: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();

@@ -16,7 +16,8 @@
 use crate::cli::{changegate_bin, closed_port, outcome, run};
 use crate::process::{Seeded, Server, seed};
 use crate::sink::hook;
-use changegate_api::{ChangeRequest, Client, ClientError, NewFreezeWindow, NewIncident, NewSystem};
+use changegate_api::{ChangeRequest, NewFreezeWindow, NewIncident, NewSystem};
+use changegate_client::{Client, ClientError};
 use changegate_store::entity::{
     audit_event, change_request as cr, cr_subject, delivery, freeze_window, incident, sign_off,
     system,
@@ -249,6 +250,8 @@ async fn incident_writer(
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..30))).await;
         if rng.random_bool(0.7) {
             let new = NewIncident {
+                detected_at: None,
+                national_security: false,
                 kind: KINDS[rng.random_range(0..KINDS.len())].into(),
                 severity: SEVERITIES[rng.random_range(0..SEVERITIES.len())].into(),
                 summary: format!("Sự cố {tag}-{n}: truy cập bất thường từ địa chỉ IP lạ"),
@@ -493,7 +496,7 @@ async fn check_database(url: &str, ledger: &Ledger) -> Snapshot {
     // row in the state its events lead to.
     let row_states: BTreeMap<i64, String> = changes
         .iter()
-        .map(|(id, c)| (*id, c.state.clone()))
+        .map(|(id, c)| (*id, c.state.as_str().to_owned()))
         .collect();
     assert_eq!(
         row_states, cr_state,
@@ -501,7 +504,7 @@ async fn check_database(url: &str, ledger: &Ledger) -> Snapshot {
     );
     let row_status: BTreeMap<i64, String> = incidents
         .iter()
-        .map(|(id, i)| (*id, i.status.clone()))
+        .map(|(id, i)| (*id, i.status.as_str().to_owned()))
         .collect();
     assert_eq!(
         row_status, inc_status,
@@ -538,9 +541,9 @@ async fn check_database(url: &str, ledger: &Ledger) -> Snapshot {
         assert_eq!(row.title, c.title, "change {id}");
         assert_eq!(commits.get(id), Some(&c.commit), "change {id}");
         assert!(
-            row.state == c.state || Some(&row.state) == c.maybe.as_ref(),
+            row.state.as_str() == c.state || c.maybe.as_deref() == Some(row.state.as_str()),
             "change {id} is {} but was acknowledged {} (or unanswered towards {:?})",
-            row.state,
+            row.state.as_str(),
             c.state,
             c.maybe
         );
@@ -556,7 +559,7 @@ async fn check_database(url: &str, ledger: &Ledger) -> Snapshot {
         );
         assert_eq!(row.system_id, other_system);
         assert!(
-            row.status == i.status || Some(&row.status) == i.maybe.as_ref(),
+            row.status.as_str() == i.status || i.maybe.as_deref() == Some(row.status.as_str()),
             "incident {id} is {} but was acknowledged {}",
             row.status,
             i.status
@@ -639,7 +642,7 @@ async fn check_gate(server: &Server, ci: &str, s: &Snapshot) -> usize {
     }
     let blocking = s.incidents.values().any(|i| {
         i.system_id == s.other_system
-            && i.status == "open"
+            && i.status.as_str() == "open"
             && ["high", "critical"].contains(&i.severity.as_str())
     });
     let frozen = s.freezes.values().any(|f| {
@@ -690,7 +693,7 @@ fn settle(ledger: &Shared, s: &Snapshot) -> usize {
     l.to_review.clear();
     l.to_resolve.clear();
     for (id, c) in l.changes.iter_mut() {
-        let now = s.changes[id].state.clone();
+        let now = s.changes[id].state.as_str().to_owned();
         committed += usize::from(c.maybe.as_ref() == Some(&now) && now != c.state);
         c.state = now;
         c.maybe = None;
@@ -699,7 +702,7 @@ fn settle(ledger: &Shared, s: &Snapshot) -> usize {
         }
     }
     for (id, i) in l.incidents.iter_mut() {
-        let now = s.incidents[id].status.clone();
+        let now = s.incidents[id].status.as_str().to_owned();
         committed += usize::from(i.maybe.as_ref() == Some(&now) && now != i.status);
         i.status = now;
         i.maybe = None;

@@ -8,6 +8,8 @@ use changegate_tests::*;
 
 fn incident(severity: &str) -> NewIncident {
     NewIncident {
+        detected_at: None,
+        national_security: false,
         kind: "abnormal_access".into(),
         severity: severity.into(),
         summary: "Truy cập bất thường từ địa chỉ IP chưa xác định".into(),
@@ -133,7 +135,10 @@ async fn an_approval_marked_expired_by_the_scheduler_is_denied_as_approval_expir
     assert!(
         matches!(
             early,
-            Err(changegate_app::AppError::Conflict("illegal_transition", _))
+            Err(changegate_app::AppError::Conflict(
+                changegate_api::ProblemCode::IllegalTransition,
+                _
+            ))
         ),
         "{early:?}"
     );

@@ -1,7 +1,8 @@
 //! Bad input, bad credentials and missing rights: the right problem, and nothing changes.
 
-use changegate_api::{Client, NewOrganisation, NewSystem, NewToken, Problem};
+use changegate_api::{NewOrganisation, NewSystem, NewToken, Problem};
 use changegate_app::Principal;
+use changegate_client::Client;
 use changegate_store::entity::api_token;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
@@ -184,15 +185,16 @@ async fn the_gate_refuses_a_malformed_question_and_fails_closed() {
     let p = problem(w.ci.gate(&ask_commit("TTHC", "production", "HEAD")).await);
     expect(&p, 422, "validation_failed");
     assert_eq!(p.errors[0].field, "commit");
-    assert_eq!(p.decision.as_deref(), Some("deny"));
+    assert_eq!(p.decision.as_ref().map(|d| d.as_str()), Some("deny"));
 
     let p = problem(w.ci.gate(&ask("TTHC", "production")).await);
     expect(&p, 422, "validation_failed");
-    assert_eq!(p.decision.as_deref(), Some("deny"));
+    assert_eq!(p.decision.as_ref().map(|d| d.as_str()), Some("deny"));
 
     let p = problem(
         w.ci.gate(&changegate_api::GateParams {
             wait: None,
+            nonce: None,
             artifact: Some("sha256:xyz".into()),
             ..ask("TTHC", "production")
         })
@@ -357,6 +359,8 @@ async fn actions_outside_a_roles_rights_are_forbidden_and_change_nothing() {
         w.ci.report_incident(
             "TTHC",
             &changegate_api::NewIncident {
+                detected_at: None,
+                national_security: false,
                 kind: "malware".into(),
                 severity: "high".into(),
                 summary: "Mã độc".into(),

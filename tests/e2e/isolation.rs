@@ -15,6 +15,8 @@ async fn another_organisations_pipeline_learns_nothing_from_the_gate() {
         .report_incident(
             "TTHC",
             &NewIncident {
+                detected_at: None,
+                national_security: false,
                 kind: "malware".into(),
                 severity: "high".into(),
                 summary: "Mã độc".into(),
@@ -83,6 +85,8 @@ async fn only_pa05_lifts_an_incident_and_an_owner_cannot_remove_pa05s_freeze() {
         .report_incident(
             "TTHC",
             &NewIncident {
+                detected_at: None,
+                national_security: false,
                 kind: "vulnerability".into(),
                 severity: "critical".into(),
                 summary: "Lỗ hổng".into(),

@@ -48,6 +48,8 @@ async fn queued(t: &TestApp, event: &str) -> Vec<changegate_api::Delivery> {
 
 fn data_breach() -> NewIncident {
     NewIncident {
+        detected_at: None,
+        national_security: false,
         kind: "data_breach".into(),
         severity: "high".into(),
         summary: "Lộ dữ liệu cá nhân của công dân qua API tra cứu".into(),
@@ -196,11 +198,11 @@ async fn the_breach_clock_reminds_before_72_hours_and_stops_once_a05_is_notified
     let reported = |hours: i64| {
         let db = &t.app.db;
         async move {
+            // Detected and reported then: the 72 hours count from the detection (Decree 356/2025).
+            let then = Utc::now() - Duration::hours(hours);
             incident::Entity::update_many()
-                .col_expr(
-                    incident::Column::ReportedAt,
-                    Expr::value(Utc::now() - Duration::hours(hours)),
-                )
+                .col_expr(incident::Column::ReportedAt, Expr::value(then))
+                .col_expr(incident::Column::DetectedAt, Expr::value(then))
                 .filter(incident::Column::Id.eq(breach.id))
                 .exec(db)
                 .await
@@ -237,12 +239,15 @@ async fn the_breach_clock_reminds_before_72_hours_and_stops_once_a05_is_notified
     run_now(&t, Job::ReviewSweep).await;
     assert_eq!(queued(&t, "breach.clock").await.len(), 1);
 
-    // Without the notification the same sweep would have said so: another breach, 73 hours old.
-    let late = ok(w.owner.report_incident("TTHC", &data_breach()).await);
+    // Without the notification the same sweep would have said so: another breach, detected
+    // 73 hours ago (and reported just now: the clock counts from the detection).
+    let mut n = data_breach();
+    n.detected_at = Some(Utc::now() - Duration::hours(73));
+    let late = ok(w.owner.report_incident("TTHC", &n).await);
     incident::Entity::update_many()
         .col_expr(
             incident::Column::ReportedAt,
-            Expr::value(Utc::now() - Duration::hours(73)),
+            Expr::value(Utc::now() - Duration::hours(1)),
         )
         .filter(incident::Column::Id.eq(late.id))
         .exec(&t.app.db)
@@ -273,6 +278,8 @@ async fn recording_the_a05_notification_of_an_incident_that_is_no_breach_is_a_co
         .report_incident(
             "TTHC",
             &NewIncident {
+                detected_at: None,
+                national_security: false,
                 kind: "malware".into(),
                 severity: "high".into(),
                 summary: "Phát hiện mã độc trên máy chủ ứng dụng".into(),

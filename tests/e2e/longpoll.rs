@@ -1,6 +1,6 @@
 //! Long-polling the gate: a waiting pipeline goes on the moment PA05 signs off.
 
-use crate::cli::{changegate_bin, outcome, token};
+use crate::cli::{changegate_bin, keys_file, outcome, token};
 use changegate_api::GateParams;
 use changegate_tests::*;
 use std::time::{Duration, Instant};
@@ -57,7 +57,11 @@ async fn a_wait_longer_than_the_server_holds_is_refused_naming_wait() {
     );
     assert_eq!(p.status, 422, "{p:?}");
     assert!(p.errors.iter().any(|e| e.field == "wait"), "{p:?}");
-    assert_eq!(p.decision.as_deref(), Some("deny"), "{p:?}");
+    assert_eq!(
+        p.decision.as_ref().map(|d| d.as_str()),
+        Some("deny"),
+        "{p:?}"
+    );
 }
 
 #[tokio::test]
@@ -71,6 +75,7 @@ async fn check_wait_exits_0_soon_after_the_sign_off() {
         .file_change(&change("TTHC", &["production"], vec![git(&c, &tr)]))
         .await);
     ok(w.owner.submit(cr.id).await);
+    let keys = keys_file(&t, t.dir.path()).await;
     let bin = changegate_bin();
     let mut child = tokio::process::Command::new(bin)
         .args(["check", "--system", "TTHC", "--env", "production"])
@@ -78,6 +83,7 @@ async fn check_wait_exits_0_soon_after_the_sign_off() {
         .env_clear()
         .env("CHANGEGATE_URL", &t.url)
         .env("CHANGEGATE_TOKEN", &ci)
+        .env("CHANGEGATE_PUBLIC_KEYS", &keys)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -102,5 +108,37 @@ async fn check_wait_exits_0_soon_after_the_sign_off() {
     assert!(
         after < Duration::from_secs(5),
         "exited {after:?} after the sign-off, not at once"
+    );
+}
+
+#[tokio::test]
+async fn check_wait_against_a_server_that_never_answers_gives_up_when_the_wait_is_up() {
+    let hang = crate::sink::Faulty::start(crate::sink::Fault::Hang).await;
+    let base = hang.url.trim_end_matches("/hook").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    std::fs::write(
+        &keys,
+        changegate_api::attestation::public_key(&key.verifying_key()).public_key,
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(changegate_bin());
+    cmd.args(["check", "--system", "TTHC", "--env", "production"])
+        .args(["--commit", &random_oid(), "--wait", "5s"])
+        .env_clear()
+        .env("CHANGEGATE_URL", &base)
+        .env("CHANGEGATE_TOKEN", "cg_anything")
+        .env("CHANGEGATE_PUBLIC_KEYS", &keys);
+    let started = Instant::now();
+    let o = crate::cli::run(cmd).await;
+    let took = started.elapsed();
+    let (code, out, err) = outcome(&o);
+    assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
+    assert!(err.contains("did not answer within"), "{err}");
+    assert!(hang.accepted() >= 1);
+    assert!(
+        took < Duration::from_secs(9),
+        "--wait 5s against a server that never answers took {took:?}"
     );
 }

@@ -185,8 +185,8 @@ async fn a_refused_change_queues_no_notification() {
 async fn bad_webhooks_are_refused_naming_the_field() {
     let t = spawn_app().await;
     let w = t.world().await;
-    let field = |r: Result<changegate_api::Webhook, changegate_api::ClientError>| match r {
-        Err(changegate_api::ClientError::Problem(p)) => (
+    let field = |r: Result<changegate_api::Webhook, changegate_client::ClientError>| match r {
+        Err(changegate_client::ClientError::Problem(p)) => (
             p.status,
             p.errors
                 .first()

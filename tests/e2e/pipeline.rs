@@ -1,12 +1,12 @@
 //! The CI templates and the real binary against a real server and real git repositories.
 
-use crate::cli::{GitRepo, changegate_bin, closed_port, outcome, run, token, workspace};
+use crate::cli::{GitRepo, changegate_bin, closed_port, keys_file, outcome, run, token, workspace};
 use changegate_tests::*;
 use std::path::Path;
 use std::process::Command;
 
 /// `workflows/ci/changegate-check.sh`, run in `repo` as a pipeline runs it.
-fn check_script(repo: &Path, url: &str, token: &str) -> Command {
+fn check_script(repo: &Path, url: &str, token: &str, keys: &Path) -> Command {
     let mut c = Command::new(workspace().join("workflows/ci/changegate-check.sh"));
     c.current_dir(repo)
         .env_clear()
@@ -15,7 +15,8 @@ fn check_script(repo: &Path, url: &str, token: &str) -> Command {
         .env("CHANGEGATE_URL", url)
         .env("CHANGEGATE_TOKEN", token)
         .env("CHANGEGATE_SYSTEM", "TTHC")
-        .env("CHANGEGATE_ENV", "production");
+        .env("CHANGEGATE_ENV", "production")
+        .env("CHANGEGATE_PUBLIC_KEYS", keys);
     c
 }
 
@@ -24,6 +25,8 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
     let t = spawn_app().await;
     let w = t.world().await;
     let ci = token(&t, "ci.stnmt").await;
+    let pinned = tempfile::tempdir().unwrap();
+    let keys = keys_file(&t, pinned.path()).await;
     let repo = GitRepo::new();
     repo.commit(
         "src/tra_cuu.py",
@@ -38,7 +41,7 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
     ok(w.owner.submit(cr.id).await);
 
     // Submitted, not yet evaluated: denied, with the reason.
-    let o = run(check_script(repo.path(), &t.url, &ci)).await;
+    let o = run(check_script(repo.path(), &t.url, &ci, &keys)).await;
     let (code, out, err) = outcome(&o);
     assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
     assert!(out.contains("pending_evaluation"), "{out}");
@@ -47,7 +50,7 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
     // PA05 signs off: the same step now allows, and records the deployment.
     let cr = ok(w.owner.change(cr.id).await);
     ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
-    let o = run(check_script(repo.path(), &t.url, &ci)).await;
+    let o = run(check_script(repo.path(), &t.url, &ci, &keys)).await;
     let (code, out, err) = outcome(&o);
     assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
     assert!(out.contains("ALLOWED"), "{out}");
@@ -67,7 +70,7 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
         "def tra_cuu(so_dinh_danh):\n    return query(so_dinh_danh)\n",
         "Truy vấn CSDL dân cư",
     );
-    let o = run(check_script(repo.path(), &t.url, &ci)).await;
+    let o = run(check_script(repo.path(), &t.url, &ci, &keys)).await;
     let (code, out, err) = outcome(&o);
     assert_eq!(code, Some(1), "stdout: {out}\nstderr: {err}");
     assert!(out.contains("no_approved_change"), "{out}");
@@ -75,7 +78,7 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
 
     // Uncommitted changes: the gate judges committed content, so it cannot decide.
     repo.write("src/tra_cuu.py", "print('sửa tay trên máy chủ')\n");
-    let o = run(check_script(repo.path(), &t.url, &ci)).await;
+    let o = run(check_script(repo.path(), &t.url, &ci, &keys)).await;
     let (code, out, err) = outcome(&o);
     assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
     assert!(err.contains("uncommitted"), "{err}");
@@ -88,6 +91,7 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
         repo.path(),
         &format!("http://127.0.0.1:{}", closed_port()),
         &ci,
+        &keys,
     ))
     .await;
     let (code, out, err) = outcome(&o);
@@ -97,7 +101,7 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
     // The server that allowed this content stops: never 0 either.
     let url = t.url.clone();
     drop(t);
-    let o = run(check_script(repo.path(), &url, &ci)).await;
+    let o = run(check_script(repo.path(), &url, &ci, &keys)).await;
     let (code, out, err) = outcome(&o);
     assert_eq!(code, Some(2), "stdout: {out}\nstderr: {err}");
 }
@@ -105,7 +109,12 @@ async fn the_shell_template_holds_a_deployment_until_pa05_signs_off_that_exact_c
 #[tokio::test]
 async fn the_shell_template_cannot_decide_without_its_variables() {
     let repo = GitRepo::new();
-    let mut c = check_script(repo.path(), "http://127.0.0.1:9", "");
+    let mut c = check_script(
+        repo.path(),
+        "http://127.0.0.1:9",
+        "",
+        Path::new("keys.json"),
+    );
     c.env_remove("CHANGEGATE_SYSTEM");
     let o = run(c).await;
     let (code, _, err) = outcome(&o);

@@ -3,8 +3,9 @@
 //! restarted at will.
 
 use crate::cli::changegate_bin;
-use changegate_api::{Client, NewOrganisation, NewSystem, NewToken, NewUser};
+use changegate_api::{NewOrganisation, NewSystem, NewToken, NewUser};
 use changegate_app::{App, Principal};
+use changegate_client::Client;
 use changegate_tests::{SecondFactor, pack};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -125,8 +126,28 @@ impl Server {
     /// Starts `changegate serve` on `database_url` in `dir` (its data directory, signing key and
     /// log live there), with the configuration file `config` if given, listening on a free port.
     pub async fn start(dir: &Path, database_url: &str, config: Option<&Path>) -> Server {
+        Self::start_limited(dir, database_url, config, None).await
+    }
+
+    /// Like [`Server::start`], the process limited to `open_files` open files (`ulimit -n`)
+    /// when given.
+    pub async fn start_limited(
+        dir: &Path,
+        database_url: &str,
+        config: Option<&Path>,
+        open_files: Option<u32>,
+    ) -> Server {
         let log = dir.join(format!("serve-{}.log", rand::random::<u32>()));
-        let mut cmd = tokio::process::Command::new(changegate_bin());
+        let mut cmd = match open_files {
+            None => tokio::process::Command::new(changegate_bin()),
+            Some(n) => {
+                let mut c = tokio::process::Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(changegate_bin());
+                c
+            }
+        };
         cmd.current_dir(dir)
             .arg("serve")
             .args(["--database-url", database_url, "--listen", "127.0.0.1:0"])

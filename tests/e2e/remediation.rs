@@ -16,6 +16,8 @@ async fn only_an_emergency_change_that_remediates_the_open_incident_may_deploy()
         .report_incident(
             "TTHC",
             &NewIncident {
+                detected_at: None,
+                national_security: false,
                 kind: "malware".into(),
                 severity: "critical".into(),
                 summary: "Mã độc trên máy chủ ứng dụng".into(),

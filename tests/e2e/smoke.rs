@@ -26,6 +26,7 @@ async fn the_whole_loop_blocks_until_pa05_signs_off_then_allows_exactly_that_con
         .unwrap_or_else(|e| panic!("{e}"));
     let ask = |commit: &str| GateParams {
         wait: None,
+        nonce: None,
         system: "TTHC".into(),
         env: "production".into(),
         commit: Some(commit.into()),

@@ -27,6 +27,8 @@ pub struct Resp {
     pub body: String,
     /// How long the answer took.
     pub elapsed: Duration,
+    /// Every header.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Resp {
@@ -135,6 +137,7 @@ impl Web {
             .filter_map(|v| v.to_str().ok())
             .map(str::to_owned)
             .collect();
+        let headers = r.headers().clone();
         let body = r.text().await.unwrap_or_default();
         let elapsed = start.elapsed();
         for c in &set_cookies {
@@ -154,6 +157,7 @@ impl Web {
             set_cookies,
             body,
             elapsed,
+            headers,
         }
     }
 
@@ -495,7 +499,7 @@ fn ip(s: &str) -> IpAddr {
 // --- Sign-in ---------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn five_wrong_passwords_lock_the_account_the_right_one_is_then_refused_and_all_is_audited() {
+async fn five_wrong_passwords_throttle_the_address_which_is_told_until_when_and_all_is_audited() {
     let t = spawn_app().await;
     let (_w, [otp, ..]) = web_people(&t).await;
     let mut web = Web::new(&t.url);
@@ -518,11 +522,21 @@ async fn five_wrong_passwords_lock_the_account_the_right_one_is_then_refused_and
         times[4] >= times[0] + Duration::from_millis(200),
         "no growing delay after failures: {times:?}"
     );
-    // Locked: the right (one-time) password is refused, with the same words as a wrong one.
-    let r = web.sign_in("chu.he.thong", &otp).await;
-    assert_ne!(r.status, 303, "a locked account signed in");
-    assert_eq!(r.flash_error().as_ref(), Some(&messages[0]));
     assert!(messages.iter().all(|m| *m == messages[0]), "{messages:?}");
+    // Throttled: the right (one-time) password from this address is refused, and the page says
+    // so with the time it lifts (in the server's time zone, 15 minutes on).
+    let r = web.sign_in("chu.he.thong", &otp).await;
+    assert_eq!(r.status, 429, "{}", snippet(&r.body));
+    let said = r.flash_error().unwrap_or_default();
+    assert_ne!(said, messages[0]);
+    let lifts = (chrono::Utc::now() + chrono::Duration::minutes(15))
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap())
+        .format("%d/%m/%Y")
+        .to_string();
+    assert!(
+        said.contains("thử lại sau") && said.contains(&lifts),
+        "the refusal says until when: {said}"
+    );
     assert_eq!(web.get("/").await.redirect().as_deref(), Some("/login"));
 
     let failed: Vec<_> = t
@@ -534,17 +548,47 @@ async fn five_wrong_passwords_lock_the_account_the_right_one_is_then_refused_and
     assert_eq!(failed.len(), 6, "every failure audited: {failed:#?}");
     let last = format!("{:?}", failed[5].after).to_lowercase();
     assert!(
-        last.contains("lock"),
-        "the refusal while locked says why: {last}"
+        last.contains("throttled"),
+        "the refusal while throttled says why: {last}"
     );
+    // The account itself is not locked.
+    assert!(t.audit_actions("account.locked").await.is_empty());
 
-    // An admin unlocks it; the right password then works.
+    // An admin unlocks it; the right password then works from that address too.
     t.app
         .unlock_user(&Principal::operator(), "chu.he.thong")
         .await
         .unwrap();
     let r = web.sign_in("chu.he.thong", &otp).await;
     r.assert_redirect("/login/password", "sign-in after the unlock");
+}
+
+/// Five anonymous wrong passwords used to lock a PA05 reviewer out for 15 minutes, web and API.
+/// Now they throttle the guesser's address: the reviewer at their usual address still signs in
+/// and signs off.
+#[tokio::test]
+async fn a_reviewer_guessed_at_from_another_address_still_signs_in_and_signs_off() {
+    let t = spawn_app().await;
+    let (w, [_, reviewer_otp, _]) = web_people(&t).await;
+    let mut guesser = Web::from_ip(&t.url, ip("127.0.0.2"));
+    for name in ["kiem.tra.vien", "tran.thi.hoa"] {
+        for i in 0..8 {
+            let r = guesser.sign_in(name, &format!("doan-{i}")).await;
+            assert_ne!(r.status, 303, "a guess signed in");
+        }
+    }
+    // The guesser is stopped, and told until when.
+    let r = guesser.sign_in("kiem.tra.vien", &reviewer_otp).await;
+    assert_eq!(r.status, 429, "{}", snippet(&r.body));
+    // The reviewer, from 127.0.0.1, signs in ...
+    Web::from_ip(&t.url, ip("127.0.0.1"))
+        .sign_in("kiem.tra.vien", &reviewer_otp)
+        .await
+        .assert_redirect("/login/password", "the reviewer from 127.0.0.1");
+    // ... and the other reviewer signs off through the API with a valid code.
+    let cr = w.submitted("TTHC").await;
+    ok(w.reviewer.sign_off(cr.id, &sign_off_all(&cr, "pass")).await);
+    assert!(t.audit_actions("account.locked").await.is_empty());
 }
 
 #[tokio::test]
@@ -645,21 +689,22 @@ async fn the_session_cookie_is_httponly_samesite_strict_fresh_at_sign_in_and_dea
         .assert_redirect("/login", "the old session after logout");
 }
 
-/// A real `changegate serve` process started with configuration `config`, on a seeded database
-/// with the owner `chu.he.thong` (STNMT, which allows sign-in only from `allowed`, when given).
+/// A server built through `changegate serve`'s path with its configuration changed by
+/// `configure`, with the owner `chu.he.thong` (STNMT, which allows sign-in only from `allowed`,
+/// when given).
 struct RealServer {
-    server: crate::process::Server,
+    server: TestApp,
     url: String,
     otp: String,
-    _dir: tempfile::TempDir,
 }
 
 impl RealServer {
-    async fn start(config: &str, allowed: &[&str]) -> RealServer {
-        let dir = tempfile::tempdir().unwrap();
-        let url = fresh_database_url(&dir).await;
-        crate::process::seed(&url).await;
-        let app = changegate_app::App::open(&url, pack()).await.unwrap();
+    async fn start(configure: impl FnOnce(&mut Config), allowed: &[&str]) -> RealServer {
+        let server = spawn_app_with(configure).await;
+        server
+            .org("STNMT", "Sở Tài nguyên và Môi trường", "owner")
+            .await;
+        let app = &server.app;
         let otp = app
             .create_user(
                 &Principal::operator(),
@@ -679,22 +724,17 @@ impl RealServer {
                 .await
                 .unwrap();
         }
-        app.db.clone().close().await.unwrap();
-        let file = dir.path().join("changegate.toml");
-        std::fs::write(&file, config).unwrap();
-        let server = crate::process::Server::start(dir.path(), &url, Some(&file)).await;
         RealServer {
+            url: server.database_url.clone(),
             server,
-            url,
             otp,
-            _dir: dir,
         }
     }
 }
 
 #[tokio::test]
 async fn behind_tls_the_real_server_marks_the_session_cookie_secure() {
-    let real = RealServer::start("behind_tls = true\n", &[]).await;
+    let real = RealServer::start(|c| c.behind_tls = true, &[]).await;
     let (server, otp) = (&real.server, real.otp.clone());
     let r = Web::new(&server.url).sign_in("chu.he.thong", &otp).await;
     r.assert_redirect("/login/password", "sign-in");
@@ -1053,7 +1093,11 @@ async fn an_organisations_ip_allow_list_refuses_sign_in_from_other_addresses() {
 async fn behind_a_trusted_load_balancer_the_allow_list_sees_the_forwarded_client_and_nothing_else()
 {
     // The load balancer is 127.0.0.1; 127.0.0.2 is a client that reaches the server directly.
-    let real = RealServer::start("trusted_proxies = [\"127.0.0.1\"]\n", &["203.0.113.0/24"]).await;
+    let real = RealServer::start(
+        |c| c.trusted_proxies = vec!["127.0.0.1".into()],
+        &["203.0.113.0/24"],
+    )
+    .await;
     let (server, otp, url) = (&real.server, real.otp.clone(), real.url.clone());
     let via = |from: &str, forwarded: &str| {
         let mut w = Web::from_ip(&server.url, ip(from));
@@ -1474,4 +1518,188 @@ async fn a_change_form_with_a_bad_field_comes_back_with_the_message_and_the_othe
         .sign_in("chu.he.thong", NEW_PASSWORD)
         .await
         .assert_redirect("/", "the unchanged password");
+}
+
+// --- Security headers --------------------------------------------------------------------------
+
+/// Fails unless `r`, an HTML page, carries the security headers (HSTS exactly when `tls`).
+fn assert_security_headers(r: &Resp, what: &str, tls: bool) {
+    let h = |name: &str| {
+        r.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let ct = h("content-type").unwrap_or_default();
+    assert!(ct.starts_with("text/html"), "{what}: {ct} ({})", r.status);
+    let csp = h("content-security-policy").unwrap_or_else(|| panic!("{what}: no CSP"));
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(csp.contains("default-src 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert_eq!(h("x-frame-options").as_deref(), Some("DENY"), "{what}");
+    assert_eq!(
+        h("x-content-type-options").as_deref(),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(
+        h("referrer-policy").as_deref(),
+        Some("same-origin"),
+        "{what}"
+    );
+    assert_eq!(
+        h("strict-transport-security").is_some(),
+        tls,
+        "{what}: HSTS only behind TLS"
+    );
+    // Nothing on the page would run under that policy anyway: no inline script or handler.
+    let lower = r.body.to_ascii_lowercase();
+    assert!(!lower.contains("<script"), "{what}: inline script");
+    assert!(
+        !lower.contains(" onclick=") && !lower.contains(" onload="),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn every_page_carries_the_security_headers_and_hsts_only_behind_tls() {
+    let t = spawn_app().await;
+    let (_w, [owner, ..]) = web_people(&t).await;
+    let mut anon = Web::new(&t.url);
+    for path in ["/login"] {
+        let r = anon.get(path).await;
+        assert_security_headers(&r, path, false);
+    }
+    let mut web = Web::new(&t.url);
+    web.first_sign_in("chu.he.thong", &owner).await;
+    for path in [
+        "/",
+        "/systems",
+        "/systems/TTHC",
+        "/changes",
+        "/changes/new",
+        "/incidents",
+        "/incidents/new",
+        "/account",
+        "/tokens",
+        "/changes/999999",
+    ] {
+        let r = web.get(path).await;
+        assert_security_headers(&r, path, false);
+    }
+    // An id is written one way: /changes/01 is not change 1.
+    assert_eq!(web.get("/changes/01").await.status, 404);
+
+    let real = RealServer::start(|c| c.behind_tls = true, &[]).await;
+    let r = Web::new(&real.server.url).get("/login").await;
+    assert_security_headers(&r, "/login behind TLS", true);
+}
+
+/// From outside an organisation's IP allow-list a right password got 403 "refused" and a wrong
+/// one 401 "failed": a password oracle. Both now get the same status and page after the same
+/// work.
+#[tokio::test]
+async fn from_outside_the_allow_list_a_right_and_a_wrong_password_answer_alike() {
+    let t = spawn_app().await;
+    let (_w, [otp, ..]) = web_people(&t).await;
+    t.app
+        .set_allowed_ips(&Principal::operator(), "STNMT", &["10.0.0.0/8".to_owned()])
+        .await
+        .unwrap();
+    let mut right = vec![];
+    let mut wrong = vec![];
+    let mut answers = std::collections::BTreeSet::new();
+    for i in 0..9u8 {
+        for (from, password, times) in [
+            (1u8, otp.as_str(), &mut right),
+            (2, "sai-mat-khau", &mut wrong),
+        ] {
+            // A fresh address each time: no throttle or backoff carried from one try to the next.
+            let mut web = Web::from_ip(&t.url, IpAddr::from([127, from, 0, 10 + i]));
+            let r = web.sign_in("chu.he.thong", password).await;
+            let csrf = field_value(&r.body, "csrf").unwrap_or_default();
+            answers.insert((r.status, r.body.replace(&csrf, "CSRF")));
+            times.push(r.elapsed);
+        }
+    }
+    assert_eq!(
+        answers.len(),
+        1,
+        "right and wrong passwords answer differently: {:?}",
+        answers
+            .iter()
+            .map(|(s, b)| (s, snippet(b)))
+            .collect::<Vec<_>>()
+    );
+    let (status, body) = answers.into_iter().next().unwrap();
+    assert_eq!(status, 403, "{}", snippet(&body));
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let (r, w) = (median(&mut right), median(&mut wrong));
+    assert!(
+        (r - w).abs() <= 0.2 * r.max(w),
+        "median times differ by more than 20%: right {r:.3} s, wrong {w:.3} s"
+    );
+}
+
+/// The sixth code on the sign-off form used to land on a bare login page with the 20 checklist
+/// answers lost. Now the locked reviewer gets the form back, answers in place, told until when;
+/// sending the change back is refused alike.
+#[tokio::test]
+async fn a_reviewer_locked_while_signing_off_keeps_the_forms_answers_and_is_told_until_when() {
+    let t = spawn_app().await;
+    let (w, [_, reviewer_otp, _]) = web_people(&t).await;
+    let cr = w.submitted("TTHC").await;
+    let mut web = Web::new(&t.url);
+    web.first_sign_in("kiem.tra.vien", &reviewer_otp).await;
+    let path = format!("/changes/{}/evaluate", cr.id);
+    let note = "Ghi chú cần giữ lại 0427";
+    let mut refused = vec![];
+    for attempt in 0..6 {
+        let (csrf, _) = web.csrf_of(&path).await;
+        let mut form: Vec<(String, String)> = vec![
+            ("csrf".into(), csrf),
+            ("conclusion".into(), "pass".into()),
+            ("code".into(), format!("00000{attempt}")),
+        ];
+        for i in 0..cr.checklist.len() {
+            form.push((format!("result_{i}"), "pass".into()));
+            form.push((
+                format!("note_{i}"),
+                if i == 0 { note.into() } else { String::new() },
+            ));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        refused.push(web.post(&path, &form).await);
+    }
+    assert_eq!(t.audit_actions("account.locked").await.len(), 1);
+    let last = refused.last().unwrap();
+    assert_eq!(last.status, 403, "{}", snippet(&last.body));
+    assert!(
+        last.body.contains(note),
+        "the answers are lost: {}",
+        snippet(&last.body)
+    );
+    let said = field_error(&last.body, "code").unwrap_or_default();
+    assert!(
+        said.contains("khóa") && said.contains(':'),
+        "told until when: {said}"
+    );
+    // Sending the change back is refused alike, the note kept.
+    let (csrf, _) = web.csrf_of(&path).await;
+    let r = web
+        .post(
+            &path,
+            &[
+                ("csrf", csrf.as_str()),
+                ("conclusion", "changes_requested"),
+                ("return_note", "Thiếu kết quả kiểm thử 0427"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", snippet(&r.body));
+    assert!(r.body.contains("Thiếu kết quả kiểm thử 0427"));
+    assert_eq!(ok(w.owner.change(cr.id).await).state, "submitted");
 }

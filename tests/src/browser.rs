@@ -36,6 +36,36 @@ pub fn which(name: &str) -> Option<PathBuf> {
 }
 
 /// The Chromium binary and its chromedriver, or why they cannot be used.
+/// Chromium and chromedriver, or None after a loud SKIPPED when they are missing and
+/// `CHANGEGATE_SKIP_BROWSER_TESTS=1` (otherwise the test fails saying how to install them).
+fn found(test: &str) -> Option<(PathBuf, PathBuf)> {
+    match find_browser() {
+        Ok(found) => Some(found),
+        Err(why) => {
+            if std::env::var("CHANGEGATE_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
+                // Straight to the process's stderr: the test harness captures `eprintln!`
+                // of passing tests, and this must be seen.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n********************************************************************\n\
+                         SKIPPED browser test {test}: Chromium or chromedriver {why} \
+                         (CHANGEGATE_SKIP_BROWSER_TESTS=1).\n\
+                         This test did NOT run. Run scripts/test, or apt-get install chromium \
+                         chromium-driver.\n\
+                         ********************************************************************"
+                );
+                return None;
+            }
+            panic!(
+                "\n\nBROWSER TEST {test} CANNOT RUN: Chromium or chromedriver {why}.\n\
+                     Run the tests with scripts/test (it installs them), or install Debian's \
+                     packages yourself:\n    sudo apt-get install -y chromium chromium-driver\n\
+                     To skip the browser tests knowingly, set CHANGEGATE_SKIP_BROWSER_TESTS=1.\n"
+            );
+        }
+    }
+}
+
 fn find_browser() -> Result<(PathBuf, PathBuf), String> {
     let chromium = ["chromium", "chromium-browser"]
         .iter()
@@ -63,7 +93,8 @@ pub struct Browser {
     session: String,
     http: reqwest::Client,
     _profile: TempDir,
-    _permit: tokio::sync::SemaphorePermit<'static>,
+    /// This browser's share of the bound on browsers at once (the first of a pair holds both).
+    _permit: Option<tokio::sync::SemaphorePermit<'static>>,
 }
 
 /// An element found on the current page.
@@ -96,36 +127,35 @@ impl Browser {
     /// test loudly when Chromium or chromedriver is missing, unless
     /// `CHANGEGATE_SKIP_BROWSER_TESTS=1`, in which case it prints SKIPPED and returns `None`.
     pub async fn start(base: &str, test: &str) -> Option<Browser> {
-        let (chromium, chromedriver) = match find_browser() {
-            Ok(found) => found,
-            Err(why) => {
-                if std::env::var("CHANGEGATE_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-                    // Straight to the process's stderr: the test harness captures `eprintln!`
-                    // of passing tests, and this must be seen.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "\n********************************************************************\n\
-                         SKIPPED browser test {test}: Chromium or chromedriver {why} \
-                         (CHANGEGATE_SKIP_BROWSER_TESTS=1).\n\
-                         This test did NOT run. Run scripts/test, or apt-get install chromium \
-                         chromium-driver.\n\
-                         ********************************************************************"
-                    );
-                    return None;
-                }
-                panic!(
-                    "\n\nBROWSER TEST {test} CANNOT RUN: Chromium or chromedriver {why}.\n\
-                     Run the tests with scripts/test (it installs them), or install Debian's \
-                     packages yourself:\n    sudo apt-get install -y chromium chromium-driver\n\
-                     To skip the browser tests knowingly, set CHANGEGATE_SKIP_BROWSER_TESTS=1.\n"
-                );
-            }
-        };
+        let (chromium, chromedriver) = found(test)?;
         let permit = browsers()
             .acquire()
             .await
             .unwrap_or_else(|e| panic!("browser semaphore: {e}"));
-        let (driver, port) = spawn_driver(&chromedriver);
+        Some(Self::launch(base, &chromium, &chromedriver, Some(permit)).await)
+    }
+
+    /// Two browsers for one test (two people side by side), taken from the bound on browsers
+    /// at once together: two tests that each took one and waited for a second would wait for
+    /// each other for ever.
+    pub async fn start_pair(base: &str, test: &str) -> Option<(Browser, Browser)> {
+        let (chromium, chromedriver) = found(test)?;
+        let permit = browsers()
+            .acquire_many(2)
+            .await
+            .unwrap_or_else(|e| panic!("browser semaphore: {e}"));
+        let first = Self::launch(base, &chromium, &chromedriver, Some(permit)).await;
+        let second = Self::launch(base, &chromium, &chromedriver, None).await;
+        Some((first, second))
+    }
+
+    async fn launch(
+        base: &str,
+        chromium: &Path,
+        chromedriver: &Path,
+        permit: Option<tokio::sync::SemaphorePermit<'static>>,
+    ) -> Browser {
+        let (driver, port) = spawn_driver(chromedriver);
         let driver_addr = format!("127.0.0.1:{port}");
         let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let http = reqwest::Client::builder()
@@ -169,7 +199,7 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("chromedriver gave no session id: {v}"))
             .to_owned();
-        Some(b)
+        b
     }
 
     /// One WebDriver command; answers its `value`, or fails the test with WebDriver's error.
@@ -601,6 +631,43 @@ impl Browser {
     /// The `lang` attribute of the page's `<html>`.
     pub async fn lang(&self) -> String {
         self.attr("html", "lang").await.unwrap_or_default()
+    }
+
+    /// Sets the window's size (as a desktop at 1366 or a phone at 390 pixels wide).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            &self.s("/window/rect"),
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// How far the page is wider than the window (0: no sideways scrolling).
+    pub async fn overflow_x(&self) -> i64 {
+        self.execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            json!([]),
+        )
+        .await
+        .as_i64()
+        .unwrap_or(i64::MAX)
+    }
+
+    /// Prints the page to a PDF at `path` (A4), as the browser's print would.
+    pub async fn print_pdf(&self, path: &Path) {
+        use base64::Engine;
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                &self.s("/print"),
+                Some(json!({ "page": { "width": 21.0, "height": 29.7 }, "background": true })),
+            )
+            .await;
+        let pdf = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("print: {e}"));
+        std::fs::write(path, pdf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
     /// Saves a PNG screenshot of the page to `path` (for looking at a failing page).

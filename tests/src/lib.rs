@@ -9,11 +9,13 @@
 pub mod browser;
 
 use changegate_api::{
-    ChangeRequest, Client, ClientError, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation,
-    NewSignOff, NewSystem, NewToken, NewUser, Problem, WireSubject,
+    ChangeRequest, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation, NewSignOff,
+    NewSystem, NewToken, NewUser, Problem, WireSubject,
 };
 use changegate_app::{App, Principal, totp};
+use changegate_client::{Client, ClientError};
 use changegate_domain::PolicyPack;
+pub use changegate_server::config::Config;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -82,17 +84,23 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts a server on a fresh database, with one admin (organisation `SO-TTTT`, inspector kind).
-pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let database_url = fresh_database_url(&dir).await;
-    let app = App::open(&database_url, pack())
+/// The configuration of a test server: the database at `database_url`, the signing key in
+/// `dir`, everything else as built in.
+pub fn config(dir: &std::path::Path, database_url: &str) -> Config {
+    Config {
+        data_dir: dir.to_owned(),
+        database_url: Some(database_url.to_owned()),
+        ..Config::default()
+    }
+}
+
+/// A server built from `config` through the production path ([`changegate_server::build`]),
+/// served on `127.0.0.1:0` until the returned sender is dropped. Its app and base URL.
+pub async fn serve(config: &Config) -> (Arc<App>, String, tokio::sync::oneshot::Sender<()>) {
+    let server = changegate_server::build(config)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    app.publish_signing_key()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let app = Arc::new(app);
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let app = server.app.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -101,13 +109,28 @@ pub async fn spawn_app() -> TestApp {
         listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
     );
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
     tokio::spawn(async move {
-        let _ = changegate_server::serve(listener, served, async move {
-            let _ = rx.await;
-        })
-        .await;
+        let _ = server
+            .serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await;
     });
+    (app, url, tx)
+}
+
+/// Starts a server on a fresh database, with one admin (organisation `SO-TTTT`, inspector kind).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server like [`spawn_app`], its configuration first changed by `change`.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let database_url = fresh_database_url(&dir).await;
+    let mut cfg = config(dir.path(), &database_url);
+    change(&mut cfg);
+    let (app, url, tx) = serve(&cfg).await;
     let anon = Client::new(&url, None).unwrap_or_else(|e| panic!("{e}"));
     let op = Principal::operator();
     app.create_organisation(
@@ -569,6 +592,7 @@ pub fn change(system: &str, envs: &[&str], subjects: Vec<WireSubject>) -> NewCha
 pub fn ask(system: &str, env: &str) -> GateParams {
     GateParams {
         wait: None,
+        nonce: None,
         system: system.into(),
         env: env.into(),
         ..GateParams::default()
@@ -579,6 +603,7 @@ pub fn ask(system: &str, env: &str) -> GateParams {
 pub fn ask_commit(system: &str, env: &str, commit: &str) -> GateParams {
     GateParams {
         wait: None,
+        nonce: None,
         commit: Some(commit.into()),
         ..ask(system, env)
     }

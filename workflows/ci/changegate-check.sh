@@ -18,9 +18,10 @@
 #   CHANGEGATE_ENV         environment deployed to, e.g. production (required)
 #   CHANGEGATE_WAIT        optional: keep asking until allowed or this much time is up (30s, 30m,
 #                          2h); the server answers the moment a reviewer signs off
-#   CHANGEGATE_PUBLIC_KEY  optional: path to the server's keys (`curl $CHANGEGATE_URL/api/v1/keys`,
-#                          fetched once and kept with the pipeline); the signed decision is then
-#                          verified and anything that does not verify exits 2
+#   CHANGEGATE_PUBLIC_KEYS path to the server's keys (`curl $CHANGEGATE_URL/api/v1/keys`, fetched
+#                          once, checked with the operator and kept with the pipeline; required):
+#                          an answer that is unsigned, does not verify or is about another
+#                          question exits 2 (CHANGEGATE_PUBLIC_KEY, the older name, still works)
 #   CHANGEGATE_REPO        optional: the repository to judge (default: the current directory)
 #   CHANGEGATE_RECORD      optional: 0 to ask without recording the deployment (default: record)
 #   CHANGEGATE_BIN         optional: the changegate binary (default: changegate on PATH)
@@ -31,7 +32,10 @@
 set -eu
 
 missing=""
-for v in CHANGEGATE_URL CHANGEGATE_TOKEN CHANGEGATE_SYSTEM CHANGEGATE_ENV; do
+if [ -z "${CHANGEGATE_PUBLIC_KEYS:-}" ] && [ -n "${CHANGEGATE_PUBLIC_KEY:-}" ]; then
+  CHANGEGATE_PUBLIC_KEYS=$CHANGEGATE_PUBLIC_KEY
+fi
+for v in CHANGEGATE_URL CHANGEGATE_TOKEN CHANGEGATE_SYSTEM CHANGEGATE_ENV CHANGEGATE_PUBLIC_KEYS; do
   eval "val=\${$v:-}"
   [ -n "$val" ] || missing="$missing $v"
 done
@@ -49,9 +53,7 @@ set -- check --system "$CHANGEGATE_SYSTEM" --env "$CHANGEGATE_ENV" --repo "${CHA
 if [ -n "${CHANGEGATE_WAIT:-}" ]; then
   set -- "$@" --wait "$CHANGEGATE_WAIT"
 fi
-if [ -n "${CHANGEGATE_PUBLIC_KEY:-}" ]; then
-  set -- "$@" --public-key "$CHANGEGATE_PUBLIC_KEY"
-fi
+set -- "$@" --public-key "$CHANGEGATE_PUBLIC_KEYS"
 if [ "${CHANGEGATE_RECORD:-1}" != 0 ]; then
   set -- "$@" --record
 fi

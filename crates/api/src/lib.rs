@@ -1,12 +1,15 @@
-//! changegate-api: the JSON wire types shared by the server and its clients, and a typed HTTP
-//! client (reqwest) used by the CLI and the end-to-end tests.
+//! changegate-api: the JSON wire types shared by the server and its clients (the HTTP client
+//! is `changegate-client`), and the signed attestations of gate decisions.
 //!
-//! Wire types carry plain strings and numbers; the server parses them into domain types so that a
-//! bad value is answered with the field it was in.
+//! Wire types carry plain strings and numbers where the server parses them into domain types (so
+//! that a bad value is answered with the field it was in); the codes a client acts on (decision,
+//! reason, problem and field error codes) are enums.
 
 pub mod attestation;
-pub mod client;
+mod codes;
+mod enforce;
 mod types;
 
-pub use client::{Client, ClientError};
+pub use codes::{Decision, ProblemCode, ReasonCode};
+pub use enforce::*;
 pub use types::*;

@@ -1,3 +1,4 @@
+use crate::codes::{Decision, ProblemCode, ReasonCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,7 +14,8 @@ pub struct Problem {
     /// HTTP status.
     pub status: u16,
     /// Stable machine-readable code.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: ProblemCode,
     /// What happened, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -22,7 +24,11 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     /// Present on gate errors: the gate failed closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub decision: Option<Decision>,
+    /// The request's id (also in the `x-request-id` header and the server's log line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One invalid field.
@@ -45,7 +51,8 @@ pub struct Health {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct GateDecision {
     /// `allow` or `deny`.
-    pub decision: String,
+    #[schema(value_type = String)]
+    pub decision: Decision,
     /// Every reason for a denial (empty on allow).
     pub reasons: Vec<GateReason>,
     /// The approved change request that allows it.
@@ -66,7 +73,7 @@ pub struct GateDecision {
 impl GateDecision {
     /// Whether the gate allowed.
     pub fn allowed(&self) -> bool {
-        self.decision == "allow"
+        self.decision == Decision::Allow
     }
     /// The reason codes, in order.
     pub fn codes(&self) -> Vec<&str> {
@@ -78,7 +85,8 @@ impl GateDecision {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct GateReason {
     /// Stable code (`pending_evaluation`, …).
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: ReasonCode,
     /// A sentence for people.
     pub message: String,
 }
@@ -104,6 +112,10 @@ pub struct GateParams {
     /// the decision changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<u32>,
+    /// A fresh value of the asker (16 to 128 characters `A-Z a-z 0-9 - _`), repeated in the
+    /// signed statement: an answer carrying it cannot have been captured before it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// `POST /api/v1/organisations`.
@@ -276,6 +288,45 @@ pub struct System {
     /// Warnings raised at registration (a connected system below level 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// `PATCH /api/v1/systems/{code}`: edit a system (admin); absent fields stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditSystem {
+    /// Name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Operating unit (*đơn vị vận hành*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_unit: Option<String>,
+    /// Environments; one that an open change request names cannot be removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
+    /// Connected to the National Population Database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub population_db: Option<bool>,
+}
+
+/// `POST /api/v1/systems/{code}/retire`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retirement {
+    /// Why the system is retired (kept in the audit log).
+    pub reason: String,
+}
+
+/// `GET /api/v1/systems`: one page of systems.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SystemList {
+    /// Items, by code.
+    pub items: Vec<System>,
+    /// Page (from 1).
+    pub page: u64,
+    /// Items per page.
+    pub per_page: u64,
+    /// Items matching the filters, all pages.
+    pub total: u64,
 }
 
 /// A subject of a change request: what content it covers.
@@ -452,6 +503,51 @@ pub struct WireFinding {
     pub severity: String,
     /// Text.
     pub text: String,
+    /// The checklist item it concerns (an `item` id of the change's checklist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+}
+
+/// A condition attached to a pass: a plain text (severity medium, the pack's default due date)
+/// or an object.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(untagged)]
+pub enum WireCondition {
+    /// Just the text.
+    Text(String),
+    /// Text, severity and due date.
+    Full(ConditionSpec),
+}
+
+/// A condition with its severity and due date.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionSpec {
+    /// What the owner must do.
+    pub text: String,
+    /// `low`, `medium` (default), `high` or `critical`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// By when, `YYYY-MM-DD` (default: the pack's number of days for the severity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2027-01-15")]
+    pub due: Option<String>,
+}
+
+impl From<&str> for WireCondition {
+    fn from(s: &str) -> Self {
+        WireCondition::Text(s.to_owned())
+    }
+}
+
+impl WireCondition {
+    /// The condition's text.
+    pub fn text(&self) -> &str {
+        match self {
+            WireCondition::Text(t) => t,
+            WireCondition::Full(c) => &c.text,
+        }
+    }
 }
 
 /// `POST /api/v1/change-requests/{id}/sign-off`.
@@ -465,9 +561,9 @@ pub struct NewSignOff {
     /// Findings.
     #[serde(default)]
     pub findings: Vec<WireFinding>,
-    /// Conditions.
+    /// Conditions of a pass: each a text, or `{text, severity?, due?}`.
     #[serde(default)]
-    pub conditions: Vec<String>,
+    pub conditions: Vec<WireCondition>,
     /// A current code from the reviewer's authenticator app (TOTP, RFC 6238), required when
     /// signing off through the API; each code is accepted once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -490,8 +586,8 @@ pub struct SignOffView {
     pub checklist: Vec<ItemAnswer>,
     /// Findings.
     pub findings: Vec<WireFinding>,
-    /// Conditions.
-    pub conditions: Vec<String>,
+    /// Conditions, as given (a text, or `{text, severity?, due?}`).
+    pub conditions: Vec<WireCondition>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -501,6 +597,142 @@ pub struct SignOffView {
 #[serde(deny_unknown_fields)]
 pub struct Note {
     /// Why.
+    pub note: String,
+    /// What was found; each finding becomes a remediation item of the owner's organisation.
+    #[serde(default)]
+    pub findings: Vec<WireFinding>,
+}
+
+/// The last round's conclusion of a change that PA05 sent back to its owner.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SentBack {
+    /// The round that was sent back.
+    pub round: i32,
+    /// Reviewer username.
+    pub reviewer: String,
+    /// Reviewer's full name.
+    pub reviewer_name: String,
+    /// The reviewer's note.
+    pub note: String,
+    /// The findings, each a remediation item.
+    pub findings: Vec<Remediation>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What changed in a change request since PA05 sent it back.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FieldChange {
+    /// `title`, `description`, `environments`, `components` or `subjects`.
+    pub field: String,
+    /// The value PA05 looked at (text, or JSON of a list).
+    pub before: String,
+    /// The value now.
+    pub after: String,
+    /// For lists: the entries added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<String>,
+    /// For lists: the entries removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+/// One step in a remediation item's life.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct RemediationEvent {
+    /// `raise`, `fulfil`, `verify`, `reopen`.
+    pub action: String,
+    /// Who (username), or `changegate` for the server.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Evidence or note given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A finding or a condition tracked to closure.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Remediation {
+    /// Id.
+    pub id: i64,
+    /// `finding` or `condition`.
+    pub kind: String,
+    /// System code.
+    pub system: String,
+    /// The owner organisation's code.
+    pub organisation: String,
+    /// The change request it was raised on.
+    pub change_request: i64,
+    /// The evaluation round it was raised in.
+    pub round: i32,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// What was found or must be done.
+    pub text: String,
+    /// The checklist item it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Due date (`YYYY-MM-DD`, the server's local date).
+    #[schema(value_type = String, example = "2027-01-15")]
+    pub due: NaiveDate,
+    /// Past its due date and not verified.
+    pub overdue: bool,
+    /// Overdue now closes the gate for the system (a condition of a gate-closing severity).
+    pub closes_gate: bool,
+    /// `open`, `fulfilled`, `verified` or `reopened`.
+    pub state: String,
+    /// Who raised it (username).
+    pub raised_by: String,
+    /// When.
+    pub raised_at: DateTime<Utc>,
+    /// The owner's evidence of the last fulfilment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Who fulfilled it last (username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfilled_by: Option<String>,
+    /// Who verified it (username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    /// PA05's note of the last verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_note: Option<String>,
+    /// Every step, oldest first (in the answer about one item).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RemediationEvent>,
+}
+
+/// A page of remediation items.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RemediationList {
+    /// Items, soonest due first.
+    pub items: Vec<Remediation>,
+    /// Page (from 1).
+    pub page: u64,
+    /// Items per page.
+    pub per_page: u64,
+    /// Items matching the filters, all pages.
+    pub total: u64,
+}
+
+/// `POST /api/v1/remediations/{id}/fulfil`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fulfilment {
+    /// What was done and how PA05 can check it (at most 10,000 characters); may name an artifact
+    /// digest or a URL.
+    pub evidence: String,
+}
+
+/// `POST /api/v1/remediations/{id}/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    /// Accepted (the item is closed) or not (it is reopened).
+    pub accepted: bool,
+    /// Why (required when not accepted).
+    #[serde(default)]
     pub note: String,
 }
 
@@ -561,6 +793,12 @@ pub struct ChangeRequest {
     pub checklist: Vec<ChecklistItem>,
     /// Sign-offs, every round.
     pub sign_offs: Vec<SignOffView>,
+    /// When PA05 sent it back to its owner and it is a draft again: that round's note and findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_back: Option<SentBack>,
+    /// After PA05 sent it back: what the owner changed since, field by field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes_since_review: Vec<FieldChange>,
 }
 
 /// A page of change requests.
@@ -568,6 +806,15 @@ pub struct ChangeRequest {
 pub struct ChangeRequestList {
     /// Items, newest first.
     pub items: Vec<ChangeRequestSummary>,
+    /// Page (from 1).
+    #[serde(default)]
+    pub page: u64,
+    /// Items per page (`limit`, default 50).
+    #[serde(default)]
+    pub per_page: u64,
+    /// Items matching the filters, all pages.
+    #[serde(default)]
+    pub total: u64,
 }
 
 /// A change request in a list.
@@ -597,6 +844,62 @@ pub struct NewIncident {
     pub severity: String,
     /// What happened.
     pub summary: String,
+    /// When it was detected (default: now); its notice clocks count from then. Not in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_at: Option<DateTime<Utc>>,
+    /// It touches national security or public order: the initial notice is due at once.
+    #[serde(default)]
+    pub national_security: bool,
+}
+
+/// A notice an incident calls for, and by when (Decree 331/2026 Art. 31.2.d; Decree 356/2025).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct IncidentDeadline {
+    /// `initial`, `report` or `a05`.
+    pub kind: String,
+    /// By when.
+    pub due: DateTime<Utc>,
+    /// When the notice was sent, if it was.
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Past due and not sent.
+    pub overdue: bool,
+}
+
+/// A notice sent about an incident.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct IncidentNotice {
+    /// `initial`, `report`, `interim`, `final` or `a05`.
+    pub kind: String,
+    /// When it was sent.
+    pub sent_at: DateTime<Utc>,
+    /// To whom (e.g. "Cục A05 – Bộ Công an").
+    pub recipient: String,
+    /// How (e.g. "văn bản", "email", "hệ thống báo cáo").
+    pub channel: String,
+    /// The document's number, if any.
+    #[serde(default)]
+    pub document_number: Option<String>,
+    /// Who recorded it (username).
+    pub recorded_by: String,
+}
+
+/// `POST /api/v1/incidents/{id}/notices`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncidentNotice {
+    /// `initial`, `report`, `interim`, `final` or `a05`.
+    pub kind: String,
+    /// When it was sent (default: now; not in the future, not before the detection).
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// To whom (1–300 characters).
+    pub recipient: String,
+    /// How (1–100 characters).
+    pub channel: String,
+    /// The document's number (at most 100 characters).
+    #[serde(default)]
+    pub document_number: Option<String>,
 }
 
 /// An incident.
@@ -626,6 +929,18 @@ pub struct Incident {
     /// When A05 was notified.
     #[serde(default)]
     pub a05_notified_at: Option<DateTime<Utc>>,
+    /// When it was detected; the clocks count from then.
+    #[serde(default)]
+    pub detected_at: Option<DateTime<Utc>>,
+    /// It touches national security or public order.
+    #[serde(default)]
+    pub national_security: bool,
+    /// The notices it calls for, each with its deadline.
+    #[serde(default)]
+    pub deadlines: Vec<IncidentDeadline>,
+    /// The notices sent, oldest first.
+    #[serde(default)]
+    pub notices: Vec<IncidentNotice>,
 }
 
 /// `POST /api/v1/incidents/{id}/a05-notified`.

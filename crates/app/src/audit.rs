@@ -1,6 +1,8 @@
-//! Reading and verifying the audit log.
+//! Reading and verifying the audit log; its signed checkpoints are [`checkpoints`].
 
-use crate::auth::Principal;
+pub mod checkpoints;
+
+use crate::identity::tokens::Principal;
 use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::Role;
@@ -207,7 +209,11 @@ impl App {
         if after < 0 {
             return Err(AppError::invalid("after", "must not be negative"));
         }
-        let events = changegate_store::audit::page(&self.db, after, limit.clamp(1, 1000)).await?;
+        // `limit=0` asks for no event: none is what it gets.
+        if limit == 0 {
+            return Ok(wire::AuditPage { events: vec![] });
+        }
+        let events = changegate_store::audit::page(&self.db, after, limit.min(1000)).await?;
         Ok(wire::AuditPage {
             events: events.into_iter().map(event_view).collect(),
         })

@@ -1,24 +1,30 @@
 //! Change requests: file, edit, submit, withdraw, request changes, sign off, revoke, expire.
 //! Every transition goes through [`changegate_domain::change::apply`].
 
-use crate::auth::Principal;
+use crate::identity::tokens::Principal;
 use crate::registry::{may_see_org, review_due, system_by_code};
 use crate::{App, AppError, AppResult, WriteTx, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::{
-    Actor, CheckResult, Command, Conclusion, Finding, ItemResult, Severity, SignOff, SignOffRecord,
-    apply, check_justification, check_text, may_file,
+    Actor, CheckResult, Command, Conclusion, Condition, ItemResult, SignOff, SignOffRecord, apply,
+    check_justification, check_text, may_file, search_words,
 };
+use changegate_domain::gate::{IncidentStatus, SystemStatus};
 use changegate_domain::{
     ArtifactDigest, ChangeKind, CommitId, CrState, EnvName, SecurityLevel, Subject, TreeId,
 };
+
 use changegate_store::entity::{
     change_request as cr, cr_subject, incident, sign_off, system, user,
 };
 use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait, LikeExpr},
 };
+use changegate_store::types::{JsonText, Text};
+use chrono::{NaiveDate, Utc};
 use std::collections::{BTreeSet, HashMap};
 use tracing::instrument;
 
@@ -241,8 +247,8 @@ pub async fn domain_view(
         .all(db)
         .await?;
     Ok(changegate_domain::ChangeRequest {
-        state: CrState::parse(&row.state).map_err(|e| corrupt("state", e))?,
-        kind: ChangeKind::parse(&row.kind).map_err(|e| corrupt("kind", e))?,
+        state: *row.state,
+        kind: *row.kind,
         level: SecurityLevel::new(i64::from(sys.level)).map_err(|e| corrupt("level", e))?,
         owner_org: sys.owner_org_id,
         filed_by: row.filed_by,
@@ -265,7 +271,7 @@ pub async fn domain_view(
     })
 }
 
-fn parse_sign_off(n: &wire::NewSignOff) -> AppResult<SignOff> {
+fn parse_sign_off(n: &wire::NewSignOff, today: chrono::NaiveDate) -> AppResult<SignOff> {
     let mut errors = vec![];
     let conclusion = Conclusion::parse(&n.conclusion)
         .map_err(|e| errors.push(("conclusion".to_owned(), e.to_string())))
@@ -281,25 +287,97 @@ fn parse_sign_off(n: &wire::NewSignOff) -> AppResult<SignOff> {
             Err(e) => errors.push((format!("checklist[{i}].result"), e.to_string())),
         }
     }
-    let mut findings = vec![];
-    for (i, f) in n.findings.iter().enumerate() {
-        match Severity::parse(&f.severity) {
-            Ok(severity) => findings.push(Finding {
-                severity,
-                text: f.text.clone(),
-            }),
-            Err(e) => errors.push((format!("findings[{i}].severity"), e.to_string())),
-        }
-    }
+    let findings = crate::remediation::parse_findings(&n.findings, &mut errors);
+    let conditions = crate::remediation::parse_conditions(&n.conditions, Some(today), &mut errors);
     match (conclusion, errors.is_empty()) {
         (Some(conclusion), true) => Ok(SignOff {
             conclusion,
             checklist,
             findings,
-            conditions: n.conditions.clone(),
+            conditions,
         }),
         _ => Err(AppError::Invalid(errors)),
     }
+}
+
+/// A condition as recorded with its sign-off: severity and due date resolved (the pack's default
+/// due date counted from the day of the sign-off).
+fn resolved(
+    c: &Condition,
+    pack: &changegate_domain::PolicyPack,
+    today: chrono::NaiveDate,
+) -> wire::WireCondition {
+    wire::WireCondition::Full(wire::ConditionSpec {
+        text: c.text.clone(),
+        severity: Some(c.severity.as_str().to_owned()),
+        due: Some(
+            c.due
+                .unwrap_or_else(|| {
+                    changegate_domain::remediation::default_due(pack, c.severity, today)
+                })
+                .to_string(),
+        ),
+    })
+}
+
+/// The content of a change as PA05 looked at it, for the comparison after it was sent back.
+fn content_snapshot(v: &wire::ChangeRequest) -> serde_json::Value {
+    serde_json::json!({ "title": v.title, "description": v.description,
+        "environments": v.environments, "subjects": v.subjects, "components": v.components })
+}
+
+/// What changed between two content snapshots, field by field.
+fn compare(before: &serde_json::Value, after: &serde_json::Value) -> Vec<wire::FieldChange> {
+    let mut out = vec![];
+    for field in [
+        "title",
+        "description",
+        "environments",
+        "components",
+        "subjects",
+    ] {
+        let (b, a) = (&before[field], &after[field]);
+        if b == a {
+            continue;
+        }
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => match (o.get("digest"), o.get("commit"), o.get("name"))
+            {
+                (Some(d), _, _) => d.as_str().unwrap_or_default().to_owned(),
+                (_, Some(c), _) => format!(
+                    "{} (tree {})",
+                    c.as_str().unwrap_or_default(),
+                    o.get("tree").and_then(|t| t.as_str()).unwrap_or_default()
+                ),
+                (_, _, Some(n)) => format!(
+                    "{}: {} → {}",
+                    n.as_str().unwrap_or_default(),
+                    o.get("before").and_then(|t| t.as_str()).unwrap_or_default(),
+                    o.get("after").and_then(|t| t.as_str()).unwrap_or_default()
+                ),
+                _ => v.to_string(),
+            },
+            other => other.to_string(),
+        };
+        let list = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default()
+        };
+        let (bl, al) = (list(b), list(a));
+        let joined = |v: &serde_json::Value, l: &[String]| {
+            if v.is_array() { l.join("\n") } else { text(v) }
+        };
+        out.push(wire::FieldChange {
+            field: field.to_owned(),
+            before: joined(b, &bl),
+            after: joined(a, &al),
+            added: al.iter().filter(|x| !bl.contains(x)).cloned().collect(),
+            removed: bl.iter().filter(|x| !al.contains(x)).cloned().collect(),
+        });
+    }
+    out
 }
 
 impl App {
@@ -356,14 +434,14 @@ impl App {
                 .unwrap_or_default()
         };
         let level = SecurityLevel::new(i64::from(sys.level)).map_err(|e| corrupt("level", e))?;
-        Ok(wire::ChangeRequest {
+        let mut view = wire::ChangeRequest {
             id: row.id,
             system: sys.code.clone(),
-            kind: row.kind.clone(),
+            kind: row.kind.as_str().to_owned(),
             title: row.title.clone(),
             description: row.description.clone(),
-            state: row.state.clone(),
-            environments: json_col("environments", &row.environments)?,
+            state: row.state.as_str().to_owned(),
+            environments: row.environments.0.clone(),
             subjects: subjects.iter().map(wire_subject).collect(),
             components: json_col("components", &row.components)?,
             filed_by: name(row.filed_by).0,
@@ -407,11 +485,72 @@ impl App {
                     })
                 })
                 .collect::<AppResult<_>>()?,
-        })
+            sent_back: None,
+            changes_since_review: vec![],
+        };
+        if row.round > 0 {
+            self.add_sent_back(db, row, &mut view).await?;
+        }
+        Ok(view)
+    }
+
+    /// After PA05 sent a change back: the latest such round's note and findings, and, while the
+    /// change is a draft or awaits its evaluation again, what the owner changed since.
+    async fn add_sent_back(
+        &self,
+        db: &impl ConnectionTrait,
+        row: &cr::Model,
+        view: &mut wire::ChangeRequest,
+    ) -> AppResult<()> {
+        use changegate_store::entity::{audit_event, remediation as rem};
+        let Some(ev) = audit_event::Entity::find()
+            .filter(audit_event::Column::Entity.eq("change_request"))
+            .filter(audit_event::Column::EntityId.eq(row.id.to_string()))
+            .filter(audit_event::Column::Action.eq("change_request.request_changes"))
+            .order_by_desc(audit_event::Column::Seq)
+            .one(db)
+            .await?
+        else {
+            return Ok(());
+        };
+        let after: serde_json::Value =
+            json_col("audit event", ev.after.as_deref().unwrap_or("{}"))?;
+        let round = after["round"].as_i64().unwrap_or(i64::from(row.round)) as i32 - 1;
+        let reviewer = match ev.actor_id {
+            Some(id) => user::Entity::find_by_id(id).one(db).await?,
+            None => None,
+        };
+        let findings = rem::Entity::find()
+            .filter(rem::Column::ChangeRequestId.eq(row.id))
+            .filter(rem::Column::Round.eq(round))
+            .filter(rem::Column::Kind.eq(Text(
+                changegate_domain::remediation::RemediationKind::Finding,
+            )))
+            .order_by_asc(rem::Column::Id)
+            .all(db)
+            .await?;
+        view.sent_back = Some(wire::SentBack {
+            round,
+            reviewer: reviewer
+                .as_ref()
+                .map_or(ev.actor.clone(), |u| u.username.clone()),
+            reviewer_name: reviewer.map(|u| u.display_name).unwrap_or_default(),
+            note: after["note"].as_str().unwrap_or_default().to_owned(),
+            findings: self.remediation_views(db, findings).await?,
+            at: chrono::DateTime::parse_from_rfc3339(&ev.at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+        });
+        if matches!(*row.state, CrState::Draft | CrState::Submitted)
+            && after.get("content").is_some()
+        {
+            view.changes_since_review = compare(&after["content"], &content_snapshot(view));
+        }
+        Ok(())
     }
 
     /// Files a change request (owner of the system's organisation). It starts as a draft.
-    #[instrument(skip_all, fields(system = %n.system), err)]
+    #[instrument(skip_all, fields(system = ?n.system), err(level = "info"))]
     pub async fn file_change(
         &self,
         who: &Principal,
@@ -427,13 +566,19 @@ impl App {
             ));
         }
         may_file(&who.actor(), sys.owner_org_id)?;
+        if *sys.status == SystemStatus::Retired {
+            return Err(crate::systems::retired(
+                &sys.code,
+                "given new change requests",
+            ));
+        }
         let mut errors = vec![];
         let kind = ChangeKind::parse(&n.kind)
             .map_err(|e| errors.push(("kind".to_owned(), e.to_string())))
             .ok();
         push_text(&mut errors, "title", &n.title, 200, true);
         push_text(&mut errors, "description", &n.description, 20_000, false);
-        let sys_envs: Vec<String> = json_col("environments", &sys.environments)?;
+        let sys_envs: Vec<String> = sys.environments.0.clone();
         let envs = parse_envs(&n.environments, &sys_envs, &mut errors);
         let subjects = parse_subjects(&n.subjects, &mut errors);
         check_components(&n.components, &mut errors);
@@ -444,7 +589,7 @@ impl App {
             let open = incident::Entity::find_by_id(id)
                 .one(&self.db)
                 .await?
-                .is_some_and(|i| i.system_id == sys.id && i.status == "open");
+                .is_some_and(|i| i.system_id == sys.id && *i.status == IncidentStatus::Open);
             if kind != Some(ChangeKind::Emergency) {
                 errors.push((
                     "remediates_incident".into(),
@@ -468,11 +613,11 @@ impl App {
         let tx = self.begin().await?;
         let row = cr::ActiveModel {
             system_id: Set(sys.id),
-            kind: Set(kind.as_str().into()),
+            kind: Set(kind.into()),
             title: Set(n.title),
             description: Set(n.description),
-            state: Set(CrState::Draft.as_str().into()),
-            environments: Set(to_json(&envs)),
+            state: Set(CrState::Draft.into()),
+            environments: Set(JsonText(envs)),
             components: Set(to_json(&n.components)),
             git_facts: Set(n.git.as_ref().map(to_json)),
             remediates_incident: Set(n.remediates_incident),
@@ -506,7 +651,7 @@ impl App {
     }
 
     /// Edits a draft (owner of the system's organisation). The editor can no longer sign it off.
-    #[instrument(skip_all, fields(id), err)]
+    #[instrument(skip_all, fields(id), err(level = "info"))]
     pub async fn edit_change(
         &self,
         who: &Principal,
@@ -524,14 +669,12 @@ impl App {
         if let Some(d) = &e.description {
             push_text(&mut errors, "description", d, 20_000, false);
             if let Some(Err(changegate_domain::Refusal::Invalid { field, message })) =
-                ChangeKind::parse(&row.kind)
-                    .ok()
-                    .map(|k| check_justification(k, d))
+                Some(check_justification(*row.kind, d))
             {
                 errors.push((field, message));
             }
         }
-        let sys_envs: Vec<String> = json_col("environments", &sys.environments)?;
+        let sys_envs: Vec<String> = sys.environments.0.clone();
         let envs = e
             .environments
             .as_ref()
@@ -552,7 +695,7 @@ impl App {
             am.description = Set(d);
         }
         if let Some(v) = envs {
-            am.environments = Set(to_json(&v));
+            am.environments = Set(JsonText(v));
         }
         if let Some(c) = e.components {
             am.components = Set(to_json(&c));
@@ -583,7 +726,7 @@ impl App {
     }
 
     /// Applies a state command (submit, withdraw, request changes, revoke, expire).
-    #[instrument(skip_all, fields(id, command = cmd.name()), err)]
+    #[instrument(skip_all, fields(id, command = cmd.name()), err(level = "info"))]
     pub async fn act_on_change(
         &self,
         who: Option<&Principal>,
@@ -593,18 +736,38 @@ impl App {
         let tx = self.begin().await?;
         let viewer = who.cloned().unwrap_or_else(Principal::operator);
         let (row, sys) = self.load_cr(&tx.txn, &viewer, id).await?;
+        // A locked account's verdicts wait for the lock to lift, as its sign-offs do.
+        if let (Command::RequestChanges { .. }, Some(p)) = (&cmd, who)
+            && p.user_id > 0
+            && let Some(u) = changegate_store::entity::user::Entity::find_by_id(p.user_id)
+                .one(&tx.txn)
+                .await?
+            && let Some(until) = u.locked_until.filter(|t| *t > tx.at())
+        {
+            return Err(AppError::Locked(until));
+        }
         let current = domain_view(&tx.txn, &row, &sys).await?;
         let actor = who.map_or(Actor::System, Principal::actor);
         let (next, _effect) = apply(&current, &actor, &cmd, &self.pack, tx.at())?;
         let row = self.save_state(&tx.txn, row, &next, tx.at()).await?;
         let note = match &cmd {
-            Command::RequestChanges { note } => Some(note.clone()),
+            Command::RequestChanges { note, .. } => Some(note.clone()),
             Command::Revoke { reason } => Some(reason.clone()),
             _ => None,
         };
         let mut after = serde_json::json!({ "state": next.state.as_str(), "round": next.round, "valid_until": next.valid_until });
         if let Some(n) = note {
             after["note"] = serde_json::Value::String(n);
+        }
+        if let Command::RequestChanges { findings, .. } = &cmd
+            && let Some(p) = who
+        {
+            // The content PA05 looked at, to show the owner's changes at resubmission.
+            after["content"] = content_snapshot(&self.change_view(&tx.txn, &row, &sys).await?);
+            after["findings"] = serde_json::to_value(findings).unwrap_or_default();
+            let items = findings.iter().map(Into::into).collect();
+            let round = i32::try_from(current.round).unwrap_or(i32::MAX);
+            self.raise_items(&tx, p, &sys, id, round, items).await?;
         }
         tx.audit(event(
             who,
@@ -641,6 +804,26 @@ impl App {
         Ok(view)
     }
 
+    /// Sends a submitted change back to its owner with a note and findings (reviewer); each
+    /// finding becomes a remediation item.
+    pub async fn request_changes(
+        &self,
+        who: &Principal,
+        id: i64,
+        n: wire::Note,
+    ) -> AppResult<wire::ChangeRequest> {
+        let mut errors = vec![];
+        let findings = crate::remediation::parse_findings(&n.findings, &mut errors);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let cmd = Command::RequestChanges {
+            note: n.note,
+            findings,
+        };
+        self.act_on_change(Some(who), id, cmd).await
+    }
+
     async fn save_state(
         &self,
         db: &impl ConnectionTrait,
@@ -649,7 +832,7 @@ impl App {
         at: chrono::DateTime<chrono::Utc>,
     ) -> AppResult<cr::Model> {
         let mut am: cr::ActiveModel = row.into();
-        am.state = Set(next.state.as_str().into());
+        am.state = Set(next.state.into());
         am.round = Set(i32::try_from(next.round).unwrap_or(i32::MAX));
         am.editors = Set(to_json(&next.editors));
         am.approved_at = Set(next.approved_at);
@@ -668,7 +851,7 @@ impl App {
         id: i64,
         n: &wire::NewSignOff,
     ) -> AppResult<()> {
-        let s = parse_sign_off(n)?;
+        let s = parse_sign_off(n, self.today())?;
         let (row, sys) = self.load_cr(&self.db, who, id).await?;
         let current = domain_view(&self.db, &row, &sys).await?;
         apply(
@@ -681,18 +864,33 @@ impl App {
         Ok(())
     }
 
-    /// Records a reviewer's evaluation and sign-off. The second factor is the caller's to ask
-    /// ([`App::sign_off_with_code`] for the API, [`App::sign_off_with_second_factor`] for the
-    /// web UI).
-    #[instrument(skip_all, fields(id), err)]
-    pub async fn sign_off(
+    /// Records a reviewer's evaluation and sign-off in a transaction of its own, without asking
+    /// a second factor: for the demo data only. Every person's sign-off goes through
+    /// [`App::sign_off_with_code`] (API) or [`App::sign_off_with_second_factor`] (web UI), which
+    /// record it in the transaction that uses up the code.
+    pub(crate) async fn sign_off(
         &self,
         who: &Principal,
         id: i64,
         n: wire::NewSignOff,
     ) -> AppResult<wire::ChangeRequest> {
-        let s = parse_sign_off(&n)?;
         let tx = self.begin().await?;
+        let view = self.sign_off_in(&tx, who, id, n).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Records a reviewer's evaluation and sign-off in `tx` (the caller commits).
+    #[instrument(skip_all, fields(id), err(level = "info"))]
+    pub(crate) async fn sign_off_in(
+        &self,
+        tx: &WriteTx<'_>,
+        who: &Principal,
+        id: i64,
+        n: wire::NewSignOff,
+    ) -> AppResult<wire::ChangeRequest> {
+        let today = tx.at().with_timezone(&self.tz).date_naive();
+        let s = parse_sign_off(&n, today)?;
         let (row, sys) = self.load_cr(&tx.txn, who, id).await?;
         let current = domain_view(&tx.txn, &row, &sys).await?;
         let (next, _) = apply(
@@ -702,6 +900,11 @@ impl App {
             &self.pack,
             tx.at(),
         )?;
+        let conditions: Vec<wire::WireCondition> = s
+            .conditions
+            .iter()
+            .map(|c| resolved(c, &self.pack, today))
+            .collect();
         sign_off::ActiveModel {
             change_request_id: Set(id),
             round: Set(row.round),
@@ -709,7 +912,7 @@ impl App {
             conclusion: Set(s.conclusion.as_str().into()),
             checklist: Set(to_json(&n.checklist)),
             findings: Set(to_json(&n.findings)),
-            conditions: Set(to_json(&n.conditions)),
+            conditions: Set(to_json(&conditions)),
             created_at: Set(tx.at()),
             ..Default::default()
         }
@@ -717,7 +920,7 @@ impl App {
         .await?;
         let row = self.save_state(&tx.txn, row, &next, tx.at()).await?;
         let after = serde_json::json!({ "conclusion": n.conclusion, "checklist": n.checklist, "findings": n.findings,
-            "conditions": n.conditions, "round": row.round, "state": next.state.as_str(), "valid_until": next.valid_until });
+            "conditions": conditions, "round": row.round, "state": next.state.as_str(), "valid_until": next.valid_until });
         tx.audit(event(
             Some(who),
             "change_request.sign_off",
@@ -728,16 +931,20 @@ impl App {
             Some(after),
         ))
         .await?;
+        self.raise_on_sign_off(tx, who, &sys, &row, &s, next.state)
+            .await?;
         match (current.kind, next.state) {
             (ChangeKind::ReReview, CrState::Approved) => {
-                self.record_evaluation(&tx, who, &sys).await?
+                self.record_evaluation(tx, who, &sys).await?
             }
             (ChangeKind::ReReview, CrState::Rejected) => {
-                self.set_system_status(&tx, who, &sys, "suspended").await?
+                self.set_system_status(tx, who, &sys, SystemStatus::Suspended)
+                    .await?
             }
             // A change that passes its evaluation lifts a suspension by a failed re-review.
-            (_, CrState::Approved) if sys.status == "suspended" => {
-                self.set_system_status(&tx, who, &sys, "active").await?
+            (_, CrState::Approved) if *sys.status == SystemStatus::Suspended => {
+                self.set_system_status(tx, who, &sys, SystemStatus::Active)
+                    .await?
             }
             _ => {}
         }
@@ -748,8 +955,52 @@ impl App {
         };
         tx.notify(outcome, notice(&row, &sys, Some(who))).await?;
         let view = self.change_view(&tx.txn, &row, &sys).await?;
-        tx.commit().await?;
         Ok(view)
+    }
+
+    /// Items raised by a sign-off: the findings of a failed evaluation; when the change is
+    /// approved, the conditions of every passing sign-off of the round.
+    #[allow(clippy::too_many_arguments)]
+    async fn raise_on_sign_off(
+        &self,
+        tx: &WriteTx<'_>,
+        who: &Principal,
+        sys: &system::Model,
+        row: &cr::Model,
+        s: &SignOff,
+        state: CrState,
+    ) -> AppResult<()> {
+        match state {
+            CrState::Rejected => {
+                let items = s.findings.iter().map(Into::into).collect();
+                self.raise_items(tx, who, sys, row.id, row.round, items)
+                    .await
+            }
+            CrState::Approved => {
+                let rows = sign_off::Entity::find()
+                    .filter(sign_off::Column::ChangeRequestId.eq(row.id))
+                    .filter(sign_off::Column::Round.eq(row.round))
+                    .order_by_asc(sign_off::Column::Id)
+                    .all(&tx.txn)
+                    .await?;
+                let mut conditions: Vec<Condition> = vec![];
+                for r in rows {
+                    let stored: Vec<wire::WireCondition> = json_col("conditions", &r.conditions)?;
+                    let mut errors = vec![];
+                    // Recorded with their due dates resolved; a date that was valid at its
+                    // sign-off stays as it was.
+                    let parsed = crate::remediation::parse_conditions(&stored, None, &mut errors);
+                    if !errors.is_empty() {
+                        return Err(corrupt("conditions", format!("{errors:?}")));
+                    }
+                    conditions.extend(parsed);
+                }
+                let items = conditions.iter().map(Into::into).collect();
+                self.raise_items(tx, who, sys, row.id, row.round, items)
+                    .await
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn set_system_status(
@@ -757,13 +1008,17 @@ impl App {
         tx: &WriteTx<'_>,
         who: &Principal,
         sys: &system::Model,
-        status: &str,
+        status: SystemStatus,
     ) -> AppResult<()> {
+        if *sys.status == SystemStatus::Retired {
+            // A retired system stays retired whatever its last evaluations conclude.
+            return Ok(());
+        }
         let mut am: system::ActiveModel = sys.clone().into();
-        am.status = Set(status.to_owned());
+        am.status = Set(status.into());
         am.updated_at = Set(tx.at());
         am.update(&tx.txn).await?;
-        let action = if status == "suspended" {
+        let action = if status == SystemStatus::Suspended {
             "system.suspended"
         } else {
             "system.reinstated"
@@ -798,7 +1053,9 @@ impl App {
         let mut am: system::ActiveModel = sys.clone().into();
         am.last_evaluated_on = Set(Some(on));
         am.next_review_due = Set(due);
-        am.status = Set("active".to_owned());
+        if *sys.status != SystemStatus::Retired {
+            am.status = Set(SystemStatus::Active.into());
+        }
         am.updated_at = Set(tx.at());
         am.update(&tx.txn).await?;
         tx.audit(event(
@@ -820,50 +1077,172 @@ impl App {
         self.change_view(&self.db, &row, &sys).await
     }
 
-    /// Change requests visible to the principal, newest first.
+    /// One page of the change requests visible to the principal, newest first, filtered.
     pub async fn list_changes(
         &self,
         who: &Principal,
-        system: Option<&str>,
-        state: Option<&str>,
-        limit: u64,
+        f: &ChangeFilter,
     ) -> AppResult<wire::ChangeRequestList> {
-        let mut q = cr::Entity::find()
-            .order_by_desc(cr::Column::Id)
-            .limit(limit.clamp(1, 500));
+        let mut errors: Vec<(String, String)> = vec![];
         let mut systems = system::Entity::find();
-        if let Some(code) = system {
-            systems = systems.filter(system::Column::Code.eq(code));
-        }
         if !who.role.sees_every_organisation() {
             systems = systems.filter(system::Column::OwnerOrgId.eq(who.org_id));
         }
-        let syss: HashMap<i64, String> = systems
+        let syss: HashMap<i64, system::Model> = systems
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|s| (s.id, s.code))
+            .map(|s| (s.id, s))
             .collect();
-        if system.is_some() || !who.role.sees_every_organisation() {
-            q = q.filter(cr::Column::SystemId.is_in(syss.keys().copied().collect::<Vec<_>>()));
+        let mut ids: Option<Vec<i64>> =
+            (!who.role.sees_every_organisation()).then(|| syss.keys().copied().collect());
+        if let Some(code) = f.system.as_deref().filter(|c| !c.is_empty()) {
+            // Another organisation's system answers as one that does not exist.
+            match syss.values().find(|s| s.code == code) {
+                Some(s) => ids = Some(vec![s.id]),
+                None => errors.push(("system".into(), format!("no system has the code {code:?}"))),
+            }
         }
-        if let Some(s) = state {
-            let s = CrState::parse(s).map_err(|e| AppError::parse("state", e))?;
-            q = q.filter(cr::Column::State.eq(s.as_str()));
+        if let Some(code) = f.org.as_deref().filter(|c| !c.is_empty()) {
+            match crate::registry::org_by_code(&self.db, code).await {
+                Ok(o) => {
+                    let of_org: Vec<i64> = syss
+                        .values()
+                        .filter(|s| s.owner_org_id == o.id)
+                        .map(|s| s.id)
+                        .collect();
+                    ids = Some(match ids {
+                        Some(ids) => ids.into_iter().filter(|i| of_org.contains(i)).collect(),
+                        None => of_org,
+                    });
+                }
+                Err(AppError::NotFound(_)) => errors.push((
+                    "org".into(),
+                    format!("no organisation has the code {code:?}"),
+                )),
+                Err(e) => return Err(e),
+            }
         }
-        let rows = q.all(&self.db).await?;
+        let mut q = cr::Entity::find();
+        if let Some(ids) = ids {
+            q = q.filter(cr::Column::SystemId.is_in(ids));
+        }
+        if let Some(st) = f.state.as_deref().filter(|s| !s.is_empty()) {
+            match CrState::parse(st) {
+                Ok(st) => q = q.filter(cr::Column::State.eq(Text(st))),
+                Err(e) => errors.push(("state".into(), e.to_string())),
+            }
+        }
+        if let Some(k) = f.kind.as_deref().filter(|s| !s.is_empty()) {
+            match ChangeKind::parse(k) {
+                Ok(k) => q = q.filter(cr::Column::Kind.eq(Text(k))),
+                Err(e) => errors.push(("kind".into(), e.to_string())),
+            }
+        }
+        // Dates are days of the server's time zone, both ends included.
+        let day = |field: &str, d: &str, errors: &mut Vec<(String, String)>| {
+            let start = NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .and_then(|t| t.and_local_timezone(self.tz).earliest());
+            if start.is_none() {
+                errors.push((field.into(), format!("{d:?} is not a date (YYYY-MM-DD)")));
+            }
+            start.map(|t| t.with_timezone(&Utc))
+        };
+        let from = f
+            .from
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .and_then(|d| day("from", d, &mut errors));
+        let to =
+            f.to.as_deref()
+                .filter(|s| !s.is_empty())
+                .and_then(|d| day("to", d, &mut errors));
+        if let (Some(a), Some(b)) = (from, to)
+            && a > b
+        {
+            errors.push(("to".into(), "is before from".into()));
+        }
+        if let Some(a) = from {
+            q = q.filter(cr::Column::CreatedAt.gte(a));
+        }
+        if let Some(b) = to {
+            q = q.filter(cr::Column::CreatedAt.lt(b + chrono::Duration::days(1)));
+        }
+        if let Some(text) = f.q.as_deref() {
+            if text.chars().count() > 200 {
+                errors.push(("q".into(), "at most 200 characters".into()));
+            }
+            for w in search_words(text) {
+                let escaped = w
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                q = q.filter(
+                    Expr::col(cr::Column::SearchText)
+                        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+                );
+            }
+        }
+        let per_page = f.limit.unwrap_or(PER_PAGE);
+        if !(1..=500).contains(&per_page) {
+            errors.push(("limit".into(), "must be from 1 to 500".into()));
+        }
+        let page = f.page.unwrap_or(1);
+        if page == 0 || page > 100_000 {
+            errors.push(("page".into(), "must be from 1 to 100000".into()));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let q = q.order_by_desc(cr::Column::Id);
+        let total = q.clone().count(&self.db).await?;
+        let rows = q.paginate(&self.db, per_page).fetch_page(page - 1).await?;
         Ok(wire::ChangeRequestList {
             items: rows
                 .into_iter()
                 .map(|r| wire::ChangeRequestSummary {
                     id: r.id,
-                    system: syss.get(&r.system_id).cloned().unwrap_or_default(),
-                    kind: r.kind,
+                    system: syss
+                        .get(&r.system_id)
+                        .map(|s| s.code.clone())
+                        .unwrap_or_default(),
+                    kind: r.kind.as_str().to_owned(),
                     title: r.title,
-                    state: r.state,
+                    state: r.state.as_str().to_owned(),
                     created_at: r.created_at,
                 })
                 .collect(),
+            page,
+            per_page,
+            total,
         })
     }
+}
+
+/// Change requests per page of the list, unless `limit` says otherwise.
+pub const PER_PAGE: u64 = 50;
+
+/// Filters of the list of change requests (all optional; a bad one is refused naming its field).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ChangeFilter {
+    /// System code.
+    pub system: Option<String>,
+    /// Owner organisation code.
+    pub org: Option<String>,
+    /// State.
+    pub state: Option<String>,
+    /// Kind.
+    pub kind: Option<String>,
+    /// Filed on or after this day (YYYY-MM-DD, server time zone).
+    pub from: Option<String>,
+    /// Filed on or before this day.
+    pub to: Option<String>,
+    /// Words of the title or description, with or without diacritics.
+    pub q: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Items per page, 1-500 (default 50).
+    pub limit: Option<u64>,
 }

@@ -1,208 +1,25 @@
-//! The CI gate: signed decisions, long-polling, published keys, deployment records, freeze
-//! windows.
+//! Deployment records and freeze windows.
 
-use crate::auth::Principal;
+use crate::gate::decision::reasons;
+use crate::identity::tokens::Principal;
 use crate::registry::{may_see_org, system_by_code};
 use crate::{App, AppError, AppResult, event, json_col, to_json};
 use changegate_api as wire;
-use changegate_api::attestation::{
-    DecisionPredicate, Keys, PREDICATE_TYPE, PublicKey, ResourceDescriptor, STATEMENT_TYPE,
-    Statement,
-};
 use changegate_domain::change::check_text;
-use changegate_domain::gate::{Decision, parse_cron};
+use changegate_domain::gate::parse_cron;
 use changegate_domain::{EnvName, Role};
-use changegate_store::entity::{deployment, freeze_window, signing_key, system, user};
+use changegate_store::entity::{deployment, freeze_window, system, user};
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use std::collections::BTreeMap;
-use std::time::Duration;
 use tracing::instrument;
 
-/// The longest a gate request may be held (`wait`).
-pub const MAX_WAIT_SECONDS: u32 = 60;
-
-fn subject_digests(p: &wire::GateParams) -> BTreeMap<String, String> {
-    let mut d = BTreeMap::new();
-    if let Some(c) = &p.commit {
-        d.insert("gitCommit".to_owned(), c.to_ascii_lowercase());
-    }
-    if let Some(t) = &p.tree {
-        d.insert("gitTree".to_owned(), t.to_ascii_lowercase());
-    }
-    if let Some(a) = &p.artifact {
-        d.insert(
-            "sha256".to_owned(),
-            a.trim_start_matches("sha256:").to_ascii_lowercase(),
-        );
-    }
-    d
-}
-
-fn reasons(d: &Decision) -> Vec<wire::GateReason> {
-    d.reasons
-        .iter()
-        .map(|r| wire::GateReason {
-            code: r.code.as_str().into(),
-            message: r.message.clone(),
-        })
-        .collect()
-}
-
 impl App {
-    /// Publishes this server's public key in the database (once).
-    pub async fn publish_signing_key(&self) -> AppResult<()> {
-        let pk = self.signer.public();
-        if signing_key::Entity::find()
-            .filter(signing_key::Column::Keyid.eq(&pk.keyid))
-            .one(&self.db)
-            .await?
-            .is_some()
-        {
-            return Ok(());
-        }
-        let tx = self.begin().await?;
-        signing_key::ActiveModel {
-            keyid: Set(pk.keyid.clone()),
-            alg: Set(pk.alg.clone()),
-            public_key: Set(pk.public_key.clone()),
-            created_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
-        .await?;
-        tx.audit(event(
-            None,
-            "signing_key.publish",
-            "signing_key",
-            &pk.keyid,
-            None,
-            None,
-            Some(serde_json::json!(pk)),
-        ))
-        .await?;
-        tx.commit().await
-    }
-
-    /// The keys that verify gate decisions.
-    pub async fn keys(&self) -> AppResult<Keys> {
-        let rows = signing_key::Entity::find()
-            .order_by_asc(signing_key::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok(Keys {
-            keys: rows
-                .into_iter()
-                .map(|k| PublicKey {
-                    keyid: k.keyid,
-                    alg: k.alg,
-                    public_key: k.public_key,
-                })
-                .collect(),
-        })
-    }
-
-    /// Asks the gate and signs the answer.
-    pub async fn gate_decision(
-        &self,
-        who: &Principal,
-        p: &wire::GateParams,
-    ) -> AppResult<wire::GateDecision> {
-        let (d, now) = self.decide(who, p).await?;
-        let decision = if d.allow { "allow" } else { "deny" };
-        let reasons = reasons(&d);
-        let key = format!(
-            "{}\0{}\0{:?}\0{:?}\0{:?}\0{decision}\0{:?}\0{:?}\0{}",
-            p.system,
-            p.env,
-            p.commit,
-            p.tree,
-            p.artifact,
-            d.change_request,
-            d.valid_until,
-            reasons
-                .iter()
-                .map(|r| format!("{}:{}", r.code, r.message))
-                .collect::<Vec<_>>()
-                .join("\0"),
-        );
-        let (at, envelope) = self.signer.signed(key, now, |issued_at| Statement {
-            type_: STATEMENT_TYPE.into(),
-            subject: vec![ResourceDescriptor {
-                name: format!("{}/{}", p.system, p.env),
-                digest: subject_digests(p),
-            }],
-            predicate_type: PREDICATE_TYPE.into(),
-            predicate: DecisionPredicate {
-                system: p.system.clone(),
-                environment: p.env.clone(),
-                decision: decision.into(),
-                reasons: reasons.clone(),
-                change_request: d.change_request,
-                issued_at,
-                valid_until: d.valid_until.unwrap_or(issued_at),
-                keyid: self.signer.keyid.clone(),
-            },
-        });
-        Ok(wire::GateDecision {
-            decision: decision.into(),
-            reasons,
-            change_request: d.change_request,
-            valid_until: d.valid_until,
-            system: p.system.clone(),
-            environment: p.env.clone(),
-            decided_at: at,
-            attestation: Some(envelope),
-        })
-    }
-
-    /// Asks the gate; with `wait`, holds the request until the decision changes (or becomes an
-    /// allow) or the time is up, and answers at once when it does.
-    pub async fn gate_decision_waiting(
-        &self,
-        who: &Principal,
-        p: &wire::GateParams,
-    ) -> AppResult<wire::GateDecision> {
-        let wait = p.wait.unwrap_or(0);
-        if wait > MAX_WAIT_SECONDS {
-            return Err(AppError::invalid(
-                "wait",
-                format!(
-                    "at most {MAX_WAIT_SECONDS} seconds per request, not {wait}; changegate check --wait asks again until its own time is up"
-                ),
-            ));
-        }
-        if wait == 0 {
-            return self.gate_decision(who, p).await;
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
-        let mut first: Option<(String, Vec<String>)> = None;
-        loop {
-            let notified = self.gate.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let d = self.gate_decision(who, p).await?;
-            let shape = (
-                d.decision.clone(),
-                d.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>(),
-            );
-            let changed = first.as_ref().is_some_and(|f| *f != shape);
-            if d.allowed() || changed || tokio::time::Instant::now() >= deadline {
-                return Ok(d);
-            }
-            first.get_or_insert(shape);
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(deadline) => {}
-            }
-        }
-    }
-
     /// Records a deployment (ci or owner). One the gate does not allow is flagged in the audit
     /// log and listed for reviewers.
-    #[instrument(skip_all, fields(system = %n.system), err)]
+    #[instrument(skip_all, fields(system = ?n.system), err(level = "info"))]
     pub async fn record_deployment(
         &self,
         who: &Principal,
@@ -225,6 +42,7 @@ impl App {
             tree: n.tree.clone(),
             artifact: n.artifact.clone(),
             wait: None,
+            nonce: None,
         };
         let (code, q) = crate::gate::parse_query(&params).map_err(|e| match e {
             AppError::Invalid(errs) => AppError::Invalid(
@@ -362,7 +180,7 @@ impl App {
     }
 
     /// Declares a freeze window on a system (owner of its organisation, reviewer, admin).
-    #[instrument(skip_all, fields(system = %code), err)]
+    #[instrument(skip_all, fields(system = ?code), err(level = "info"))]
     pub async fn create_freeze_window(
         &self,
         who: &Principal,
@@ -378,7 +196,7 @@ impl App {
         if let Err(e) = check_text("reason", &n.reason, 1000, true) {
             errors.push(("reason".into(), e.to_string()));
         }
-        let envs: Vec<String> = json_col("environments", &sys.environments)?;
+        let envs: Vec<String> = sys.environments.0.clone();
         if let Some(e) = &n.environment {
             match EnvName::parse(e) {
                 Ok(e) if envs.contains(&e.to_string()) => {}

@@ -6,7 +6,7 @@
 //! credentials), so that the walk-through can sign off through the API with codes from an
 //! authenticator app or `oathtool`; a real reviewer enrols their own at first sign-in.
 
-use crate::auth::{Principal, hash_secret, one_time_password, principal_of};
+use crate::identity::tokens::{Principal, hash_secret, one_time_password, principal_of};
 use crate::registry::user_by_name;
 use crate::{App, AppResult, event, totp};
 use changegate_api as wire;
@@ -224,7 +224,7 @@ impl App {
         am.totp_enrolled_at = Set(Some(tx.at()));
         am.totp_last_step = Set(None);
         am.update(&tx.txn).await?;
-        crate::sessions::close_step_up(&tx.txn, id).await?;
+        crate::identity::close_step_up(&tx.txn, id).await?;
         tx.audit(event(
             Some(&Principal::operator()),
             "user.second_factor_enrol",
@@ -359,12 +359,14 @@ impl App {
             conclusion: conclusion.into(),
             checklist: answers(self, fail),
             findings: if fail.is_some() {
-                vec![wire::WireFinding { severity: "high".into(), text: "Tài khoản mặc định 'admin' của hệ quản trị cơ sở dữ liệu chưa đổi mật khẩu.".into() }]
+                vec![wire::WireFinding { severity: "high".into(), item: None, text: "Tài khoản mặc định 'admin' của hệ quản trị cơ sở dữ liệu chưa đổi mật khẩu.".into() }]
             } else {
                 vec![]
             },
             conditions: if fail.is_none() {
-                vec!["Rà soát lại nhật ký truy cập sau 30 ngày vận hành.".into()]
+                vec![wire::WireCondition::Text(
+                    "Rà soát lại nhật ký truy cập sau 30 ngày vận hành.".into(),
+                )]
             } else {
                 vec![]
             },
@@ -454,6 +456,231 @@ impl App {
             .await?;
         self.act_on_change(Some(&thu), cr.id, Command::Withdraw)
             .await?;
+        self.seed_remediation(&an, &thu, &hoa, &duc).await?;
+        self.seed_incident_clocks(&an, &hoa).await
+    }
+
+    /// Incident clocks counting from detection: a serious incident detected 20 hours before its
+    /// report (4 hours left for its initial notice; resolved, so the gate stays open) with its
+    /// initial notice recorded late, and a personal-data breach detected 30 hours ago whose A05
+    /// notice is still due.
+    async fn seed_incident_clocks(&self, an: &Principal, hoa: &Principal) -> AppResult<()> {
+        let now = crate::now();
+        let serious = self
+            .report_incident(
+                an,
+                "DAT-DAI",
+                wire::NewIncident {
+                    kind: "abnormal_access".into(),
+                    severity: "high".into(),
+                    summary: "Phát hiện truy cập bất thường vào cơ sở dữ liệu đất đai ngoài giờ hành chính từ một địa chỉ IP lạ.".into(),
+                    detected_at: Some(now - chrono::Duration::hours(20)),
+                    national_security: false,
+                },
+            )
+            .await?;
+        self.record_incident_notice(
+            an,
+            serious.id,
+            wire::NewIncidentNotice {
+                kind: "report".into(),
+                sent_at: None,
+                recipient: "Phòng PA05 – Công an tỉnh".into(),
+                channel: "văn bản".into(),
+                document_number: Some("27/BC-STNMT".into()),
+            },
+        )
+        .await?;
+        self.resolve_incident(hoa, serious.id).await?;
+        self.report_incident(
+            an,
+            "TTHC-TINH",
+            wire::NewIncident {
+                kind: "data_breach".into(),
+                severity: "medium".into(),
+                summary: "Lộ danh sách hồ sơ thủ tục hành chính (họ tên, số định danh) qua một đường dẫn chia sẻ công khai.".into(),
+                detected_at: Some(now - chrono::Duration::hours(30)),
+                national_security: false,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The remediation loop, every state of it: a change sent back with findings and edited
+    /// since; conditions of an approval fulfilled (awaiting PA05), verified, and one overdue that
+    /// closes a system's gate; a finding of a failed evaluation fulfilled and reopened by PA05.
+    async fn seed_remediation(
+        &self,
+        an: &Principal,
+        thu: &Principal,
+        hoa: &Principal,
+        duc: &Principal,
+    ) -> AppResult<()> {
+        use crate::remediation::Raise;
+        use changegate_domain::change::Severity;
+        use changegate_domain::remediation::RemediationKind;
+        let items = |cr: i64, state: &str| crate::remediation::RemediationFilter {
+            change_request: Some(cr),
+            state: Some(state.into()),
+            ..Default::default()
+        };
+        // The approved TTHC-TINH change (the first filed): its condition fulfilled, awaiting PA05.
+        let approved = self
+            .list_changes(
+                an,
+                &crate::changes::ChangeFilter {
+                    system: Some("TTHC-TINH".into()),
+                    state: Some("approved".into()),
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if let Some(cr) = approved.items.first() {
+            for it in self
+                .list_remediations(an, &items(cr.id, "open"))
+                .await?
+                .items
+            {
+                self.fulfil_remediation(an, it.id, "Đã rà soát nhật ký truy cập 30 ngày đầu vận hành; không có truy cập bất thường. Biên bản rà soát số 12/BB-STNMT.".into())
+                    .await?;
+            }
+        }
+        // The rejected DAT-DAI change: its finding fulfilled, then reopened by PA05.
+        let rejected = self
+            .list_changes(
+                an,
+                &crate::changes::ChangeFilter {
+                    system: Some("DAT-DAI".into()),
+                    state: Some("rejected".into()),
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if let Some(cr) = rejected.items.first() {
+            for it in self
+                .list_remediations(an, &items(cr.id, "open"))
+                .await?
+                .items
+            {
+                self.fulfil_remediation(an, it.id, "Đã đổi mật khẩu tài khoản admin.".into())
+                    .await?;
+                self.verify_remediation(hoa, it.id, false, "Chưa có bằng chứng: cần ảnh chụp cấu hình và nhật ký đổi mật khẩu; tài khoản mặc định cần được vô hiệu hóa, không chỉ đổi mật khẩu.".into())
+                    .await?;
+            }
+        }
+        // THUE-TINH: a change sent back with findings, edited since (a draft to resubmit).
+        let c = wire::NewChangeRequest {
+            system: "THUE-TINH".into(),
+            kind: "software".into(),
+            title: "Nâng cấp cổng tra cứu nghĩa vụ thuế của công dân".into(),
+            description: "Tra cứu theo số định danh cá nhân qua Cơ sở dữ liệu quốc gia về dân cư."
+                .into(),
+            environments: vec!["production".into()],
+            subjects: vec![wire::WireSubject::GitCommit {
+                commit: oid("demo-thue-portal-commit"),
+                tree: oid("demo-thue-portal-tree"),
+            }],
+            components: vec![],
+            git: None,
+            remediates_incident: None,
+        };
+        let cr = self.file_change(thu, c).await?;
+        self.act_on_change(Some(thu), cr.id, Command::Submit)
+            .await?;
+        let note = wire::Note {
+            note: "Hồ sơ chưa đủ để đánh giá; bổ sung theo các phát hiện dưới đây rồi gửi lại.".into(),
+            findings: vec![
+                wire::WireFinding {
+                    severity: "high".into(),
+                    text: "Chưa có kết quả quét lỗ hổng, kiểm tra xâm nhập của cổng tra cứu mới.".into(),
+                    item: Some("vuln-scan-pentest".into()),
+                },
+                wire::WireFinding {
+                    severity: "medium".into(),
+                    text: "Tài liệu thiết kế chưa mô tả luồng tra cứu qua\nCơ sở dữ liệu quốc gia về dân cư.".into(),
+                    item: Some("design-documented".into()),
+                },
+            ],
+        };
+        self.request_changes(duc, cr.id, note).await?;
+        let edit = wire::EditChangeRequest {
+            description: Some("Tra cứu theo số định danh cá nhân qua Cơ sở dữ liệu quốc gia về dân cư; chỉ cán bộ được phân quyền, có nhật ký truy cập. Kèm kết quả quét lỗ hổng ngày 28/11/2026.".into()),
+            subjects: Some(vec![wire::WireSubject::GitCommit {
+                commit: oid("demo-thue-portal-commit-2"),
+                tree: oid("demo-thue-portal-tree-2"),
+            }]),
+            ..Default::default()
+        };
+        self.edit_change(thu, cr.id, edit).await?;
+        // THUE-TINH: an approval whose high condition is overdue: the gate is closed
+        // (condition_overdue) until PA05 verifies it. Only the demo raises an item already due.
+        let c = wire::NewChangeRequest {
+            system: "THUE-TINH".into(),
+            kind: "hardware".into(),
+            title: "Bổ sung thiết bị tường lửa cho phân vùng máy chủ".into(),
+            description: "Lắp đặt tường lửa thế hệ mới trước phân vùng máy chủ cơ sở dữ liệu."
+                .into(),
+            environments: vec!["production".into()],
+            subjects: vec![wire::WireSubject::Artifact {
+                digest: format!(
+                    "sha256:{}",
+                    hex::encode(Sha256::digest(b"demo-thue-firewall"))
+                ),
+            }],
+            components: vec![],
+            git: None,
+            remediates_incident: None,
+        };
+        let cr = self.file_change(thu, c).await?;
+        self.act_on_change(Some(thu), cr.id, Command::Submit)
+            .await?;
+        let mut pass = wire::NewSignOff {
+            conclusion: "pass".into(),
+            checklist: answers(self, None),
+            findings: vec![],
+            conditions: vec![],
+            second_factor_code: None,
+        };
+        pass.conditions = vec![wire::WireCondition::Full(wire::ConditionSpec {
+            text: "Cấu hình nhật ký tường lửa gửi về hệ thống giám sát tập trung của tỉnh.".into(),
+            severity: Some("low".into()),
+            due: None,
+        })];
+        self.sign_off(hoa, cr.id, pass).await?;
+        let sys = crate::registry::system_by_code(&self.db, "THUE-TINH").await?;
+        let tx = self.begin().await?;
+        let overdue = tx.at().with_timezone(&self.tz).date_naive() - chrono::Duration::days(3);
+        let raise = Raise {
+            kind: RemediationKind::Condition,
+            severity: Severity::High,
+            text: "Bổ sung hồ sơ CO/CQ của thiết bị trước khi vận hành.",
+            item: None,
+            due: Some(overdue),
+        };
+        self.raise_items(&tx, hoa, &sys, cr.id, cr.round, vec![raise])
+            .await?;
+        tx.commit().await?;
+        // Its low condition: fulfilled by the owner and verified by PA05.
+        for it in self
+            .list_remediations(thu, &items(cr.id, "open"))
+            .await?
+            .items
+        {
+            if it.severity == "low" {
+                self.fulfil_remediation(thu, it.id, "Đã cấu hình gửi nhật ký về hệ thống giám sát của tỉnh (ảnh chụp cấu hình kèm theo).".into())
+                    .await?;
+                self.verify_remediation(
+                    hoa,
+                    it.id,
+                    true,
+                    "Đã kiểm tra trên hệ thống giám sát.".into(),
+                )
+                .await?;
+            }
+        }
         Ok(())
     }
 }

@@ -1,13 +1,20 @@
 //! Incidents reported on a system. An open incident of a blocking severity (from the pack)
 //! closes the gate for the system until it is resolved.
 
-use crate::auth::Principal;
+use crate::identity::tokens::Principal;
 use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
+use changegate_domain::gate::IncidentStatus;
+use changegate_domain::incident::{Facts, NoticeKind, check_detected, deadlines};
 use changegate_domain::{Role, Severity};
-use changegate_store::entity::{incident, system, user};
-use changegate_store::sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use changegate_store::entity::{incident, incident_notice, system, user};
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use changegate_store::types::Text;
+use std::collections::HashMap;
 use tracing::instrument;
 
 /// Incident kinds.
@@ -42,26 +49,194 @@ impl App {
             .await?
             .map(|u| u.username)
             .unwrap_or_default();
+        let notices = incident_notice::Entity::find()
+            .filter(incident_notice::Column::IncidentId.eq(i.id))
+            .order_by_asc(incident_notice::Column::Id)
+            .all(db)
+            .await?;
+        let recorders: HashMap<i64, String> = user::Entity::find()
+            .filter(user::Column::Id.is_in(notices.iter().map(|n| n.recorded_by)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.username))
+            .collect();
+        let now = crate::now();
+        let deadlines = deadlines(&self.clock_facts(i), &self.pack)
+            .into_iter()
+            .map(|d| {
+                let sent_at = notices
+                    .iter()
+                    .find(|n| *n.kind == d.kind)
+                    .map(|n| n.sent_at)
+                    .or(if d.kind == NoticeKind::A05 {
+                        i.a05_notified_at
+                    } else {
+                        None
+                    });
+                wire::IncidentDeadline {
+                    kind: d.kind.as_str().to_owned(),
+                    due: d.due,
+                    sent_at,
+                    overdue: sent_at.is_none() && d.due <= now,
+                }
+            })
+            .collect::<Vec<_>>();
+        let a05_deadline = deadlines.iter().find(|d| d.kind == "a05").map(|d| d.due);
         Ok(wire::Incident {
             id: i.id,
             system: system_code.to_owned(),
             kind: i.kind.clone(),
             severity: i.severity.clone(),
             summary: i.summary.clone(),
-            status: i.status.clone(),
+            status: i.status.as_str().to_owned(),
             reported_by: reporter,
             reported_at: i.reported_at,
             resolved_at: i.resolved_at,
-            a05_deadline: (i.kind == "data_breach").then(|| {
-                i.reported_at
-                    + chrono::Duration::hours(i64::from(self.pack.incidents.breach_notify_hours))
-            }),
+            a05_deadline,
             a05_notified_at: i.a05_notified_at,
+            detected_at: i.detected_at,
+            national_security: i.national_security,
+            deadlines,
+            notices: notices
+                .into_iter()
+                .map(|n| wire::IncidentNotice {
+                    kind: n.kind.as_str().to_owned(),
+                    sent_at: n.sent_at,
+                    recipient: n.recipient,
+                    channel: n.channel,
+                    document_number: n.document_number,
+                    recorded_by: recorders.get(&n.recorded_by).cloned().unwrap_or_default(),
+                })
+                .collect(),
         })
     }
 
+    /// What the clocks need to know about an incident.
+    pub(crate) fn clock_facts(&self, i: &incident::Model) -> Facts {
+        Facts {
+            detected_at: i.detected_at.unwrap_or(i.reported_at),
+            reported_at: i.reported_at,
+            severity: Severity::parse(&i.severity).unwrap_or(Severity::Critical),
+            national_security: i.national_security,
+            breach: i.kind == "data_breach",
+        }
+    }
+
+    /// Records a notice sent about an incident (PA05 reviewers, owners of the system's
+    /// organisation): when, to whom, how, its document number. A notice sent once (all but the
+    /// interim reports) cannot be recorded twice.
+    #[instrument(skip_all, fields(id), err(level = "info"))]
+    pub async fn record_incident_notice(
+        &self,
+        who: &Principal,
+        id: i64,
+        n: wire::NewIncidentNotice,
+    ) -> AppResult<wire::Incident> {
+        who.require(
+            &[Role::Owner, Role::Reviewer],
+            "recording an incident notice",
+        )?;
+        let tx = self.begin().await?;
+        let i = incident::Entity::find_by_id(id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let sys = system::Entity::find_by_id(i.system_id)
+            .one(&tx.txn)
+            .await?
+            .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let mut errors = vec![];
+        let kind = NoticeKind::parse(&n.kind)
+            .map_err(|e| errors.push(("kind".to_owned(), e.to_string())))
+            .ok();
+        let sent_at = n.sent_at.unwrap_or_else(|| tx.at());
+        let detected = i.detected_at.unwrap_or(i.reported_at);
+        if sent_at > tx.at() + chrono::Duration::minutes(5) {
+            errors.push(("sent_at".into(), "is in the future".into()));
+        } else if sent_at < detected {
+            errors.push((
+                "sent_at".into(),
+                format!(
+                    "is before the incident was detected ({})",
+                    detected.to_rfc3339()
+                ),
+            ));
+        }
+        for (f, v, max, req) in [
+            ("recipient", n.recipient.as_str(), 300, true),
+            ("channel", n.channel.as_str(), 100, true),
+            (
+                "document_number",
+                n.document_number.as_deref().unwrap_or(""),
+                100,
+                false,
+            ),
+        ] {
+            if let Err(e) = check_text(f, v, max, req) {
+                errors.push((f.to_owned(), e.to_string()));
+            }
+        }
+        let Some(kind) = kind.filter(|_| errors.is_empty()) else {
+            return Err(AppError::Invalid(errors));
+        };
+        if kind.once() {
+            let already = incident_notice::Entity::find()
+                .filter(incident_notice::Column::IncidentId.eq(id))
+                .filter(incident_notice::Column::Kind.eq(Text(kind)))
+                .one(&tx.txn)
+                .await?;
+            if already.is_some() {
+                return Err(AppError::Conflict(
+                    wire::ProblemCode::IllegalTransition,
+                    format!("the {kind} notice of incident {id} is already recorded"),
+                ));
+            }
+        }
+        incident_notice::ActiveModel {
+            incident_id: Set(id),
+            kind: Set(Text(kind)),
+            sent_at: Set(sent_at),
+            recipient: Set(n.recipient.clone()),
+            channel: Set(n.channel.clone()),
+            document_number: Set(n.document_number.clone().filter(|d| !d.is_empty())),
+            recorded_by: Set(who.user_id),
+            recorded_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        // The A05 notice of a breach also stops the breach clock.
+        if kind == NoticeKind::A05 && i.a05_notified_at.is_none() {
+            let mut am: incident::ActiveModel = i.clone().into();
+            am.a05_notified_at = Set(Some(sent_at));
+            am.update(&tx.txn).await?;
+        }
+        tx.audit(event(
+            Some(who),
+            "incident.notice",
+            "incident",
+            id,
+            Some(sys.id),
+            None,
+            Some(
+                serde_json::json!({ "kind": kind, "sent_at": sent_at, "recipient": n.recipient,
+                "channel": n.channel, "document_number": n.document_number }),
+            ),
+        ))
+        .await?;
+        let i = incident::Entity::find_by_id(id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::Internal("incident lost".into()))?;
+        let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     /// Reports an incident (owners of the system's organisation, reviewers, auditors).
-    #[instrument(skip_all, fields(system = %code), err)]
+    #[instrument(skip_all, fields(system = ?code), err(level = "info"))]
     pub async fn report_incident(
         &self,
         who: &Principal,
@@ -86,6 +261,12 @@ impl App {
         if let Err(e) = check_text("summary", &n.summary, 4000, true) {
             errors.push(("summary".to_owned(), e.to_string()));
         }
+        let now = crate::now();
+        if let Some(d) = n.detected_at
+            && let Err(m) = check_detected(d, now)
+        {
+            errors.push(("detected_at".to_owned(), m));
+        }
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -95,11 +276,13 @@ impl App {
             kind: Set(n.kind),
             severity: Set(n.severity),
             summary: Set(n.summary),
-            status: Set("open".into()),
+            status: Set(IncidentStatus::Open.into()),
             reported_by: Set(who.user_id),
             reported_at: Set(tx.at()),
             resolved_by: Set(None),
             resolved_at: Set(None),
+            detected_at: Set(Some(n.detected_at.unwrap_or(tx.at()).min(tx.at()))),
+            national_security: Set(n.national_security),
             ..Default::default()
         }
         .insert(&tx.txn)
@@ -107,10 +290,7 @@ impl App {
         let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
         let blocking = Severity::parse(&i.severity)
             .is_ok_and(|s| self.pack.incidents.blocking_severities.contains(&s));
-        let breach_deadline = (i.kind == "data_breach").then(|| {
-            i.reported_at
-                + chrono::Duration::hours(i64::from(self.pack.incidents.breach_notify_hours))
-        });
+        let breach_deadline = view.a05_deadline;
         tx.notify("incident.reported", serde_json::json!({
             "id": i.id, "system": sys.code, "system_name": sys.name, "kind": i.kind, "severity": i.severity,
             "summary": i.summary, "actor": who.display_name, "blocking": blocking, "breach_deadline": breach_deadline,
@@ -131,7 +311,7 @@ impl App {
     }
 
     /// Resolves an incident (PA05 reviewers, admins).
-    #[instrument(skip_all, fields(id), err)]
+    #[instrument(skip_all, fields(id), err(level = "info"))]
     pub async fn resolve_incident(&self, who: &Principal, id: i64) -> AppResult<wire::Incident> {
         // Lifting the block is PA05's call, not the registry administrator's.
         who.require(&[Role::Reviewer], "resolving an incident")?;
@@ -144,14 +324,14 @@ impl App {
             .one(&tx.txn)
             .await?
             .ok_or_else(|| AppError::Internal("incident without system".into()))?;
-        if i.status != "open" {
+        if *i.status != IncidentStatus::Open {
             return Err(AppError::Conflict(
-                "illegal_transition",
+                wire::ProblemCode::IllegalTransition,
                 format!("incident {id} is already {}", i.status),
             ));
         }
         let mut am: incident::ActiveModel = i.into();
-        am.status = Set("resolved".into());
+        am.status = Set(IncidentStatus::Resolved.into());
         am.resolved_by = Set(Some(who.user_id));
         am.resolved_at = Set(Some(tx.at()));
         let i = am.update(&tx.txn).await?;

@@ -3,8 +3,10 @@
 //! Jobs take their facts from the database, never from in-memory timers, and are idempotent:
 //! reminders are recorded once per (subject, due date, offset).
 
-use crate::auth::Principal;
+use crate::identity::tokens::Principal;
 use crate::{App, AppError, AppResult};
+use changegate_api as wire;
+use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
 use changegate_domain::{CrState, Role, SecurityLevel};
 use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
@@ -13,6 +15,7 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -185,6 +188,10 @@ impl App {
             Err(e) => format!("failed: {e}"),
         };
         self.finish_slot(job, &slot, &text).await?;
+        // At every job slot, the key outside the database signs the chain's head.
+        if let Err(e) = self.checkpoint_audit().await {
+            tracing::warn!(error = %e, "could not sign an audit checkpoint at the job slot");
+        }
         outcome.map(JobOutcome::Ran)
     }
 
@@ -334,10 +341,75 @@ impl App {
             done.overdue += page.overdue;
         }
         let breach = self.breach_clock(now).await?;
+        let (due_soon, overdue) = self.remediation_clock(now).await?;
+        let (notice_soon, notice_late) = self.notice_clock(now).await?;
         Ok(format!(
-            "{} re-review(s) opened, {} re-review reminder(s), {} overdue notice(s), {breach} breach-clock reminder(s)",
+            "{} re-review(s) opened, {} re-review reminder(s), {} overdue notice(s), {breach} breach-clock reminder(s), {due_soon} remediation reminder(s), {overdue} overdue remediation notice(s), {notice_soon} incident notice reminder(s), {notice_late} overdue incident notice(s)",
             done.opened, done.reminded, done.overdue
         ))
+    }
+
+    /// Remediation items: a reminder at the pack's offsets before the due date (the nearest
+    /// offset reached, while the item waits for its owner) and one overdue notice once it is past
+    /// due and not verified. Each is sent once (the reminder row is claimed in the transaction
+    /// that sends it, across replicas). Returns (reminders, overdue notices) sent now.
+    async fn remediation_clock(&self, now: DateTime<Utc>) -> AppResult<(u32, u32)> {
+        use changegate_domain::remediation::{RemediationState, overdue_at};
+        use changegate_store::entity::remediation as rem;
+        use changegate_store::types::Text;
+        let offsets = &self.pack.remediation.reminder_days_before;
+        let today = now.with_timezone(&self.tz).date_naive();
+        let horizon = today + Duration::days(i64::from(offsets.iter().copied().max().unwrap_or(0)));
+        let items = rem::Entity::find()
+            .filter(rem::Column::State.ne(Text(RemediationState::Verified)))
+            .filter(rem::Column::Due.lte(horizon))
+            .order_by_asc(rem::Column::Id)
+            .all(&self.db)
+            .await?;
+        let (mut soon, mut late) = (0, 0);
+        for r in items {
+            let left = (r.due - today).num_days();
+            let offset = if r.due < today {
+                Some(0)
+            } else if r.state.awaits_owner() {
+                offsets
+                    .iter()
+                    .copied()
+                    .filter(|d| left <= i64::from(*d))
+                    .min()
+                    .and_then(|d| i32::try_from(d).ok())
+            } else {
+                None
+            };
+            let Some(offset) = offset else { continue };
+            let mut data = self.notice(&self.db, &r).await?;
+            data["days_left"] = serde_json::json!(left.max(0));
+            let event = if offset == 0 {
+                "remediation.overdue"
+            } else {
+                "remediation.due_soon"
+            };
+            let reminder = (
+                "remediation",
+                r.id.to_string(),
+                overdue_at(r.due, self.tz),
+                offset,
+            );
+            if self
+                .announce_once(
+                    reminder,
+                    &format!("{event}_notice"),
+                    "remediation",
+                    Some(r.system_id),
+                    event,
+                    data,
+                )
+                .await?
+            {
+                if offset == 0 { late += 1 } else { soon += 1 }
+            }
+        }
+        Ok((soon, late))
     }
 
     /// One page of the review sweep, in one transaction. For each system in turn: the periodic
@@ -403,8 +475,8 @@ impl App {
             .select_only()
             .column(cr::Column::SystemId)
             .filter(cr::Column::SystemId.is_in(systems.iter().map(|s| s.id)))
-            .filter(cr::Column::Kind.eq("re_review"))
-            .filter(cr::Column::State.is_in([CrState::Draft.as_str(), CrState::Submitted.as_str()]))
+            .filter(cr::Column::Kind.eq(Text(ChangeKind::ReReview)))
+            .filter(cr::Column::State.is_in([Text(CrState::Draft), Text(CrState::Submitted)]))
             .into_tuple()
             .all(&tx.txn)
             .await?
@@ -490,6 +562,7 @@ impl App {
         let to_open: Vec<&Todo<'_>> = todo.iter().filter(|t| t.open).collect();
         let mut opened: HashMap<i64, (i64, String)> = HashMap::new();
         if !to_open.is_empty() {
+            const RE_REVIEW_TEXT: &str = "Mở tự động theo lịch kiểm tra, đánh giá lại định kỳ (Chỉ thị 14/CT-TTg). / Opened by the periodic re-review schedule.";
             let filer = self.service_user(tx).await?;
             let titles: Vec<String> = to_open
                 .iter()
@@ -503,10 +576,14 @@ impl App {
                 .zip(&titles)
                 .map(|(t, title)| cr::ActiveModel {
                     system_id: Set(t.s.id),
-                    kind: Set("re_review".into()),
+                    kind: Set(ChangeKind::ReReview.into()),
                     title: Set(title.clone()),
-                    description: Set("Mở tự động theo lịch kiểm tra, đánh giá lại định kỳ (Chỉ thị 14/CT-TTg). / Opened by the periodic re-review schedule.".into()),
-                    state: Set(CrState::Submitted.as_str().into()),
+                    search_text: Set(changegate_domain::change::search_text(
+                        title,
+                        RE_REVIEW_TEXT,
+                    )),
+                    description: Set(RE_REVIEW_TEXT.into()),
+                    state: Set(CrState::Submitted.into()),
                     environments: Set(t.s.environments.clone()),
                     components: Set("[]".into()),
                     filed_by: Set(filer),
@@ -600,7 +677,7 @@ impl App {
             reminders = rest;
         }
         tx.notify_many(notes).await?;
-        changegate_store::audit::append_many(&tx.txn, events, tx.at()).await?;
+        tx.audit_many(events).await?;
         Ok(Some(done))
     }
 
@@ -615,7 +692,9 @@ impl App {
         let hours = i64::from(self.pack.incidents.breach_notify_hours);
         let mut sent = 0;
         for i in open {
-            let deadline = i.reported_at + Duration::hours(hours);
+            // Decree 356/2025: the 72 hours count from the breach's detection.
+            let detected = i.detected_at.unwrap_or(i.reported_at);
+            let deadline = detected + Duration::hours(hours);
             let left = deadline - now;
             let mark = [24i64, 6, 1]
                 .into_iter()
@@ -632,7 +711,7 @@ impl App {
                 .await?;
             let data = serde_json::json!({
                 "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()), "system_name": sys.as_ref().map(|s| s.name.clone()),
-                "reported_at": i.reported_at, "deadline": deadline, "hours_left": left.num_hours().max(0), "overdue": offset == 0,
+                "reported_at": i.reported_at, "detected_at": detected, "deadline": deadline, "hours_left": left.num_hours().max(0), "overdue": offset == 0,
             });
             let reminder = (
                 "breach",
@@ -657,6 +736,84 @@ impl App {
         Ok(sent)
     }
 
+    /// The notice clocks of incidents (Decree 331/2026, Art. 31.2.d): a reminder at the pack's
+    /// `notice_reminder_hours` before an initial notice or a report falls due (the nearest offset
+    /// reached), and one overdue notice once it has passed unsent; each once. Incidents reported
+    /// in the last 30 days are looked at (every deadline falls within days of the detection).
+    /// Returns (reminders, overdue notices) sent now.
+    pub async fn notice_clock(&self, now: DateTime<Utc>) -> AppResult<(u32, u32)> {
+        use changegate_domain::incident::{NoticeKind, deadlines};
+        use changegate_store::entity::incident_notice;
+        let recent = incident::Entity::find()
+            .filter(incident::Column::ReportedAt.gte(now - Duration::days(30)))
+            .order_by_asc(incident::Column::Id)
+            .all(&self.db)
+            .await?;
+        let (mut soon, mut late) = (0, 0);
+        for i in recent {
+            let sent: Vec<String> = incident_notice::Entity::find()
+                .filter(incident_notice::Column::IncidentId.eq(i.id))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|n| n.kind.as_str().to_owned())
+                .collect();
+            for d in deadlines(&self.clock_facts(&i), &self.pack) {
+                // The A05 notice of a breach has its own clock (`breach_clock`).
+                if d.kind == NoticeKind::A05 || sent.iter().any(|k| k == d.kind.as_str()) {
+                    continue;
+                }
+                let left = d.due - now;
+                let offset = if left <= Duration::zero() {
+                    Some(0)
+                } else {
+                    self.pack
+                        .incidents
+                        .notice_reminder_hours
+                        .iter()
+                        .copied()
+                        .filter(|h| left <= Duration::hours(i64::from(*h)))
+                        .min()
+                        .and_then(|h| i32::try_from(h).ok())
+                };
+                let Some(offset) = offset else { continue };
+                let sys = system::Entity::find_by_id(i.system_id)
+                    .one(&self.db)
+                    .await?;
+                let data = serde_json::json!({
+                    "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()),
+                    "system_name": sys.as_ref().map(|s| s.name.clone()), "severity": i.severity,
+                    "severity_vi": changegate_domain::Severity::parse(&i.severity).map(crate::remediation::severity_vi).unwrap_or_default(),
+                    "notice": d.kind.as_str(), "detected_at": i.detected_at.unwrap_or(i.reported_at),
+                    "deadline": d.due, "minutes_left": left.num_minutes().max(0), "overdue": offset == 0,
+                    "national_security": i.national_security,
+                });
+                let (event, action) = if offset == 0 {
+                    ("incident.notice_overdue", "incident.notice_overdue")
+                } else {
+                    ("incident.notice_due", "incident.notice_reminder")
+                };
+                let reminder = (
+                    if d.kind == NoticeKind::Initial {
+                        "incident_initial"
+                    } else {
+                        "incident_report"
+                    },
+                    i.id.to_string(),
+                    d.due,
+                    offset,
+                );
+                if self
+                    .announce_once(reminder, action, "incident", Some(i.system_id), event, data)
+                    .await?
+                {
+                    if offset == 0 { late += 1 } else { soon += 1 }
+                }
+            }
+        }
+        Ok((soon, late))
+    }
+
     /// Marks lapsed approvals expired (audited), and warns 7 and 1 days before an approval
     /// expires. Idempotent.
     #[instrument(skip_all, err)]
@@ -671,7 +828,7 @@ impl App {
                 cr::Column::Title,
                 cr::Column::ValidUntil,
             ])
-            .filter(cr::Column::State.eq(CrState::Approved.as_str()))
+            .filter(cr::Column::State.eq(Text(CrState::Approved)))
             .filter(cr::Column::ValidUntil.lte(now + Duration::days(7)))
             .into_tuple()
             .all(&self.db)
@@ -751,13 +908,13 @@ impl App {
         }
         if i.kind != "data_breach" {
             return Err(AppError::Conflict(
-                "illegal_transition",
+                wire::ProblemCode::IllegalTransition,
                 format!("incident {id} is not a personal-data breach"),
             ));
         }
         if i.a05_notified_at.is_some() {
             return Err(AppError::Conflict(
-                "illegal_transition",
+                wire::ProblemCode::IllegalTransition,
                 format!("the notification of A05 for incident {id} is already recorded"),
             ));
         }

@@ -6,20 +6,22 @@
 //! handlers stay thin. Errors are [`AppError`]; `anyhow` is not used here.
 
 pub mod audit;
-pub mod auth;
 pub mod changes;
 pub mod ci;
 pub mod demo;
+pub mod enforce;
 pub mod gate;
+pub mod identity;
 pub mod incidents;
 pub mod jobs;
+mod key_file;
 pub mod notify;
 pub mod registry;
-pub mod sessions;
-pub mod signer;
-pub mod totp;
+pub mod remediation;
+pub mod systems;
 pub mod views;
 
+use changegate_api as wire;
 use changegate_domain::{ParseError, PolicyPack, Refusal};
 use changegate_store::StoreError;
 use changegate_store::audit::NewEvent;
@@ -27,7 +29,10 @@ use changegate_store::sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, 
 use chrono::{DateTime, SubsecRound, Utc};
 use std::sync::Arc;
 
-pub use auth::Principal;
+pub use gate::signer;
+pub use identity::tokens::Principal;
+/// Old paths of moved modules, still used by the server and the tests.
+pub use identity::{self as sessions, tokens as auth, totp};
 
 /// Why a use case did not happen. Nothing changed in any case.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,12 @@ pub enum AppError {
     /// The actor may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many failed sign-ins from this address: signing in from it is refused until then.
+    #[error("too many failed sign-ins from this address; try again after {0}")]
+    Throttled(DateTime<Utc>),
+    /// The account is locked after repeated failures until then.
+    #[error("the account is locked after repeated failures until {0}")]
+    Locked(DateTime<Utc>),
     /// Separation of duties forbids it.
     #[error("separation of duties: {0}")]
     SeparationOfDuties(String),
@@ -52,7 +63,7 @@ pub enum AppError {
     Invalid(Vec<(String, String)>),
     /// The request conflicts with the current state (code, message).
     #[error("{1}")]
-    Conflict(&'static str, String),
+    Conflict(wire::ProblemCode, String),
     /// The gate cannot decide now (fail closed).
     #[error("{0}")]
     Unavailable(String),
@@ -90,9 +101,14 @@ impl From<Refusal> for AppError {
             Refusal::Forbidden(m) => AppError::Forbidden(m),
             Refusal::SeparationOfDuties(m) => AppError::SeparationOfDuties(m),
             Refusal::IllegalTransition { .. } => {
-                AppError::Conflict("illegal_transition", r.to_string())
+                AppError::Conflict(wire::ProblemCode::IllegalTransition, r.to_string())
             }
-            Refusal::AlreadySigned => AppError::Conflict("already_signed", r.to_string()),
+            Refusal::WrongState(_) => {
+                AppError::Conflict(wire::ProblemCode::IllegalTransition, r.to_string())
+            }
+            Refusal::AlreadySigned => {
+                AppError::Conflict(wire::ProblemCode::AlreadySigned, r.to_string())
+            }
             Refusal::Invalid { field, message } => AppError::Invalid(vec![(field, message)]),
         }
     }
@@ -119,6 +135,13 @@ pub struct App {
     pub dispatch_wake: tokio::sync::Notify,
     /// In-process sign-in state of the web UI.
     pub sessions: sessions::SessionState,
+    /// Settings of the enforcement points beyond the pipeline (admission, GitHub, observations).
+    pub enforce: enforce::Enforcement,
+    /// Signed audit checkpoints: how often, and the file that keeps the latest.
+    pub checkpoints: audit::checkpoints::Settings,
+    /// Set when the audit log failed verification at start and the server serves reads only:
+    /// why. Every write is then refused.
+    pub read_only: std::sync::OnceLock<String>,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -138,6 +161,8 @@ pub struct WriteTx<'a> {
     _guard: tokio::sync::MutexGuard<'a, ()>,
     at: DateTime<Utc>,
     queued: std::sync::atomic::AtomicBool,
+    /// The first and last seq appended (0: none), for the signed checkpoint every N events.
+    appended: (std::sync::atomic::AtomicI64, std::sync::atomic::AtomicI64),
 }
 
 impl WriteTx<'_> {
@@ -148,7 +173,28 @@ impl WriteTx<'_> {
 
     /// Appends an audit event to this transaction.
     pub async fn audit(&self, ev: NewEvent) -> AppResult<i64> {
-        Ok(changegate_store::audit::append(&self.txn, ev, self.at).await?)
+        let seq = changegate_store::audit::append(&self.txn, ev, self.at).await?;
+        self.appended_up_to(seq, 1);
+        Ok(seq)
+    }
+
+    /// Appends audit events, in order, to this transaction; returns the last seq.
+    pub async fn audit_many(&self, events: Vec<NewEvent>) -> AppResult<i64> {
+        let n = events.len() as i64;
+        let seq = changegate_store::audit::append_many(&self.txn, events, self.at).await?;
+        self.appended_up_to(seq, n);
+        Ok(seq)
+    }
+
+    fn appended_up_to(&self, last: i64, n: i64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if n > 0 {
+            let _ = self
+                .appended
+                .0
+                .compare_exchange(0, last - n + 1, Relaxed, Relaxed);
+            self.appended.1.store(last, Relaxed);
+        }
     }
 
     pub(crate) fn queued_deliveries(&self) {
@@ -160,7 +206,22 @@ impl WriteTx<'_> {
     /// index up to date before returning.
     pub async fn commit(self) -> AppResult<()> {
         let app = self.app;
+        let (first, last) = (
+            self.appended.0.load(std::sync::atomic::Ordering::Relaxed),
+            self.appended.1.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        // Every N events, the key outside the database signs the chain's head, in the same
+        // transaction.
+        let checkpoint = if audit::checkpoints::crosses(first, last, app.checkpoints.every) {
+            let (seq, hash) = changegate_store::audit::head(&self.txn).await?;
+            Some(app.insert_checkpoint(&self.txn, seq, hash).await?)
+        } else {
+            None
+        };
         self.txn.commit().await?;
+        if let Some(cp) = &checkpoint {
+            app.anchor_checkpoint(cp);
+        }
         drop(self._guard);
         if self.queued.load(std::sync::atomic::Ordering::Relaxed) {
             app.dispatch_wake.notify_one();
@@ -184,6 +245,9 @@ impl App {
             signer: signer::Signer::ephemeral(),
             dispatch_wake: tokio::sync::Notify::new(),
             sessions: sessions::SessionState::default(),
+            enforce: enforce::Enforcement::default(),
+            checkpoints: audit::checkpoints::Settings::default(),
+            read_only: std::sync::OnceLock::new(),
             write_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -211,6 +275,11 @@ impl App {
 
     /// Begins a write transaction: the process's write lock, then the chain head row.
     pub async fn begin(&self) -> AppResult<WriteTx<'_>> {
+        if let Some(why) = self.read_only.get() {
+            return Err(AppError::Unavailable(format!(
+                "the server is read-only: {why}"
+            )));
+        }
         let guard = self.write_lock.lock().await;
         let txn = self.db.begin().await?;
         changegate_store::audit::lock_head(&txn).await?;
@@ -220,6 +289,7 @@ impl App {
             _guard: guard,
             at: now(),
             queued: std::sync::atomic::AtomicBool::new(false),
+            appended: Default::default(),
         })
     }
 }

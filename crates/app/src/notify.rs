@@ -5,7 +5,7 @@
 //! embedded in the binary (`templates/notify/<event>/{subject,body}.{vi,en}.txt.j2`).
 //! Deliveries are signed per the Standard Webhooks specification.
 
-use crate::auth::Principal;
+use crate::identity::tokens::Principal;
 use crate::{App, AppError, AppResult, WriteTx, json_col, to_json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -47,6 +47,13 @@ pub const TEMPLATES: &[(&str, [&str; 4])] = templates!(
     "breach.clock",
     "account.shared",
     "account.locked",
+    "remediation.due_soon",
+    "remediation.overdue",
+    "remediation.fulfilled",
+    "remediation.verified",
+    "remediation.reopened",
+    "incident.notice_due",
+    "incident.notice_overdue",
 );
 
 /// The event types a webhook can subscribe to.

@@ -1,9 +1,12 @@
 //! The registry: organisations, users, API tokens, systems.
 
-use crate::auth::{Principal, hash_secret, hash_token_secret, new_token, one_time_password};
+use crate::identity::tokens::{
+    Principal, hash_secret, hash_token_secret, new_token, one_time_password,
+};
 use crate::{App, AppError, AppResult, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
+use changegate_domain::gate::SystemStatus;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::{Code, EnvName, OrgKind, Role, SecurityLevel, Username};
 use changegate_store::entity::{api_token, organisation, system, user};
@@ -11,6 +14,7 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
 };
+use changegate_store::types::JsonText;
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use tracing::instrument;
 
@@ -98,9 +102,9 @@ pub async fn system_view(db: &impl ConnectionTrait, s: &system::Model) -> AppRes
         operating_unit: s.operating_unit.clone(),
         level: u8::try_from(s.level).unwrap_or(0),
         population_db: s.population_db,
-        environments: json_col("environments", &s.environments)?,
+        environments: s.environments.0.clone(),
         components: json_col("components", &s.components)?,
-        status: s.status.clone(),
+        status: s.status.as_str().to_owned(),
         last_evaluated_on: s.last_evaluated_on,
         next_review_due: s.next_review_due,
         warnings: vec![],
@@ -118,7 +122,7 @@ pub fn review_due(months: u32, on: NaiveDate) -> Option<DateTime<Utc>> {
 
 impl App {
     /// Creates an organisation (admin).
-    #[instrument(skip_all, fields(code = %n.code), err)]
+    #[instrument(skip_all, fields(code = ?n.code), err(level = "info"))]
     pub async fn create_organisation(
         &self,
         who: &Principal,
@@ -142,7 +146,7 @@ impl App {
             .is_some()
         {
             return Err(AppError::Conflict(
-                "already_exists",
+                wire::ProblemCode::AlreadyExists,
                 format!("an organisation with the code {code} exists"),
             ));
         }
@@ -172,7 +176,7 @@ impl App {
     }
 
     /// Creates a user (admin) with a one-time password that must be changed at first login.
-    #[instrument(skip_all, fields(username = %n.username), err)]
+    #[instrument(skip_all, fields(username = ?n.username), err(level = "info"))]
     pub async fn create_user(
         &self,
         who: &Principal,
@@ -211,7 +215,7 @@ impl App {
             .is_some()
         {
             return Err(AppError::Conflict(
-                "already_exists",
+                wire::ProblemCode::AlreadyExists,
                 format!("a user named {username} exists"),
             ));
         }
@@ -247,7 +251,7 @@ impl App {
     }
 
     /// Issues an API token for `username`: to oneself, or by an admin to anyone.
-    #[instrument(skip_all, fields(username = %username), err)]
+    #[instrument(skip_all, fields(username = ?username), err(level = "info"))]
     pub async fn create_token(
         &self,
         who: &Principal,
@@ -257,7 +261,7 @@ impl App {
         if who.username != username {
             who.require(&[Role::Admin], "issuing a token for someone else")?;
         }
-        if who.role == Role::Ci {
+        if who.role.is_machine() {
             // A leaked pipeline token must not be able to outlive its revocation.
             return Err(AppError::Forbidden(
                 "a pipeline's token cannot issue tokens; an admin issues them".into(),
@@ -279,15 +283,31 @@ impl App {
             ));
         }
         let (public_id, secret, token) = new_token();
+        // The argon2id hash stays beside the digest, so that a replica with another token key
+        // can still verify the token (the slow way).
         let hash = hash_token_secret(&secret)?;
+        let (digest, digest_key) = self.auth.digest_of(&token);
         let tx = self.begin().await?;
+        let mut expires_at = tx.at() + chrono::Duration::days(i64::from(days));
+        // A token minted with a token lives no longer than its parent, and dies with it.
+        if let Some(parent_id) = who.token_id {
+            let parent = api_token::Entity::find_by_id(parent_id)
+                .one(&tx.txn)
+                .await?
+                .filter(|p| p.revoked_at.is_none() && p.expires_at > tx.at())
+                .ok_or_else(|| AppError::Unauthorized("the token is not valid".into()))?;
+            expires_at = expires_at.min(parent.expires_at);
+        }
         let t = api_token::ActiveModel {
             public_id: Set(public_id),
+            token_digest: Set(digest),
+            digest_key: Set(digest_key),
+            parent_token_id: Set(who.token_id),
             user_id: Set(u.id),
             name: Set(n.name),
             secret_hash: Set(hash),
             created_at: Set(tx.at()),
-            expires_at: Set(tx.at() + chrono::Duration::days(i64::from(days))),
+            expires_at: Set(expires_at),
             revoked_at: Set(None),
             ..Default::default()
         }
@@ -319,7 +339,7 @@ impl App {
     }
 
     /// Revokes a token: one's own, or any as admin.
-    #[instrument(skip_all, fields(token = %public_id), err)]
+    #[instrument(skip_all, fields(token = ?public_id), err(level = "info"))]
     pub async fn revoke_token(
         &self,
         who: &Principal,
@@ -344,6 +364,41 @@ impl App {
         am.revoked_at = Set(Some(tx.at()));
         let t = am.update(&tx.txn).await?;
         let info = token_view(&t, &owner);
+        // What it minted, and what those minted, are revoked with it.
+        let mut minted: Vec<String> = vec![];
+        let mut parents = vec![t.id];
+        while !parents.is_empty() {
+            let children = api_token::Entity::find()
+                .filter(api_token::Column::ParentTokenId.is_in(parents.clone()))
+                .all(&tx.txn)
+                .await?;
+            parents = children.iter().map(|c| c.id).collect();
+            let live: Vec<i64> = children
+                .iter()
+                .filter(|c| c.revoked_at.is_none())
+                .map(|c| c.id)
+                .collect();
+            if !live.is_empty() {
+                api_token::Entity::update_many()
+                    .col_expr(
+                        api_token::Column::RevokedAt,
+                        changegate_store::sea_orm::sea_query::Expr::value(Some(tx.at())),
+                    )
+                    .filter(api_token::Column::Id.is_in(live))
+                    .exec(&tx.txn)
+                    .await?;
+            }
+            minted.extend(
+                children
+                    .into_iter()
+                    .filter(|c| c.revoked_at.is_none())
+                    .map(|c| c.public_id),
+            );
+        }
+        let mut after = serde_json::json!(info);
+        if !minted.is_empty() {
+            after["revoked_with_it"] = serde_json::json!(minted);
+        }
         tx.audit(event(
             Some(who),
             "api_token.revoke",
@@ -351,16 +406,19 @@ impl App {
             &t.public_id,
             None,
             None,
-            Some(serde_json::json!(info)),
+            Some(after),
         ))
         .await?;
         tx.commit().await?;
         self.auth.forget_token(public_id);
+        for p in &minted {
+            self.auth.forget_token(p);
+        }
         Ok(info)
     }
 
     /// Registers a system (admin).
-    #[instrument(skip_all, fields(code = %n.code), err)]
+    #[instrument(skip_all, fields(code = ?n.code), err(level = "info"))]
     pub async fn create_system(
         &self,
         who: &Principal,
@@ -445,7 +503,7 @@ impl App {
             .is_some()
         {
             return Err(AppError::Conflict(
-                "already_exists",
+                wire::ProblemCode::AlreadyExists,
                 format!("a system with the code {code} exists"),
             ));
         }
@@ -456,9 +514,9 @@ impl App {
             operating_unit: Set(n.operating_unit),
             level: Set(i16::from(level.get())),
             population_db: Set(n.population_db),
-            environments: Set(to_json(&envs)),
+            environments: Set(JsonText(envs)),
             components: Set(to_json(&n.components)),
-            status: Set("active".into()),
+            status: Set(SystemStatus::Active.into()),
             last_evaluated_on: Set(n.last_review),
             // Without a recorded evaluation the clock starts at registration.
             next_review_due: Set(review_due(

@@ -3,22 +3,25 @@
 //! the systems and changes of their own organisation only; PA05 reviewers, inspectors and admins
 //! see every organisation's. Nothing here writes.
 //!
-//! Gate status on the pages comes from the gate itself ([`App::decide`]), asked about the content
-//! of the change requests that could let something through, so a page never disagrees with what a
-//! pipeline is told.
+//! Gate status on the pages comes from the gate's own index ([`App::environment_gates`]), so a
+//! page never disagrees with what a pipeline is told.
 
-use crate::auth::Principal;
+pub use crate::gate::EnvGate;
+use crate::identity::tokens::Principal;
 use crate::registry::{may_see_org, system_view};
-use crate::{App, AppError, AppResult, json_col};
+use crate::{App, AppError, AppResult};
 use changegate_api as wire;
+use changegate_domain::OrgKind;
+use changegate_domain::gate::{IncidentStatus, SystemStatus};
 use changegate_domain::{CrState, Role};
 use changegate_store::entity::{
-    audit_event, change_request as cr, cr_subject, incident, organisation, sign_off, system, user,
+    audit_event, change_request as cr, incident, organisation, sign_off, system, user,
 };
 use changegate_store::sea_orm::sea_query::LikeExpr;
 use changegate_store::sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -27,26 +30,6 @@ use std::collections::{HashMap, HashSet};
 pub const AUDIT_PAGE_SIZE: u64 = 50;
 /// Most rows in a list on a page (dashboards, system history).
 const LIST_LIMIT: u64 = 200;
-/// Change requests asked about per environment when computing a gate status.
-const GATE_CANDIDATES: usize = 20;
-/// An artifact no change covers: asking the gate about it yields the system-level reasons.
-const NO_CONTENT: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
-/// The gate's answer for one environment of a system, as the pages show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct EnvGate {
-    /// Environment.
-    pub env: String,
-    /// Whether something may deploy there now.
-    pub allow: bool,
-    /// Why not (stable codes and sentences), empty on allow.
-    pub reasons: Vec<wire::GateReason>,
-    /// The approved change request that lets content through.
-    pub change_request: Option<i64>,
-    /// Until when the allow holds.
-    pub valid_until: Option<DateTime<Utc>>,
-}
-
 /// A system in a list.
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemSummary {
@@ -263,6 +246,8 @@ pub struct Report {
     pub outcome: String,
     /// Date of the last sign-off of the round.
     pub date: Option<DateTime<Utc>>,
+    /// The findings and conditions raised in that round, tracked to closure, with their due dates.
+    pub remediations: Vec<wire::Remediation>,
 }
 
 /// One checklist item of the report.
@@ -377,126 +362,26 @@ impl App {
             .collect())
     }
 
-    /// Gate status per environment of each system, asking the gate about the content of the
-    /// change requests that could let something through (approved ones, and submitted emergency
-    /// changes), newest first.
+    /// The gate's status per environment of each system, from the gate's index
+    /// ([`App::environment_gates`]); a gate that cannot decide shows as a denial.
     pub async fn system_gates(
         &self,
         who: &Principal,
         systems: &[system::Model],
     ) -> AppResult<HashMap<i64, Vec<EnvGate>>> {
-        let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
-        let rows = cr::Entity::find()
-            .filter(cr::Column::SystemId.is_in(ids.clone()))
-            .filter(
-                cr::Column::State.is_in([CrState::Approved.as_str(), CrState::Submitted.as_str()]),
-            )
-            .filter(
-                Condition::any()
-                    .add(cr::Column::State.eq(CrState::Approved.as_str()))
-                    .add(cr::Column::EmergencyUntil.is_not_null()),
-            )
-            .order_by_desc(cr::Column::Id)
-            .all(&self.db)
-            .await?;
-        let cr_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        let mut subjects: HashMap<i64, Vec<cr_subject::Model>> = HashMap::new();
-        for s in cr_subject::Entity::find()
-            .filter(cr_subject::Column::ChangeRequestId.is_in(cr_ids))
-            .order_by_asc(cr_subject::Column::Id)
-            .all(&self.db)
-            .await?
-        {
-            subjects.entry(s.change_request_id).or_default().push(s);
-        }
         let mut out = HashMap::new();
         for sys in systems {
-            let envs: Vec<String> = json_col("environments", &sys.environments)?;
-            let mut gates = vec![];
-            for env in envs {
-                let mut queries = vec![];
-                for r in rows.iter().filter(|r| r.system_id == sys.id) {
-                    let covers =
-                        json_col::<Vec<String>>("environments", &r.environments)?.contains(&env);
-                    if let (true, Some(s)) = (covers, subjects.get(&r.id).and_then(|v| v.first())) {
-                        queries.push(wire::GateParams {
-                            system: sys.code.clone(),
-                            env: env.clone(),
-                            commit: s.commit_id.clone(),
-                            tree: s.tree_id.clone(),
-                            artifact: s.digest.clone(),
-                            wait: None,
-                        });
-                    }
-                    if queries.len() >= GATE_CANDIDATES {
-                        break;
-                    }
-                }
-                gates.push(self.env_gate(who, &sys.code, &env, queries).await);
-            }
+            let gates = match self.environment_gates(who, &sys.code).await {
+                Ok(gates) => gates,
+                Err(e) => sys
+                    .environments
+                    .iter()
+                    .map(|env| EnvGate::unavailable(env, &e))
+                    .collect(),
+            };
             out.insert(sys.id, gates);
         }
         Ok(out)
-    }
-
-    /// Asks the gate each query in turn: the first allow wins; otherwise the first denial (or,
-    /// without any candidate content, the system-level reasons) is shown. A gate that cannot
-    /// decide shows as a denial.
-    async fn env_gate(
-        &self,
-        who: &Principal,
-        code: &str,
-        env: &str,
-        mut queries: Vec<wire::GateParams>,
-    ) -> EnvGate {
-        if queries.is_empty() {
-            queries.push(wire::GateParams {
-                system: code.to_owned(),
-                env: env.to_owned(),
-                artifact: Some(NO_CONTENT.to_owned()),
-                ..Default::default()
-            });
-        }
-        let mut first_denial: Option<EnvGate> = None;
-        for q in &queries {
-            let gate = match self.decide(who, q).await {
-                Ok((d, _)) => EnvGate {
-                    env: env.to_owned(),
-                    allow: d.allow,
-                    reasons: d
-                        .reasons
-                        .into_iter()
-                        .map(|r| wire::GateReason {
-                            code: r.code.as_str().to_owned(),
-                            message: r.message,
-                        })
-                        .collect(),
-                    change_request: d.change_request,
-                    valid_until: d.valid_until,
-                },
-                Err(e) => EnvGate {
-                    env: env.to_owned(),
-                    allow: false,
-                    reasons: vec![wire::GateReason {
-                        code: "gate_unavailable".into(),
-                        message: e.to_string(),
-                    }],
-                    change_request: None,
-                    valid_until: None,
-                },
-            };
-            if gate.allow {
-                return gate;
-            }
-            first_denial.get_or_insert(gate);
-        }
-        first_denial.unwrap_or_else(|| EnvGate {
-            env: env.to_owned(),
-            allow: false,
-            reasons: vec![],
-            change_request: None,
-            valid_until: None,
-        })
     }
 
     /// Every system the principal may see, with its gate status per environment.
@@ -508,7 +393,7 @@ impl App {
         let mut open: HashMap<i64, usize> = HashMap::new();
         for i in incident::Entity::find()
             .filter(incident::Column::SystemId.is_in(ids))
-            .filter(incident::Column::Status.eq("open"))
+            .filter(incident::Column::Status.eq(Text(IncidentStatus::Open)))
             .all(&self.db)
             .await?
         {
@@ -529,11 +414,23 @@ impl App {
                     owner_org_name: org_name,
                     level: s.level,
                     population_db: s.population_db,
-                    status: s.status,
+                    status: s.status.as_str().to_owned(),
                     next_review_due: s.next_review_due,
                 }
             })
             .collect())
+    }
+
+    /// The change requests with these ids as list rows, in the order given (those the principal
+    /// may not see are left out).
+    pub async fn change_rows_of(&self, who: &Principal, ids: &[i64]) -> AppResult<Vec<ChangeRow>> {
+        let rows = cr::Entity::find()
+            .filter(cr::Column::Id.is_in(ids.to_vec()))
+            .all(&self.db)
+            .await?;
+        let mut out = self.change_rows(who, rows).await?;
+        out.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
+        Ok(out)
     }
 
     /// Change requests as list rows; `quorum` from the pack, submission times from the audit log.
@@ -602,9 +499,9 @@ impl App {
                 system_name: sys.name.clone(),
                 level: sys.level,
                 id: r.id,
-                kind: r.kind,
+                kind: r.kind.as_str().to_owned(),
                 title: r.title,
-                state: r.state,
+                state: r.state.as_str().to_owned(),
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 valid_until: r.valid_until,
@@ -640,7 +537,7 @@ impl App {
     /// Submitted changes awaiting evaluation, oldest submission first.
     pub async fn review_queue(&self, who: &Principal) -> AppResult<Vec<ChangeRow>> {
         let rows = cr::Entity::find()
-            .filter(cr::Column::State.eq(CrState::Submitted.as_str()))
+            .filter(cr::Column::State.eq(Text(CrState::Submitted)))
             .order_by_asc(cr::Column::Id)
             .limit(LIST_LIMIT)
             .all(&self.db)
@@ -668,7 +565,7 @@ impl App {
             .visible_systems(who)
             .await?
             .into_iter()
-            .filter(|s| s.status != "retired")
+            .filter(|s| *s.status != SystemStatus::Retired)
             .filter_map(|s| {
                 let due = s.next_review_due.filter(|d| *d <= until)?;
                 Some(ReviewDue {
@@ -702,14 +599,14 @@ impl App {
             .order_by_desc(incident::Column::Id)
             .limit(LIST_LIMIT);
         if only_open {
-            q = q.filter(incident::Column::Status.eq("open"));
+            q = q.filter(incident::Column::Status.eq(Text(IncidentStatus::Open)));
         }
         let mut out = vec![];
         for i in q.all(&self.db).await? {
             let code = systems.get(&i.system_id).cloned().unwrap_or_default();
             out.push(self.incident_view(&i, &code).await?);
         }
-        out.sort_by_key(|i| (i.status != "open", -i.id));
+        out.sort_by_key(|i| (i.status != IncidentStatus::Open.as_str(), -i.id));
         Ok(out)
     }
 
@@ -717,7 +614,7 @@ impl App {
     pub async fn dashboard(&self, who: &Principal) -> AppResult<Dashboard> {
         let mut d = Dashboard::default();
         match who.role {
-            Role::Owner | Role::Ci => {
+            Role::Owner | Role::Ci | Role::Admission | Role::Observer => {
                 d.systems = self.systems_overview(who).await?;
                 d.changes = self.recent_changes(who, None).await?;
                 d.reviews = self.reviews_due(who).await?;
@@ -866,6 +763,16 @@ impl App {
             // An earlier round that did not conclude: the reviewer asked for changes.
             "changes_requested".to_owned()
         };
+        let raised = {
+            use changegate_store::entity::remediation as rem;
+            let rows = rem::Entity::find()
+                .filter(rem::Column::ChangeRequestId.eq(change.id))
+                .filter(rem::Column::Round.eq(round))
+                .order_by_asc(rem::Column::Id)
+                .all(&self.db)
+                .await?;
+            self.remediation_views(&self.db, rows).await?
+        };
         Ok(Report {
             date: sign_offs.iter().map(|s| s.at).max(),
             change,
@@ -875,6 +782,7 @@ impl App {
             sign_offs,
             items,
             outcome,
+            remediations: raised,
         })
     }
 
@@ -962,6 +870,22 @@ impl App {
             .collect())
     }
 
+    /// The owner organisations a list's filter may name, by code: every one for those who see
+    /// every organisation, none for the others.
+    pub async fn filter_organisations(&self, who: &Principal) -> AppResult<Vec<(String, String)>> {
+        if !who.role.sees_every_organisation() {
+            return Ok(vec![]);
+        }
+        Ok(organisation::Entity::find()
+            .filter(organisation::Column::Kind.eq(OrgKind::Owner.as_str()))
+            .order_by_asc(organisation::Column::Code)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|o| (o.code, o.name))
+            .collect())
+    }
+
     /// Every organisation, by code (admin: to choose one for a new user).
     pub async fn list_organisations(&self, who: &Principal) -> AppResult<Vec<wire::Organisation>> {
         who.require(&[Role::Admin], "listing organisations")?;
@@ -984,7 +908,7 @@ impl App {
         let orgs = self.org_names().await?;
         let mut rows = vec![];
         for s in self.visible_systems(who).await? {
-            let envs: Vec<String> = json_col("environments", &s.environments)?;
+            let envs = &s.environments.0;
             let (org, org_name) = orgs.get(&s.owner_org_id).cloned().unwrap_or_default();
             rows.push(vec![
                 s.code,
@@ -994,7 +918,7 @@ impl App {
                 s.operating_unit,
                 s.level.to_string(),
                 s.population_db.to_string(),
-                s.status,
+                s.status.as_str().to_owned(),
                 envs.join(" "),
                 s.last_evaluated_on
                     .map(|d| d.to_string())
@@ -1036,13 +960,13 @@ impl App {
         let names = usernames(&self.db, rows.iter().map(|r| r.filed_by)).await?;
         let mut out = vec![];
         for r in rows {
-            let envs: Vec<String> = json_col("environments", &r.environments)?;
+            let envs = &r.environments.0;
             out.push(vec![
                 r.id.to_string(),
                 systems.get(&r.system_id).cloned().unwrap_or_default(),
-                r.kind,
+                r.kind.as_str().to_owned(),
                 r.title,
-                r.state,
+                r.state.as_str().to_owned(),
                 envs.join(" "),
                 names.get(&r.filed_by).cloned().unwrap_or_default(),
                 date_text(Some(r.created_at)),

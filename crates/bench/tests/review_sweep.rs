@@ -8,11 +8,13 @@
 use changegate_api as wire;
 use changegate_app::audit::{Verified, verify_db};
 use changegate_app::{App, Principal};
-use changegate_domain::PolicyPack;
+use changegate_domain::gate::SystemStatus;
+use changegate_domain::{ChangeKind, CrState, PolicyPack};
 use changegate_store::entity::{audit_event, change_request as cr, delivery, reminder, system};
 use changegate_store::sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
+use changegate_store::types::JsonText;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use std::collections::HashMap;
 
@@ -123,9 +125,9 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
                 operating_unit: Set(String::new()),
                 level: Set(3),
                 population_db: Set(true),
-                environments: Set(r#"["production"]"#.into()),
+                environments: Set(JsonText(vec!["production".into()])),
                 components: Set("[]".into()),
-                status: Set("active".into()),
+                status: Set(SystemStatus::Active.into()),
                 last_evaluated_on: Set(None),
                 next_review_due: Set(due),
                 created_at: Set(now),
@@ -150,11 +152,11 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
     // HT-00001 has its re-review open already (filed by hand); HT-00007 was reminded at 7 days.
     cr::Entity::insert(cr::ActiveModel {
         system_id: Set(ids["HT-00001"]),
-        kind: Set("re_review".into()),
+        kind: Set(ChangeKind::ReReview.into()),
         title: Set("Kiểm tra lại".into()),
         description: Set(String::new()),
-        state: Set("submitted".into()),
-        environments: Set(r#"["production"]"#.into()),
+        state: Set(CrState::Submitted.into()),
+        environments: Set(JsonText(vec!["production".into()])),
         components: Set("[]".into()),
         filed_by: Set(owner),
         editors: Set(format!("[{owner}]")),
@@ -216,7 +218,7 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
     assert_eq!(
         summary,
         format!(
-            "{opened} re-review(s) opened, {reminded} re-review reminder(s), {overdue} overdue notice(s), 0 breach-clock reminder(s)"
+            "{opened} re-review(s) opened, {reminded} re-review reminder(s), {overdue} overdue notice(s), 0 breach-clock reminder(s), 0 remediation reminder(s), 0 overdue remediation notice(s), 0 incident notice reminder(s), 0 overdue incident notice(s)"
         )
     );
 
@@ -301,6 +303,6 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
     // A second sweep finds everything done.
     assert_eq!(
         app.review_sweep(now).await.unwrap(),
-        "0 re-review(s) opened, 0 re-review reminder(s), 0 overdue notice(s), 0 breach-clock reminder(s)"
+        "0 re-review(s) opened, 0 re-review reminder(s), 0 overdue notice(s), 0 breach-clock reminder(s), 0 remediation reminder(s), 0 overdue remediation notice(s), 0 incident notice reminder(s), 0 overdue incident notice(s)"
     );
 }

@@ -119,11 +119,17 @@ pub enum AdminCmd {
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// Verifies the hash chain; exit 0 intact, 1 tampered.
+    /// Verifies the hash chain and the signed checkpoints, and reports the last event they
+    /// vouch for; exit 0 intact, 1 tampered.
     Verify {
         /// An export file instead of the database.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// More keys whose checkpoints are trusted (the JSON of /api/v1/keys, or base64 keys one
+        /// per line), besides this server's signing key (read from its key file, never from the
+        /// database).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
     },
     /// Writes the log to a file (JSON lines: a head line, then one event per line).
     Export {
@@ -133,13 +139,97 @@ pub enum AuditCmd {
     },
 }
 
+/// `audit verify` on the database: the hash chain, then every checkpoint signed by a trusted
+/// key (this server's, from its key file, and `--public-key`), including the latest one kept in
+/// `<data_dir>/audit-checkpoint.json`.
+async fn verify_with_checkpoints(
+    db: &DbOpts,
+    public_key: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use changegate_app::audit::checkpoints::{read_anchor, verify_checkpoints, vouched_before};
+    use changegate_domain::audit::ChainBreak;
+    let cfg = config::load(db)?;
+    let app = open(db).await?;
+    let mut keys = vec![];
+    if let Some(s) = changegate_app::signer::Signer::load_existing(&cfg.signing_key_path())? {
+        keys.push(s.public());
+    }
+    if let Some(f) = public_key {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the public key file {}", f.display()))?;
+        keys.extend(
+            changegate_api::attestation::parse_keys(&text)
+                .with_context(|| format!("{}", f.display()))?,
+        );
+    }
+    let anchor = read_anchor(&cfg.audit_anchor_path())?;
+    let tampered = |b: &ChainBreak, vouched: Option<i64>| {
+        println!("audit log TAMPERED: {b}");
+        match vouched {
+            Some(s) => println!("the last event a signed checkpoint still vouches for: {s}"),
+            None => println!("no signed checkpoint vouches for any event"),
+        }
+        ExitCode::FAILURE
+    };
+    let n = match verify_db(&app.db).await? {
+        Verified::Intact(n) => n,
+        Verified::Broken(b) => {
+            let at = match &b {
+                ChainBreak::Gap { expected, .. } => *expected,
+                ChainBreak::HashMismatch { seq } => *seq,
+                ChainBreak::Truncated { last, .. } => *last + 1,
+                _ => i64::MAX,
+            };
+            return Ok(tampered(&b, vouched_before(&app.db, &keys, at).await?));
+        }
+    };
+    match verify_checkpoints(&app.db, &keys, anchor).await? {
+        Err(b) => {
+            let at = match &b {
+                ChainBreak::SignedMismatch { seq, .. } | ChainBreak::ForgedCheckpoint { seq } => {
+                    *seq
+                }
+                ChainBreak::SignedBeyondEnd { last, .. } => *last + 1,
+                _ => n + 1,
+            };
+            Ok(tampered(&b, vouched_before(&app.db, &keys, at).await?))
+        }
+        Ok(v) => {
+            println!("audit log intact: {n} events, hash chain verified");
+            match v.last {
+                Some((seq, at)) => println!(
+                    "signed checkpoints vouch for events 1 to {seq} (the last signed at {at}); {} event(s) after it are vouched for by the hash chain only",
+                    n - seq
+                ),
+                None => println!(
+                    "no signed checkpoint vouches for it: whoever can write the database could have rewritten it"
+                ),
+            }
+            if v.untrusted > 0 {
+                println!(
+                    "{} checkpoint(s) signed by keys not trusted here were not counted (pass other replicas' keys with --public-key)",
+                    v.untrusted
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 async fn open(db: &DbOpts) -> anyhow::Result<App> {
     let cfg = config::load(db)?;
     config::init_logging(&config::Config {
         log_level: "warn".into(),
         ..cfg.clone()
     });
-    Ok(App::open(&cfg.database_url()?, cfg.pack()?).await?)
+    let mut app = App::open(&cfg.database_url()?, cfg.pack()?).await?;
+    // Tokens issued here get the server's digest when its key is readable; otherwise the
+    // server gives them one at their first use.
+    let key = cfg.token_key_path();
+    if key.exists() {
+        app.auth.key = changegate_app::auth::TokenKey::load_or_create(&key).ok();
+    }
+    Ok(app)
 }
 
 fn days(s: &str) -> anyhow::Result<u32> {
@@ -334,7 +424,9 @@ pub async fn audit(db: DbOpts, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             println!("{seq} events written to {}", file.display());
             return Ok(ExitCode::SUCCESS);
         }
-        AuditCmd::Verify { file: Some(file) } => {
+        AuditCmd::Verify {
+            file: Some(file), ..
+        } => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
             let mut lines = std::io::BufReader::new(f).lines();
@@ -365,7 +457,10 @@ pub async fn audit(db: DbOpts, cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             }
             verify_events(events, (seq, hash))
         }
-        AuditCmd::Verify { file: None } => verify_db(&open(&db).await?.db).await?,
+        AuditCmd::Verify {
+            file: None,
+            public_key,
+        } => return verify_with_checkpoints(&db, public_key.as_deref()).await,
     };
     Ok(match verified {
         Verified::Intact(n) => {

@@ -2,11 +2,12 @@
 //! `CHANGEGATE_URL` (default `http://127.0.0.1:8080`) and `CHANGEGATE_TOKEN`.
 
 use anyhow::{Context, bail};
-use changegate_api::attestation::{parse_keys, verify};
+use changegate_api::attestation::{Keys, PublicKey, mismatches, parse_keys, verify};
 use changegate_api::{
-    Client, GateDecision, GateParams, GitCommit, GitFacts, GitFile, NewChangeRequest,
+    Decision, GateDecision, GateParams, GitCommit, GitFacts, GitFile, NewChangeRequest,
     NewDeployment, WireSubject,
 };
+use changegate_client::Client;
 use changegate_domain::{ArtifactDigest, CommitId, TreeId};
 use changegate_git::Repo;
 use clap::Args;
@@ -18,6 +19,10 @@ use std::time::Duration;
 const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// What the server holds one request at most (it refuses more).
 const SERVER_WAIT: u64 = 60;
+/// How long after `--wait` is up the last answer may still take to arrive.
+const LAST_ANSWER: Duration = Duration::from_secs(3);
+/// How old (or how far ahead of this machine's clock) a signed answer may be.
+const MAX_AGE_SECONDS: i64 = 60;
 
 #[derive(Args, Debug)]
 pub struct Conn {
@@ -30,7 +35,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         let Some(token) = self.token.clone().filter(|t| !t.is_empty()) else {
             bail!("no token: set CHANGEGATE_TOKEN (or --token)");
         };
@@ -228,10 +233,21 @@ pub struct CheckArgs {
     /// as the decision changes.
     #[arg(long)]
     wait: Option<String>,
-    /// Verify the signed decision with these keys (the JSON of /api/v1/keys, or base64 public
-    /// keys one per line); a decision that does not verify is not trusted (exit 2).
-    #[arg(long)]
+    /// The server's public keys, pinned: a file with the JSON of `GET /api/v1/keys` (or base64
+    /// ed25519 public keys, one per line). The answer must be signed by one of them and be about
+    /// exactly this question, or `check` exits 2.
+    #[arg(
+        long = "public-key",
+        env = "CHANGEGATE_PUBLIC_KEYS",
+        value_name = "FILE",
+        alias = "public-keys"
+    )]
     public_key: Option<PathBuf>,
+    /// Trust on first use, when no keys are pinned: if FILE does not exist, fetch the keys from
+    /// the server being asked, save them in FILE and trust them (said on stderr); later runs
+    /// verify with FILE as pinned keys.
+    #[arg(long, env = "CHANGEGATE_TRUST_ON_FIRST_USE", value_name = "FILE")]
+    trust_on_first_use: Option<PathBuf>,
     /// Record the deployment after an allow.
     #[arg(long)]
     record: bool,
@@ -290,53 +306,110 @@ fn params(a: &CheckArgs) -> anyhow::Result<GateParams> {
         tree,
         artifact: a.artifact.clone(),
         wait: None,
+        nonce: None,
     })
 }
 
-fn check_signature(a: &CheckArgs, p: &GateParams, d: &GateDecision) -> anyhow::Result<()> {
-    let Some(file) = &a.public_key else {
-        return Ok(());
+/// The trusted keys: pinned (`--public-key`, `CHANGEGATE_PUBLIC_KEYS`), or trusted on first
+/// use (`--trust-on-first-use FILE`: fetched from the server asked when FILE does not exist yet,
+/// then saved there). Without either, nothing can be trusted.
+async fn trusted_keys(a: &CheckArgs, client: &Client) -> anyhow::Result<Vec<PublicKey>> {
+    let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    let read = |file: &Path| -> anyhow::Result<Vec<PublicKey>> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the public key file {}", file.display()))?;
+        let keys = parse_keys(&text).with_context(|| format!("{}", file.display()))?;
+        if keys.is_empty() {
+            bail!("the public key file {} holds no key", file.display());
+        }
+        Ok(keys)
     };
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the public key file {}", file.display()))?;
-    let keys = parse_keys(&text).with_context(|| format!("{}", file.display()))?;
+    if let Some(file) = given(&a.public_key) {
+        return read(&file);
+    }
+    let Some(file) = given(&a.trust_on_first_use) else {
+        bail!(
+            "no trusted keys to verify the answer with: pin the server's keys with \
+             CHANGEGATE_PUBLIC_KEYS=FILE or --public-key FILE (curl $CHANGEGATE_URL/api/v1/keys > FILE, \
+             checked with the server's operator), or accept them on first use with \
+             --trust-on-first-use FILE"
+        );
+    };
+    if file.exists() {
+        return read(&file);
+    }
+    let keys = client
+        .keys()
+        .await
+        .context("fetching the server's keys for trust on first use")?
+        .keys;
+    if keys.is_empty() {
+        bail!("the server published no keys");
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .with_context(|| format!("cannot create {}", file.display()))?;
+    std::io::Write::write_all(
+        &mut f,
+        serde_json::to_string_pretty(&Keys { keys: keys.clone() })?.as_bytes(),
+    )
+    .with_context(|| format!("cannot write {}", file.display()))?;
+    let ids: Vec<&str> = keys.iter().map(|k| k.keyid.as_str()).collect();
+    eprintln!(
+        "trust on first use: {} held no keys, so the keys of the server being asked ({}) are \
+         trusted and saved there for later runs; compare them with the key ids the server's \
+         operator publishes: {}",
+        file.display(),
+        client.base(),
+        ids.join(", ")
+    );
+    Ok(keys)
+}
+
+/// Checks that the answer is signed by a trusted key, that the signed statement is about this
+/// question (system, environment, content) and that the answer shown repeats it. Any doubt is an
+/// error naming what did not match.
+fn check_signature(keys: &[PublicKey], p: &GateParams, d: &GateDecision) -> anyhow::Result<()> {
     let env = d
         .attestation
         .as_ref()
-        .context("the answer carries no signed attestation")?;
-    let st = verify(env, &keys).context("the attestation does not verify")?;
+        .context("the answer carries no signature (no attestation): it cannot be trusted")?;
+    let st = verify(env, keys).context("the answer's signature does not verify")?;
+    let mut wrong = mismatches(&st, p);
     let pr = &st.predicate;
     let codes =
         |r: &[changegate_api::GateReason]| r.iter().map(|r| r.code.clone()).collect::<Vec<_>>();
-    let wanted = [
-        ("gitCommit", &p.commit),
-        ("gitTree", &p.tree),
-        (
-            "sha256",
-            &p.artifact
-                .as_ref()
-                .map(|a| a.trim_start_matches("sha256:").to_owned()),
-        ),
-    ];
-    let subject_ok = st.subject.len() == 1
-        && st.subject[0].name == format!("{}/{}", p.system, p.env)
-        && wanted.iter().all(|(k, v)| {
-            st.subject[0].digest.get(*k).map(|s| s.to_ascii_lowercase())
-                == v.as_ref().map(|s| s.to_ascii_lowercase())
-        });
-    if !subject_ok
-        || pr.system != d.system
-        || pr.environment != d.environment
-        || pr.decision != d.decision
-        || codes(&pr.reasons) != codes(&d.reasons)
-        || pr.change_request != d.change_request
-    {
-        bail!("the signed attestation does not match the answer");
+    for (what, same) in [
+        ("system shown", pr.system == d.system),
+        ("environment shown", pr.environment == d.environment),
+        ("decision", pr.decision == d.decision),
+        ("reasons", codes(&pr.reasons) == codes(&d.reasons)),
+        ("change request", pr.change_request == d.change_request),
+    ] {
+        if !same {
+            wrong.push(format!(
+                "{what} (the answer differs from its signed statement)"
+            ));
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "the signed answer does not answer the question asked: {}",
+            wrong.join("; ")
+        );
+    }
+    if pr.nonce.is_none() {
+        bail!(
+            "the signed answer does not carry the nonce of this request: it may be a replayed one"
+        );
     }
     let age = chrono::Utc::now().signed_duration_since(pr.issued_at);
-    if age.num_seconds().abs() > 300 {
+    if age.num_seconds().abs() > MAX_AGE_SECONDS {
         bail!(
-            "the signed attestation was issued at {}, not now (clock skew or a replayed answer)",
+            "the signed answer was issued at {}, more than a minute from now (a replayed answer, or \
+             this machine's clock is off)",
             pr.issued_at
         );
     }
@@ -358,6 +431,7 @@ async fn check_inner(a: CheckArgs) -> anyhow::Result<bool> {
     };
     let mut p = params(&a)?;
     let client = a.conn.client()?;
+    let keys = trusted_keys(&a, &client).await?;
     let deadline = tokio::time::Instant::now() + wait;
     if !wait.is_zero() {
         eprintln!(
@@ -372,12 +446,29 @@ async fn check_inner(a: CheckArgs) -> anyhow::Result<bool> {
             .saturating_duration_since(tokio::time::Instant::now())
             .as_secs();
         p.wait = (left > 0).then_some(left.min(SERVER_WAIT) as u32);
-        let d = client.gate(&p).await?;
+        // A fresh nonce per request: the signed answer must repeat it.
+        p.nonce = Some(hex::encode(rand::random::<[u8; 16]>()));
+        // A server that holds the request and never answers does not keep the pipeline past
+        // its --wait (and a little for the last answer to travel).
+        let d = if wait.is_zero() {
+            client.gate(&p).await?
+        } else {
+            let budget =
+                deadline.saturating_duration_since(tokio::time::Instant::now()) + LAST_ANSWER;
+            tokio::time::timeout(budget, client.gate(&p))
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the server did not answer within --wait {}",
+                        humantime::format_duration(wait)
+                    )
+                })??
+        };
         if d.allowed() || left == 0 {
             break d;
         }
     };
-    check_signature(&a, &p, &d)?;
+    check_signature(&keys, &p, &d)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else if d.allowed() {
@@ -396,8 +487,8 @@ async fn check_inner(a: CheckArgs) -> anyhow::Result<bool> {
             println!("  - {}: {}", r.code, r.message);
         }
     }
-    match d.decision.as_str() {
-        "allow" => {
+    match &d.decision {
+        Decision::Allow => {
             if a.record {
                 let rec = client
                     .record_deployment(&NewDeployment {
@@ -414,7 +505,7 @@ async fn check_inner(a: CheckArgs) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        "deny" => Ok(false),
-        other => bail!("the server answered an unknown decision {other:?}"),
+        Decision::Deny => Ok(false),
+        Decision::Other(other) => bail!("the server answered an unknown decision {other:?}"),
     }
 }

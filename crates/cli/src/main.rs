@@ -3,8 +3,10 @@
 //! names the bad value and exits non-zero.
 
 mod admin;
+mod backup;
 mod client;
 mod config;
+mod observe;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -63,6 +65,16 @@ enum Cmd {
     Request(client::RequestArgs),
     /// Asks the gate whether content may deploy: exit 0 allowed, 1 denied, 2 could not decide.
     Check(client::CheckArgs),
+    /// Reports the content running on this server (reads CHANGEGATE_URL and CHANGEGATE_TOKEN):
+    /// exit 0 covered by an approval, 1 not.
+    Observe(observe::ObserveArgs),
+    /// Prints the reproducible digest of a deployed directory (sorted relative paths, file modes
+    /// and contents), to name in a change request before deploying.
+    Digest(observe::DigestArgs),
+    /// Writes a verified copy of the (SQLite) database while the server runs.
+    Backup(backup::BackupArgs),
+    /// Restores a backup into an empty data directory, after verifying it.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,5 +122,9 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Audit { db, cmd } => admin::audit(db, cmd).await,
         Cmd::Request(a) => client::request(a).await.map(|()| ExitCode::SUCCESS),
         Cmd::Check(_) => Ok(ExitCode::from(2)),
+        Cmd::Observe(a) => observe::observe(a).await,
+        Cmd::Digest(a) => observe::digest(a),
+        Cmd::Backup(a) => backup::backup(a).await.map(|()| ExitCode::SUCCESS),
+        Cmd::Restore(a) => backup::restore(a).await.map(|()| ExitCode::SUCCESS),
     }
 }

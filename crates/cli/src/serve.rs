@@ -3,9 +3,7 @@
 use crate::DbOpts;
 use crate::config::{self, Config};
 use anyhow::Context;
-use changegate_app::App;
 use clap::Args;
-use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Args)]
@@ -27,21 +25,8 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         cfg.listen = l;
     }
     config::init_logging(&cfg);
-    changegate_server::web::session::set_behind_tls(cfg.behind_tls);
-    changegate_server::web::session::set_trusted_proxies(&cfg.trusted_proxies).map_err(|bad| {
-        anyhow::anyhow!("configuration: trusted_proxies: {bad:?} is not an IP address or CIDR")
-    })?;
-    let pack = cfg.pack()?;
-    let url = cfg.database_url()?;
-    let signer = changegate_app::signer::Signer::load_or_create(&cfg.signing_key_path())?;
-    let schedule = cfg
-        .schedule()
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let mut app = App::open_with(&url, pack, signer)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-    app.tz = schedule.tz;
-    app.publish_signing_key().await?;
+    let server = changegate_server::build(&cfg).await?;
+    let app = server.app.clone();
     if a.demo {
         print_demo(&app.seed_demo().await?, &cfg.listen);
     }
@@ -55,16 +40,21 @@ pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         changegate_store::backend_name(&app.db),
         started.elapsed().as_millis()
     );
-    let app = Arc::new(app);
-    // Missed slots run in the background so that start-up stays fast.
-    let jobs = {
-        let app = app.clone();
-        tokio::spawn(async move { changegate_server::scheduler::start(app, schedule).await })
-    };
-    changegate_server::serve(listener, app, shutdown()).await?;
-    if let Ok(Ok(mut sched)) = jobs.await {
-        let _ = sched.shutdown().await;
+    if let Some((addr, _)) = changegate_server::metrics::spawn(&cfg.metrics, app.clone()).await? {
+        println!("metrics on http://{addr}/metrics");
     }
+    // Missed slots run in the background so that start-up stays fast.
+    let jobs = server.spawn_jobs();
+    let grace = std::time::Duration::from_secs(cfg.server.shutdown_timeout_secs);
+    server.serve(listener, shutdown()).await?;
+    // The scheduler gets the same deadline as the connections.
+    let _ = tokio::time::timeout(grace, async {
+        if let Ok(Ok(mut sched)) = jobs.await {
+            let _ = sched.shutdown().await;
+        }
+    })
+    .await;
+    tracing::info!("changegate stopped");
     Ok(())
 }
 
@@ -82,13 +72,6 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
-        _ => url.to_owned(),
-    }
 }
 
 fn print_demo(d: &changegate_app::demo::Demo, listen: &str) {
@@ -138,6 +121,9 @@ fn print_demo(d: &changegate_app::demo::Demo, listen: &str) {
     println!(
         "  export CHANGEGATE_URL={base} CHANGEGATE_TOKEN={}",
         token("ci")
+    );
+    println!(
+        "  curl -s {base}/api/v1/keys > keys.json; export CHANGEGATE_PUBLIC_KEYS=$PWD/keys.json    # the keys check trusts"
     );
     println!(
         "  changegate check --system {} --env production --commit {} --tree {}    # approved: exit 0",

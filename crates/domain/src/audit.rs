@@ -43,6 +43,13 @@ pub fn chain_hash(prev_hash: &str, record: &AuditRecord<'_>) -> String {
     hex::encode(h.finalize())
 }
 
+/// The bytes a signed checkpoint covers: the event it vouches for, that event's chain hash and
+/// when it was signed. Whoever holds the key vouches that the log held exactly this chain up to
+/// `seq` at `signed_at`.
+pub fn checkpoint_message(seq: i64, hash: &str, signed_at: &str) -> Vec<u8> {
+    format!("changegate-audit-checkpoint-v1\n{seq}\n{hash}\n{signed_at}").into_bytes()
+}
+
 /// A break in the chain found by [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainBreak {
@@ -65,6 +72,29 @@ pub enum ChainBreak {
         /// Seq of the recorded head.
         head: i64,
     },
+    /// A checkpoint signed with the server's key vouches for an event the log no longer holds
+    /// (events at the end were deleted, and the head row moved back).
+    SignedBeyondEnd {
+        /// The event the checkpoint vouches for.
+        signed: i64,
+        /// When it was signed.
+        signed_at: String,
+        /// Last seq present.
+        last: i64,
+    },
+    /// The event a signed checkpoint vouches for is not the one that was signed (the log was
+    /// rewritten, even if its hashes were recomputed).
+    SignedMismatch {
+        /// The event.
+        seq: i64,
+        /// When the checkpoint was signed.
+        signed_at: String,
+    },
+    /// A checkpoint claims the server's key but its signature does not verify (forged).
+    ForgedCheckpoint {
+        /// The event it claims to vouch for.
+        seq: i64,
+    },
 }
 
 impl std::fmt::Display for ChainBreak {
@@ -86,6 +116,22 @@ impl std::fmt::Display for ChainBreak {
                     "events after {last} were deleted: the log's head records event {head}"
                 )
             }
+            ChainBreak::SignedBeyondEnd {
+                signed,
+                signed_at,
+                last,
+            } => write!(
+                f,
+                "events after {last} were deleted: a checkpoint signed at {signed_at} vouches for event {signed}"
+            ),
+            ChainBreak::SignedMismatch { seq, signed_at } => write!(
+                f,
+                "event {seq} is not the one signed at {signed_at}: the log was rewritten"
+            ),
+            ChainBreak::ForgedCheckpoint { seq } => write!(
+                f,
+                "the checkpoint of event {seq} has a signature that does not verify: it was forged"
+            ),
         }
     }
 }
@@ -107,6 +153,14 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// A verifier that continues after event `seq`, whose hash is `hash` (a signed checkpoint).
+    pub fn resume(seq: i64, hash: &str) -> Self {
+        Self {
+            expected: seq + 1,
+            prev: hash.to_owned(),
+        }
+    }
+
     /// Checks the next event and its stored hash.
     pub fn next(&mut self, record: &AuditRecord<'_>, stored_hash: &str) -> Result<(), ChainBreak> {
         if record.seq != self.expected {

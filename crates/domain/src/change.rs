@@ -37,6 +37,10 @@ macro_rules! str_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
         }
+        impl crate::StrEnum for $name {
+            fn name(self) -> &'static str { self.as_str() }
+            fn from_name(s: &str) -> Result<Self, crate::ParseError> { Self::parse(s) }
+        }
     };
 }
 
@@ -158,6 +162,23 @@ pub struct Finding {
     pub severity: Severity,
     /// What was found.
     pub text: String,
+    /// The checklist item it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+}
+
+/// A condition attached to an approval: something the owner must do by a date, which PA05 then
+/// verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// What must be done.
+    pub text: String,
+    /// How serious (default medium).
+    pub severity: Severity,
+    /// By when; `None` takes the pack's default for the severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<chrono::NaiveDate>,
 }
 
 /// A reviewer's evaluation and sign-off.
@@ -173,7 +194,7 @@ pub struct SignOff {
     pub findings: Vec<Finding>,
     /// Conditions attached to a pass.
     #[serde(default)]
-    pub conditions: Vec<String>,
+    pub conditions: Vec<Condition>,
 }
 
 /// A sign-off that counted, in the current evaluation round.
@@ -228,6 +249,8 @@ pub enum Command {
     RequestChanges {
         /// Why.
         note: String,
+        /// What was found, each tracked until PA05 verifies it is fixed.
+        findings: Vec<Finding>,
     },
     /// A reviewer signs off.
     SignOff(SignOff),
@@ -291,6 +314,9 @@ pub enum Refusal {
         /// What was attempted.
         action: &'static str,
     },
+    /// Something other than a change request is not in a state where this can happen.
+    #[error("{0}")]
+    WrongState(String),
     /// This reviewer already signed off in this round.
     #[error("this reviewer has already signed off this change request")]
     AlreadySigned,
@@ -432,14 +458,55 @@ pub fn check_sign_off(s: &SignOff, pack: &PolicyPack) -> Result<(), Refusal> {
             "a change with a failed checklist item cannot pass",
         ));
     }
-    for (i, f) in s.findings.iter().enumerate() {
-        check_text(&format!("findings[{i}].text"), &f.text, 4000, true)?;
-    }
+    check_findings(&s.findings, pack)?;
     for (i, c) in s.conditions.iter().enumerate() {
-        check_text(&format!("conditions[{i}]"), c, 2000, true)?;
+        check_text(&format!("conditions[{i}].text"), &c.text, 2000, true)?;
     }
-    if s.findings.len() > 200 || s.conditions.len() > 100 {
-        return Err(invalid("findings", "too many findings or conditions"));
+    if s.conditions.len() > 100 {
+        return Err(invalid("conditions", "at most 100 conditions"));
+    }
+    if s.conclusion == Conclusion::Fail && !s.conditions.is_empty() {
+        return Err(invalid(
+            "conditions",
+            "conditions go with a pass; a failed evaluation lists findings",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks findings: text, at most 200, and an item that is one of the pack's checklist.
+pub fn check_findings(findings: &[Finding], pack: &PolicyPack) -> Result<(), Refusal> {
+    if findings.len() > 200 {
+        return Err(invalid("findings", "at most 200 findings"));
+    }
+    for (i, f) in findings.iter().enumerate() {
+        check_text(&format!("findings[{i}].text"), &f.text, 4000, true)?;
+        if let Some(item) = &f.item
+            && pack.item(item).is_none()
+        {
+            return Err(invalid(
+                format!("findings[{i}].item"),
+                format!("{item:?} is not an item of the checklist"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a due date given by a reviewer: not before `today` (the server's local date).
+pub fn check_due(
+    field: &str,
+    due: chrono::NaiveDate,
+    today: chrono::NaiveDate,
+) -> Result<(), Refusal> {
+    if due < today {
+        return Err(invalid(
+            field,
+            format!("{due} is in the past (today is {today})"),
+        ));
+    }
+    if due > today + Duration::days(3650) {
+        return Err(invalid(field, format!("{due} is more than ten years away")));
     }
     Ok(())
 }
@@ -487,9 +554,10 @@ pub fn apply(
             next.state = Withdrawn;
             Effect::Withdrawn
         }
-        (Submitted, Command::RequestChanges { note }) => {
+        (Submitted, Command::RequestChanges { note, findings }) => {
             reviewer_of(cr, actor)?;
             check_text("note", note, 4000, true)?;
+            check_findings(findings, pack)?;
             next.state = Draft;
             next.round += 1;
             next.signoffs.clear();
@@ -625,6 +693,7 @@ mod tests {
             4,
             Command::RequestChanges {
                 note: "bổ sung".into(),
+                findings: vec![],
             },
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -783,6 +852,7 @@ mod tests {
             5,
             Command::RequestChanges {
                 note: "Bổ sung tài liệu".into(),
+                findings: vec![],
             },
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -806,7 +876,10 @@ mod tests {
             0 => Command::Edit,
             1 => Command::Submit,
             2 => Command::Withdraw,
-            3 => Command::RequestChanges { note: "x".into() },
+            3 => Command::RequestChanges {
+                note: "x".into(),
+                findings: vec![],
+            },
             4 | 5 => Command::SignOff(full_sign_off(p, Conclusion::Pass)),
             6 => Command::SignOff(full_sign_off(p, Conclusion::Fail)),
             _ => Command::Revoke { reason: "r".into() },
@@ -854,5 +927,35 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// The normalised text a change request is searched by: its title and description in lower case
+/// without Vietnamese diacritics ("Nâng cấp" is found by "nang cap"; đ/Đ become d).
+pub fn search_text(title: &str, description: &str) -> String {
+    crate::password::fold(&format!("{title}\n{description}"))
+}
+
+/// The words of a search, normalised like [`search_text`]; every word must occur.
+pub fn search_words(q: &str) -> Vec<String> {
+    crate::password::fold(q)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    #[test]
+    fn a_search_without_diacritics_finds_the_vietnamese_text() {
+        let t = search_text("Nâng cấp Cổng dịch vụ công", "Đổi máy chủ ĐẮK LẮK");
+        for w in search_words("nang CAP  cong") {
+            assert!(t.contains(&w), "{w} in {t}");
+        }
+        assert!(t.contains("doi may chu dak lak"), "{t}");
+        assert_eq!(search_words(" Nâng  cấp "), ["nang", "cap"]);
+        assert!(!t.contains("nâng"));
     }
 }

@@ -30,17 +30,27 @@ impl GateQuery {
     }
 }
 
-/// Operating status of a system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SystemStatus {
-    /// In operation.
-    Active,
-    /// Suspended: nothing deploys until an evaluation passes.
-    Suspended,
-    /// Decommissioned.
-    Retired,
-}
+str_enum!(
+    /// Operating status of a system.
+    SystemStatus, "system status" {
+        /// In operation.
+        Active = "active",
+        /// Suspended: nothing deploys until an evaluation passes.
+        Suspended = "suspended",
+        /// Decommissioned.
+        Retired = "retired",
+    }
+);
+
+str_enum!(
+    /// Whether an incident is still open.
+    IncidentStatus, "incident status" {
+        /// Reported, not yet resolved.
+        Open = "open",
+        /// Resolved.
+        Resolved = "resolved",
+    }
+);
 
 /// What the gate needs to know about the system.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +69,9 @@ pub struct SystemFacts {
     pub emergencies: Vec<EmergencyFacts>,
     /// When a change of the system was last approved (an evaluation passed).
     pub last_approval_at: Option<DateTime<Utc>>,
+    /// Conditions not yet verified whose severity closes the gate once overdue: (item id, the
+    /// instant it becomes overdue).
+    pub gating_conditions: Vec<(i64, DateTime<Utc>)>,
 }
 
 /// An emergency change that was submitted (break-glass).
@@ -119,6 +132,9 @@ fn allow_until(
     let mut until = approval_until;
     if let Some(due) = sys.next_review_due.filter(|d| *d > now) {
         until = until.min(due);
+    }
+    for (_, at) in sys.gating_conditions.iter().filter(|(_, at)| *at > now) {
+        until = until.min(*at);
     }
     for e in sys
         .emergencies
@@ -217,6 +233,9 @@ pub enum ReasonCode {
     IncidentOpen,
     /// The periodic re-review is overdue.
     ReReviewOverdue,
+    /// A condition of an approval, of a severity that closes the gate, is overdue and not yet
+    /// verified by PA05.
+    ConditionOverdue,
     /// Inside a freeze window.
     FreezeWindow,
     /// No approved change request covers the content.
@@ -244,6 +263,7 @@ impl ReasonCode {
             ReasonCode::SystemRetired => "system_retired",
             ReasonCode::IncidentOpen => "incident_open",
             ReasonCode::ReReviewOverdue => "re_review_overdue",
+            ReasonCode::ConditionOverdue => "condition_overdue",
             ReasonCode::FreezeWindow => "freeze_window",
             ReasonCode::NoApprovedChange => "no_approved_change",
             ReasonCode::PendingEvaluation => "pending_evaluation",
@@ -356,6 +376,26 @@ pub fn decide(
         say!(
             ReasonCode::ReReviewOverdue,
             format!("the periodic re-review was due on {}", ts(due))
+        );
+    }
+    let overdue: Vec<i64> = sys
+        .gating_conditions
+        .iter()
+        .filter(|(_, at)| *at <= now)
+        .map(|(id, _)| *id)
+        .collect();
+    if !overdue.is_empty() {
+        say!(
+            ReasonCode::ConditionOverdue,
+            format!(
+                "{} condition(s) of an approval are overdue and not verified by PA05 (remediation #{})",
+                overdue.len(),
+                overdue
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", #")
+            )
         );
     }
     // Break-glass not followed by a passing evaluation in time suspends the system until an
@@ -534,6 +574,7 @@ mod tests {
             freezes: vec![],
             emergencies: vec![],
             last_approval_at: None,
+            gating_conditions: vec![],
         }
     }
     fn query() -> GateQuery {

@@ -8,16 +8,20 @@
 //! It must not do IO, be async, or know sea-orm or axum. Errors are `thiserror` enums.
 
 pub mod audit;
+#[macro_use]
 pub mod change;
+pub mod enforce;
 pub mod gate;
 pub mod ids;
+pub mod incident;
 pub mod password;
 pub mod policy;
+pub mod remediation;
 pub mod roles;
 
 pub use change::{
-    Actor, ChangeKind, ChangeRequest, CheckResult, Command, Conclusion, CrState, Effect, Finding,
-    ItemResult, Refusal, Severity, SignOff, SignOffRecord,
+    Actor, ChangeKind, ChangeRequest, CheckResult, Command, Conclusion, Condition, CrState, Effect,
+    Finding, ItemResult, Refusal, Severity, SignOff, SignOffRecord,
 };
 pub use gate::{CandidateChange, Decision, GateQuery, Reason, ReasonCode, SystemFacts};
 pub use ids::{
@@ -25,3 +29,12 @@ pub use ids::{
 };
 pub use policy::{PolicyError, PolicyPack};
 pub use roles::{OrgKind, Role};
+
+/// A closed set of values with one name each: how a state, kind or role is written on the wire
+/// and in the database. The store keeps such values as text through this trait alone.
+pub trait StrEnum: Copy + Sized + Send + Sync + 'static {
+    /// The value's name.
+    fn name(self) -> &'static str;
+    /// The value of a name.
+    fn from_name(s: &str) -> Result<Self, ParseError>;
+}

@@ -61,6 +61,10 @@ struct RawPack {
     reminders: Reminders,
     emergency: Emergency,
     incidents: Incidents,
+    #[serde(default)]
+    observations: Observations,
+    #[serde(default)]
+    remediation: Remediation,
     levels: BTreeMap<String, toml::Spanned<LevelRule>>,
     checklist: Vec<toml::Spanned<ChecklistItem>>,
 }
@@ -127,8 +131,122 @@ pub struct Emergency {
 pub struct Incidents {
     /// Severities of an open incident that close the gate.
     pub blocking_severities: BTreeSet<crate::change::Severity>,
-    /// Hours to notify A05 of a personal-data breach (Decree 13/2023, Art. 23).
+    /// Hours to notify A05 of a personal-data breach, counted from its detection (Decree
+    /// 356/2025).
     pub breach_notify_hours: u32,
+    /// Hours from detection to the initial notice of a serious (high, critical) incident
+    /// (Decree 331/2026, Art. 31.2.d; default 24).
+    #[serde(default = "default_initial_notice_hours")]
+    pub initial_notice_hours: u32,
+    /// Hours from detection to the incident report (Decree 331/2026, Art. 31.2.d; default 72).
+    #[serde(default = "default_report_hours")]
+    pub report_hours: u32,
+    /// Hours before a notice's deadline when its reminder goes out (default 6 and 1).
+    #[serde(default = "default_notice_reminders")]
+    pub notice_reminder_hours: Vec<u32>,
+}
+
+fn default_initial_notice_hours() -> u32 {
+    24
+}
+
+fn default_report_hours() -> u32 {
+    72
+}
+
+fn default_notice_reminders() -> Vec<u32> {
+    vec![6, 1]
+}
+
+/// Observed content (`POST /api/v1/observations`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observations {
+    /// Minutes after which a source that has reported before and has not reported since raises
+    /// a signal (default 60).
+    pub source_silence_minutes: u32,
+}
+
+impl Default for Observations {
+    fn default() -> Self {
+        Self {
+            source_silence_minutes: 60,
+        }
+    }
+}
+
+/// Findings and conditions tracked to closure (`[remediation]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remediation {
+    /// Days from the sign-off to the due date of an item given no date, per severity.
+    #[serde(default)]
+    pub due_days: DueDays,
+    /// Days before an item's due date when its owners are reminded.
+    #[serde(default = "default_remediation_reminders")]
+    pub reminder_days_before: Vec<u32>,
+    /// Severities of an overdue, unverified condition that close the gate for its system.
+    #[serde(default = "default_gate_closing")]
+    pub gate_closing_severities: BTreeSet<crate::change::Severity>,
+}
+
+/// Days to the default due date, per severity.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DueDays {
+    /// Low.
+    pub low: u32,
+    /// Medium.
+    pub medium: u32,
+    /// High.
+    pub high: u32,
+    /// Critical.
+    pub critical: u32,
+}
+
+impl Default for DueDays {
+    fn default() -> Self {
+        Self {
+            low: 90,
+            medium: 90,
+            high: 30,
+            critical: 7,
+        }
+    }
+}
+
+impl DueDays {
+    /// Days for a severity.
+    pub fn of(&self, s: crate::change::Severity) -> u32 {
+        use crate::change::Severity::*;
+        match s {
+            Low => self.low,
+            Medium => self.medium,
+            High => self.high,
+            Critical => self.critical,
+        }
+    }
+}
+
+fn default_remediation_reminders() -> Vec<u32> {
+    vec![7, 1]
+}
+
+fn default_gate_closing() -> BTreeSet<crate::change::Severity> {
+    BTreeSet::from([
+        crate::change::Severity::High,
+        crate::change::Severity::Critical,
+    ])
+}
+
+impl Default for Remediation {
+    fn default() -> Self {
+        Self {
+            due_days: DueDays::default(),
+            reminder_days_before: default_remediation_reminders(),
+            gate_closing_severities: default_gate_closing(),
+        }
+    }
 }
 
 /// A validated policy pack.
@@ -148,6 +266,10 @@ pub struct PolicyPack {
     pub emergency: Emergency,
     /// Incident rules.
     pub incidents: Incidents,
+    /// Observed-content rules.
+    pub observations: Observations,
+    /// Findings and conditions: due dates, reminders, what closes the gate.
+    pub remediation: Remediation,
     levels: [LevelRule; 5],
     /// The checklist, in order.
     pub checklist: Vec<ChecklistItem>,
@@ -220,6 +342,24 @@ impl PolicyPack {
         if raw.emergency.window_hours == 0 || raw.emergency.window_hours > 720 {
             return Err(err("emergency.window_hours: must be from 1 to 720".into()));
         }
+        if raw.incidents.initial_notice_hours == 0
+            || raw.incidents.report_hours == 0
+            || raw.incidents.initial_notice_hours > raw.incidents.report_hours
+        {
+            return Err(err(
+                "incidents: initial_notice_hours and report_hours must be at least 1, the initial notice not after the report".into(),
+            ));
+        }
+        if raw
+            .incidents
+            .notice_reminder_hours
+            .iter()
+            .any(|h| *h == 0 || *h > 720)
+        {
+            return Err(err(
+                "incidents.notice_reminder_hours: each must be from 1 to 720".into(),
+            ));
+        }
         if raw.incidents.breach_notify_hours == 0 {
             return Err(err(
                 "incidents.breach_notify_hours: must be at least 1".into()
@@ -233,6 +373,30 @@ impl PolicyPack {
         {
             return Err(err(
                 "reminders.days_before: each offset must be from 1 to 365 days".into(),
+            ));
+        }
+        if !(1..=10_080).contains(&raw.observations.source_silence_minutes) {
+            return Err(err(
+                "observations.source_silence_minutes: must be from 1 to 10080 (a week)".into(),
+            ));
+        }
+        let d = raw.remediation.due_days;
+        if [d.low, d.medium, d.high, d.critical]
+            .iter()
+            .any(|n| *n == 0 || *n > 3650)
+        {
+            return Err(err(
+                "remediation.due_days: each must be from 1 to 3650 days".into(),
+            ));
+        }
+        if raw
+            .remediation
+            .reminder_days_before
+            .iter()
+            .any(|d| *d == 0 || *d > 365)
+        {
+            return Err(err(
+                "remediation.reminder_days_before: each offset must be from 1 to 365 days".into(),
             ));
         }
         let mut seen = BTreeSet::new();
@@ -277,6 +441,8 @@ impl PolicyPack {
             reminders: raw.reminders,
             emergency: raw.emergency,
             incidents: raw.incidents,
+            observations: raw.observations,
+            remediation: raw.remediation,
             levels,
             checklist,
         })

@@ -17,16 +17,22 @@ pub enum Role {
     Admin,
     /// A CI/CD pipeline: asks the gate.
     Ci,
+    /// A Kubernetes API server's admission webhook: asks the gate for the images of a workload.
+    Admission,
+    /// A sensor on a server deployed by hand: reports the content it observes running.
+    Observer,
 }
 
 impl Role {
     /// All roles.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 7] = [
         Role::Owner,
         Role::Reviewer,
         Role::Auditor,
         Role::Admin,
         Role::Ci,
+        Role::Admission,
+        Role::Observer,
     ];
 
     /// The role's name on the wire and in the database.
@@ -37,6 +43,8 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::Ci => "ci",
+            Role::Admission => "admission",
+            Role::Observer => "observer",
         }
     }
 
@@ -48,7 +56,7 @@ impl Role {
             .ok_or_else(|| crate::ParseError {
                 field: "role",
                 value: s.chars().take(80).collect(),
-                expected: "one of owner, reviewer, auditor, admin, ci",
+                expected: "one of owner, reviewer, auditor, admin, ci, admission, observer",
             })
     }
 
@@ -63,6 +71,12 @@ impl Role {
         self.sees_every_organisation() || actor_org == owner_org
     }
 
+    /// Whether this role is a machine's (a pipeline, an admission webhook, an observer): it uses
+    /// API tokens only and never signs in to the web UI.
+    pub fn is_machine(self) -> bool {
+        matches!(self, Role::Ci | Role::Admission | Role::Observer)
+    }
+
     /// Whether a person of this role must enrol a second factor (TOTP) before using the web UI:
     /// reviewers sign off, admins manage accounts.
     pub fn needs_second_factor(self) -> bool {
@@ -72,7 +86,7 @@ impl Role {
     /// Which organisation kinds a user of this role may belong to.
     pub fn fits_org(self, kind: OrgKind) -> bool {
         match self {
-            Role::Owner | Role::Ci => kind == OrgKind::Owner,
+            Role::Owner | Role::Ci | Role::Admission | Role::Observer => kind == OrgKind::Owner,
             Role::Reviewer => kind == OrgKind::Reviewer,
             Role::Auditor => kind == OrgKind::Inspector || kind == OrgKind::Reviewer,
             Role::Admin => true,
@@ -127,7 +141,7 @@ mod tests {
 
     #[test]
     fn owners_and_pipelines_see_only_their_organisation_and_pa05_and_inspectors_see_all() {
-        for r in [Role::Owner, Role::Ci] {
+        for r in [Role::Owner, Role::Ci, Role::Admission, Role::Observer] {
             assert!(r.may_see(1, 1));
             assert!(!r.may_see(1, 2), "{r}");
         }
@@ -140,7 +154,13 @@ mod tests {
     fn reviewers_and_admins_need_a_second_factor_and_the_others_do_not() {
         assert!(Role::Reviewer.needs_second_factor());
         assert!(Role::Admin.needs_second_factor());
-        for r in [Role::Owner, Role::Auditor, Role::Ci] {
+        for r in [
+            Role::Owner,
+            Role::Auditor,
+            Role::Ci,
+            Role::Admission,
+            Role::Observer,
+        ] {
             assert!(!r.needs_second_factor(), "{r}");
         }
     }

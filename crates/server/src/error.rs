@@ -3,14 +3,14 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use changegate_api::{FieldError, Problem};
+use changegate_api::{Decision, FieldError, Problem, ProblemCode};
 use changegate_app::AppError;
 
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ProblemCode,
     title: &'static str,
     detail: Option<String>,
     errors: Vec<FieldError>,
@@ -21,7 +21,7 @@ impl ApiError {
     /// An error with a status, code and detail.
     pub fn new(
         status: StatusCode,
-        code: &'static str,
+        code: ProblemCode,
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
@@ -35,9 +35,14 @@ impl ApiError {
         }
     }
 
+    /// The answer's status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// The problem's code.
-    pub fn code(&self) -> &'static str {
-        self.code
+    pub fn code(&self) -> &ProblemCode {
+        &self.code
     }
 
     /// Marks the answer as a gate denial (fail closed).
@@ -51,25 +56,50 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         use StatusCode as S;
         match e {
-            AppError::Unauthorized(m) => {
-                ApiError::new(S::UNAUTHORIZED, "unauthorized", "Not authenticated", m)
-            }
+            AppError::Unauthorized(m) => ApiError::new(
+                S::UNAUTHORIZED,
+                ProblemCode::Unauthorized,
+                "Not authenticated",
+                m,
+            ),
             AppError::TokenExpired(at) => ApiError::new(
                 S::UNAUTHORIZED,
-                "token_expired",
+                ProblemCode::TokenExpired,
                 "Token expired",
                 format!("the token expired at {at}"),
             ),
-            AppError::Forbidden(m) => ApiError::new(S::FORBIDDEN, "forbidden", "Forbidden", m),
+            AppError::Forbidden(m) => {
+                ApiError::new(S::FORBIDDEN, ProblemCode::Forbidden, "Forbidden", m)
+            }
+            AppError::Throttled(until) => ApiError::new(
+                S::TOO_MANY_REQUESTS,
+                ProblemCode::SignInThrottled,
+                "Too many failed sign-ins",
+                format!(
+                    "Quá nhiều lần đăng nhập sai từ địa chỉ này, hãy thử lại sau {} / too many failed sign-ins from this address, try again after {}",
+                    until.to_rfc3339(),
+                    until.to_rfc3339()
+                ),
+            ),
+            AppError::Locked(until) => ApiError::new(
+                S::FORBIDDEN,
+                ProblemCode::AccountLocked,
+                "Account locked",
+                format!(
+                    "Tài khoản đang bị khoá đến {} sau nhiều lần nhập sai / the account is locked until {} after repeated failures",
+                    until.to_rfc3339(),
+                    until.to_rfc3339()
+                ),
+            ),
             AppError::SeparationOfDuties(m) => ApiError::new(
                 S::FORBIDDEN,
-                "separation_of_duties",
+                ProblemCode::SeparationOfDuties,
                 "Separation of duties",
                 m,
             ),
             AppError::NotFound(m) => ApiError::new(
                 S::NOT_FOUND,
-                "not_found",
+                ProblemCode::NotFound,
                 "Not found",
                 format!("{m} not found"),
             ),
@@ -81,7 +111,7 @@ impl From<AppError> for ApiError {
                     .join("; ");
                 let mut a = ApiError::new(
                     S::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
+                    ProblemCode::ValidationFailed,
                     "Invalid input",
                     detail,
                 );
@@ -96,7 +126,7 @@ impl From<AppError> for ApiError {
                 tracing::error!(cause = %m, "gate unavailable");
                 ApiError::new(
                     S::SERVICE_UNAVAILABLE,
-                    "gate_unavailable",
+                    ProblemCode::GateUnavailable,
                     "Service unavailable",
                     "the server cannot decide now; deny",
                 )
@@ -106,7 +136,7 @@ impl From<AppError> for ApiError {
                 tracing::error!(cause = %m, "internal error");
                 ApiError::new(
                     S::INTERNAL_SERVER_ERROR,
-                    "internal_error",
+                    ProblemCode::InternalError,
                     "Internal error",
                     "the server failed; see its log",
                 )
@@ -121,10 +151,11 @@ impl IntoResponse for ApiError {
             type_: format!("urn:changegate:problem:{}", self.code),
             title: self.title.to_owned(),
             status: self.status.as_u16(),
-            code: self.code.to_owned(),
+            code: self.code,
             detail: self.detail,
             errors: self.errors,
-            decision: self.deny.then(|| "deny".to_owned()),
+            decision: self.deny.then_some(Decision::Deny),
+            request_id: crate::request_id::current(),
         };
         let body = serde_json::to_vec(&p).unwrap_or_default();
         (
@@ -140,7 +171,7 @@ impl IntoResponse for ApiError {
 pub async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ProblemCode::NotFound,
         "Not found",
         "no such endpoint",
     )
@@ -150,7 +181,7 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ProblemCode::MethodNotAllowed,
         "Method not allowed",
         "this endpoint does not take that method",
     )
@@ -161,7 +192,7 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
+        ProblemCode::InternalError,
         "Internal error",
         "the server failed; see its log",
     )

@@ -7,17 +7,24 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use changegate_api::ProblemCode;
 use changegate_app::Principal;
 use serde::de::DeserializeOwned;
 
 /// The peer's address (unspecified when the server runs without connect info).
 pub struct PeerIp(pub std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+impl FromRequestParts<AppState> for PeerIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(crate::web::session::peer_ip(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PeerIp(crate::web::session::peer_ip(
+            parts,
+            &app.edge.trusted_proxies,
+        )))
     }
 }
 
@@ -31,7 +38,7 @@ impl FromRequestParts<AppState> for Actor {
         let missing = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ProblemCode::Unauthorized,
                 "Not authenticated",
                 "send Authorization: Bearer <token>",
             )
@@ -68,28 +75,31 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     use StatusCode as S;
     let text = r.body_text();
     match r {
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", text)
-        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(
+            S::BAD_REQUEST,
+            ProblemCode::MalformedJson,
+            "Malformed JSON",
+            text,
+        ),
         JsonRejection::JsonDataError(_) => ApiError::new(
             S::UNPROCESSABLE_ENTITY,
-            "invalid_body",
+            ProblemCode::InvalidBody,
             "Invalid body",
             text,
         ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             S::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ProblemCode::UnsupportedMediaType,
             "Unsupported media type",
             "send Content-Type: application/json",
         ),
         _ if r.status() == S::PAYLOAD_TOO_LARGE => ApiError::new(
             S::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ProblemCode::PayloadTooLarge,
             "Payload too large",
             format!("the body is larger than {} bytes", crate::BODY_LIMIT),
         ),
-        _ => ApiError::new(S::BAD_REQUEST, "bad_request", "Bad request", text),
+        _ => ApiError::new(S::BAD_REQUEST, ProblemCode::BadRequest, "Bad request", text),
     }
 }
 
@@ -106,7 +116,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .map_err(|r: QueryRejection| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_query",
+                    ProblemCode::InvalidQuery,
                     "Invalid query",
                     r.body_text(),
                 )
@@ -117,17 +127,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 /// A path parameter; one that does not parse is a 404 (no such resource).
 pub struct Path<T>(pub T);
 
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+impl<T: DeserializeOwned + Send + 'static, S: Send + Sync> FromRequestParts<S> for Path<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // An id is written one way: `01` or `+1` is not change request 1.
+        if std::any::TypeId::of::<T>() == std::any::TypeId::of::<i64>()
+            && let Ok(raw) = axum::extract::RawPathParams::from_request_parts(parts, state).await
+            && raw
+                .iter()
+                .any(|(_, v)| v.parse::<i64>().is_ok_and(|n| n.to_string() != v))
+        {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                ProblemCode::NotFound,
+                "Not found",
+                "an id is written in plain digits, without leading zeros or a sign",
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
             .map_err(|r: PathRejection| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,
-                    "not_found",
+                    ProblemCode::NotFound,
                     "Not found",
                     r.body_text(),
                 )

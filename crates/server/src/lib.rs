@@ -5,17 +5,26 @@
 //! It holds no business rules: rights, separation of duties and validation live in the domain
 //! and app crates.
 
+pub mod config;
+pub mod conn;
 pub mod dispatch;
+pub mod enforce;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod request_id;
 mod routes;
 pub mod scheduler;
+pub mod tls;
 pub mod web;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use changegate_app::App;
+use changegate_app::sessions::IpNet;
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -24,8 +33,41 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 
-/// Shared state of every handler.
-pub type AppState = Arc<App>;
+/// Shared state of every handler: the app and the edge's own settings. Dereferences to the app.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub app: Arc<App>,
+    /// How the edge meets the network.
+    pub edge: Arc<Edge>,
+}
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+/// The edge's settings, from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    /// Browsers reach the server over HTTPS: cookies are marked `Secure`.
+    pub behind_tls: bool,
+    /// The reverse proxies whose `X-Forwarded-For` header names the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl AppState {
+    /// The state of a server with these settings.
+    pub fn new(app: Arc<App>, edge: Edge) -> Self {
+        Self {
+            app,
+            edge: Arc::new(edge),
+        }
+    }
+}
 
 /// Largest request body accepted (1 MiB); larger ones get 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -74,11 +116,16 @@ pub fn router_and_openapi(app: AppState) -> (Router, utoipa::openapi::OpenApi) {
                 ))
             }),
         )
-        .merge(web::router())
+        .merge(web::router(app.clone()))
         .fallback(web::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            web::security_headers,
+        ))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(app);
     (router, api)
 }
@@ -88,22 +135,145 @@ pub fn router(app: AppState) -> Router {
     router_and_openapi(app).0
 }
 
-/// Serves on an already bound listener until `shutdown` completes. Starts the gate's audit-log
-/// poller.
-pub async fn serve(
-    listener: TcpListener,
-    app: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let poller = app.spawn_poller();
-    let dispatcher = dispatch::spawn_dispatcher(&app);
-    let result = axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    poller.abort();
-    dispatcher.abort();
-    result
+/// A server built from its configuration, not yet serving: what `changegate serve` runs and
+/// what the tests start.
+pub struct Server {
+    /// The app (for the demo seed and the tests' direct checks).
+    pub app: Arc<App>,
+    /// The handlers' state.
+    pub state: AppState,
+    /// The job schedule.
+    pub schedule: scheduler::Schedule,
+    /// Native TLS (`[tls]`), or plain HTTP.
+    pub tls: Option<tls::TlsConfig>,
+    /// `[server]`: timeouts and the bound on connections.
+    pub limits: conn::ServerConfig,
+}
+
+/// Builds the server from its configuration: the policy pack, the database (connected and
+/// migrated), the signing key (published), the time zone, the job schedule and the edge's
+/// settings. Every error names what is wrong.
+pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
+    let pack = cfg.pack()?;
+    let url = cfg.database_url()?;
+    let signer = changegate_app::signer::Signer::load_or_create(&cfg.signing_key_path())?;
+    let schedule = cfg
+        .schedule()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let trusted_proxies =
+        web::session::parse_trusted_proxies(&cfg.trusted_proxies).map_err(|bad| {
+            anyhow::anyhow!("configuration: trusted_proxies: {bad:?} is not an IP address or CIDR")
+        })?;
+    let mut app = App::open_with(&url, pack, signer)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    app.tz = schedule.tz;
+    app.auth.key = Some(changegate_app::auth::TokenKey::load_or_create(
+        &cfg.token_key_path(),
+    )?);
+    app.enforce = enforce::settings(&cfg.k8s, cfg.github.as_ref())?;
+    app.checkpoints = changegate_app::audit::checkpoints::Settings {
+        every: i64::from(cfg.audit.checkpoint_every.max(1)),
+        anchor: Some(cfg.audit_anchor_path()),
+    };
+    verify_audit(&app, cfg.audit.on_break).await?;
+    if app.read_only.get().is_none() {
+        app.publish_signing_key().await?;
+    }
+    let app = Arc::new(app);
+    let edge = Edge {
+        behind_tls: cfg.behind_tls,
+        trusted_proxies,
+    };
+    Ok(Server {
+        state: AppState::new(app.clone(), edge),
+        app,
+        schedule,
+        tls: cfg.tls.clone(),
+        limits: cfg.server.clone(),
+    })
+}
+
+/// Verifies the audit log from its last signed checkpoint to the head before serving; on a break
+/// refuses to start, or (`[audit] on_break = "read_only"`) serves reads only.
+async fn verify_audit(
+    app: &App,
+    on_break: changegate_app::audit::checkpoints::OnBreak,
+) -> anyhow::Result<()> {
+    use changegate_app::audit::checkpoints::OnBreak;
+    match app.verify_audit_at_start().await? {
+        Ok(from) => {
+            tracing::info!(
+                from_checkpoint = from,
+                "audit log verified from its last signed checkpoint to the head"
+            );
+            Ok(())
+        }
+        Err(b) => match on_break {
+            OnBreak::Refuse => anyhow::bail!(
+                "the audit log does not hold what this server signed: {b}. Refusing to serve: \
+                 run `changegate audit verify`, restore a backup, or set [audit] on_break = \
+                 \"read_only\" to serve reads only"
+            ),
+            OnBreak::ReadOnly => {
+                tracing::error!(
+                    "AUDIT LOG TAMPERED: {b}. Serving READ-ONLY: every write is refused until \
+                     the log is restored"
+                );
+                let _ = app
+                    .read_only
+                    .set(format!("the audit log was tampered with ({b})"));
+                Ok(())
+            }
+        },
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl Server {
+    /// The router.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Starts the scheduled jobs (after running the slots missed while no replica was up) in
+    /// the background. Keep the handle; the scheduler stops when it is dropped or shut down.
+    pub fn spawn_jobs(
+        &self,
+    ) -> tokio::task::JoinHandle<Result<tokio_cron_scheduler::JobScheduler, String>> {
+        let (app, schedule) = (self.app.clone(), self.schedule.clone());
+        tokio::spawn(async move { scheduler::start(app, schedule).await })
+    }
+
+    /// Serves on an already bound listener until `shutdown` completes (then requests in flight
+    /// get `[server] shutdown_timeout_secs` to finish). Starts the gate's audit-log poller and
+    /// the webhook dispatcher.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let poller = self.app.spawn_poller();
+        let dispatcher = dispatch::spawn_dispatcher(&self.app);
+        let silence_watch = self.app.spawn_silence_watch();
+        let github_waiter = self.app.spawn_github_waiter();
+        let result = match self.tls {
+            Some(tls) => tls::serve(listener, router(self.state), tls, self.limits, shutdown).await,
+            None => conn::serve(listener, router(self.state), None, self.limits, shutdown).await,
+        };
+        poller.abort();
+        dispatcher.abort();
+        silence_watch.abort();
+        if let Some(w) = github_waiter {
+            w.abort();
+        }
+        result
+    }
 }

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod entity;
 pub mod migration;
+pub mod types;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;

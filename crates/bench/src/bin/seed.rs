@@ -21,11 +21,14 @@ use changegate_app::registry::user_by_name;
 use changegate_app::{App, Principal};
 use changegate_domain::PolicyPack;
 use changegate_domain::change::Command;
+use changegate_domain::gate::SystemStatus;
+use changegate_domain::{ChangeKind, CrState};
 use changegate_store::entity::{change_request as cr, cr_subject, system};
 use changegate_store::sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
+use changegate_store::types::JsonText;
 use chrono::{Duration, Utc};
 use clap::Parser;
 use sha2::{Digest, Sha256};
@@ -126,26 +129,26 @@ const REASONS: [&str; 6] = [
     "để chấm dứt việc tra cứu dữ liệu dân cư bằng tệp Excel và VBScript tự viết.",
     "theo kế hoạch chuyển đổi số của tỉnh năm nay.",
 ];
-const KINDS: [&str; 5] = [
-    "software",
-    "software",
-    "configuration",
-    "hardware",
-    "network",
+const KINDS: [ChangeKind; 5] = [
+    ChangeKind::Software,
+    ChangeKind::Software,
+    ChangeKind::Configuration,
+    ChangeKind::Hardware,
+    ChangeKind::Network,
 ];
 
 /// A state with its share in per mille (the rest of the thousand is `approved`).
-const STATES: [(&str, u64); 7] = [
-    ("rejected", 200),
-    ("withdrawn", 150),
-    ("submitted", 200),
-    ("expired", 80),
-    ("revoked", 20),
-    ("draft", 50),
-    ("approved", 300),
+const STATES: [(CrState, u64); 7] = [
+    (CrState::Rejected, 200),
+    (CrState::Withdrawn, 150),
+    (CrState::Submitted, 200),
+    (CrState::Expired, 80),
+    (CrState::Revoked, 20),
+    (CrState::Draft, 50),
+    (CrState::Approved, 300),
 ];
 
-fn state(r: &mut Rng) -> &'static str {
+fn state(r: &mut Rng) -> CrState {
     let mut x = r.below(1000);
     for (s, share) in STATES {
         if x < share {
@@ -153,7 +156,7 @@ fn state(r: &mut Rng) -> &'static str {
         }
         x -= share;
     }
-    "approved"
+    CrState::Approved
 }
 
 struct World {
@@ -308,7 +311,11 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
     app.act_on_change(Some(&owner), c.id, Command::Submit)
         .await
         .context("submit the approved change")?;
-    app.sign_off(
+    // Through the second factor, as a reviewer would: a code of the step before, so that the
+    // codes of this step and the next stay usable by a benchmark signing off through the API.
+    let key = changegate_app::totp::base32_decode(&reviewer_totp_secret).context("secret")?;
+    let code = changegate_app::totp::code_at(&key, Utc::now().timestamp() - 30);
+    app.sign_off_with_code(
         &reviewer,
         c.id,
         wire::NewSignOff {
@@ -316,8 +323,9 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
             checklist: answers(&app.pack),
             findings: vec![],
             conditions: vec![],
-            second_factor_code: None,
+            second_factor_code: Some(code),
         },
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
     )
     .await
     .context("sign off the approved change")?;
@@ -365,30 +373,30 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
         // server that runs expire-approvals every 10 minutes has sent the warnings of the last 7
         // days already, and the run that `serve` makes at start finds nothing to do. (A database
         // that never ran it sends a one-off burst of warnings, which is not what is measured.)
-        "approved" => {
+        CrState::Approved => {
             let at = now - Duration::minutes(r.below(60 * 24 * 22) as i64);
             (Some(at), Some(at + Duration::days(30)))
         }
-        "expired" | "revoked" => {
+        CrState::Expired | CrState::Revoked => {
             let at = created + Duration::days(2);
             (Some(at), Some(at + Duration::days(30)))
         }
         _ => (None, None),
     };
     let round = match st {
-        "draft" => 0,
-        "submitted" => 1,
+        CrState::Draft => 0,
+        CrState::Submitted => 1,
         _ => 1 + (r.below(4) == 0) as i32,
     };
-    let envs = *r.pick(&[
-        r#"["production"]"#,
-        r#"["production"]"#,
-        r#"["production","staging"]"#,
-        r#"["staging"]"#,
+    let envs: &[&str] = r.pick::<&[&str]>(&[
+        &["production"][..],
+        &["production"][..],
+        &["production", "staging"][..],
+        &["staging"][..],
     ]);
     let object = *r.pick(&OBJECTS);
     let kind = *r.pick(&KINDS);
-    let components = if kind == "hardware" {
+    let components = if kind == ChangeKind::Hardware {
         serde_json::to_string(&[wire::ComponentChange {
             name: "Máy chủ Dell PowerEdge R740".into(),
             before: "R740".into(),
@@ -407,7 +415,7 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
             r.pick(&REASONS)
         )),
         state: Set(st.into()),
-        environments: Set(envs.into()),
+        environments: Set(JsonText(envs.iter().map(|e| (*e).to_owned()).collect())),
         components: Set(components),
         filed_by: Set(owner),
         editors: Set(format!("[{owner}]")),
@@ -598,9 +606,9 @@ async fn bulk_systems(app: &App, a: &Args) -> anyhow::Result<usize> {
                         operating_unit: Set("Trung tâm Công nghệ thông tin".into()),
                         level: Set(level),
                         population_db: Set(true),
-                        environments: Set(r#"["production","staging"]"#.into()),
+                        environments: Set(JsonText(vec!["production".into(), "staging".into()])),
                         components: Set("[]".into()),
-                        status: Set("active".into()),
+                        status: Set(SystemStatus::Active.into()),
                         last_evaluated_on: Set(Some(last)),
                         next_review_due: Set(due),
                         created_at: Set(now),

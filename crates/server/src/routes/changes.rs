@@ -6,6 +6,7 @@ use crate::extract::{Actor, Json, Path, PeerIp, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use changegate_api::*;
+use changegate_app::changes::ChangeFilter;
 use changegate_domain::change::Command;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -31,10 +32,28 @@ struct ListParams {
     /// System code.
     #[param(example = "TTHC-TINH")]
     system: Option<String>,
+    /// Owner organisation code.
+    #[param(example = "STNMT")]
+    org: Option<String>,
     /// State.
     #[param(example = "submitted")]
     state: Option<String>,
-    /// At most this many (1-500, default 100).
+    /// Kind.
+    #[param(example = "software")]
+    kind: Option<String>,
+    /// Filed on or after this day (YYYY-MM-DD, the server's time zone).
+    #[param(example = "2026-12-01")]
+    from: Option<String>,
+    /// Filed on or before this day.
+    #[param(example = "2026-12-31")]
+    to: Option<String>,
+    /// Words of the title or description, with or without diacritics (`nang cap` finds
+    /// "Nâng cấp").
+    #[param(example = "nang cap")]
+    q: Option<String>,
+    /// Page, from 1.
+    page: Option<u64>,
+    /// Items per page (1-500, default 50).
     limit: Option<u64>,
 }
 
@@ -60,15 +79,18 @@ async fn list(
     Actor(who): Actor,
     Query(q): Query<ListParams>,
 ) -> Result<axum::Json<ChangeRequestList>, ApiError> {
-    Ok(axum::Json(
-        app.list_changes(
-            &who,
-            q.system.as_deref(),
-            q.state.as_deref(),
-            q.limit.unwrap_or(100),
-        )
-        .await?,
-    ))
+    let f = ChangeFilter {
+        system: q.system,
+        org: q.org,
+        state: q.state,
+        kind: q.kind,
+        from: q.from,
+        to: q.to,
+        q: q.q,
+        page: q.page,
+        limit: q.limit,
+    };
+    Ok(axum::Json(app.list_changes(&who, &f).await?))
 }
 
 /// A change request with its state, subjects, sign-offs and the checklist to answer.
@@ -108,7 +130,9 @@ async fn withdraw(State(app): State<AppState>, Actor(who): Actor, Path(id): Path
     ))
 }
 
-/// Sends a submitted change back to its owner (reviewer).
+/// Sends a submitted change back to its owner (reviewer), with a note and findings
+/// (`{severity, text, item?}`); each finding becomes a remediation item of the owner's
+/// organisation. The change is a draft again, in a new evaluation round.
 #[utoipa::path(post, path = "/api/v1/change-requests/{id}/request-changes", tag = "change requests", params(("id" = i64, Path, example = 2)), request_body(content = Note, example = super::examples::note),
     responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 async fn request_changes(
@@ -117,10 +141,7 @@ async fn request_changes(
     Path(id): Path<i64>,
     Json(n): Json<Note>,
 ) -> Answer {
-    Ok(axum::Json(
-        app.act_on_change(Some(&who), id, Command::RequestChanges { note: n.note })
-            .await?,
-    ))
+    Ok(axum::Json(app.request_changes(&who, id, n).await?))
 }
 
 /// Revokes an approval (reviewer).

@@ -27,7 +27,24 @@ pub(crate) fn edit_change_request() -> Value {
 
 /// A note sending a change back to its owner.
 pub(crate) fn note() -> Value {
-    json!({ "note": "Bổ sung kết quả quét lỗ hổng trước khi đánh giá." })
+    json!({
+        "note": "Bổ sung kết quả quét lỗ hổng trước khi đánh giá.",
+        "findings": [{
+            "severity": "high",
+            "text": "Chưa có kết quả quét lỗ hổng của mô-đun mới.",
+            "item": "vuln-scan-pentest"
+        }]
+    })
+}
+
+/// Evidence that a remediation item is done.
+pub(crate) fn fulfilment() -> Value {
+    json!({ "evidence": "Đã bổ sung hồ sơ CO/CQ, lưu tại https://vanban.example.gov.vn/CO-CQ-2026.pdf" })
+}
+
+/// PA05's verification of a fulfilled item.
+pub(crate) fn verification() -> Value {
+    json!({ "accepted": true, "note": "Đã kiểm tra hồ sơ CO/CQ." })
 }
 
 /// Why an approval is revoked.
@@ -67,7 +84,10 @@ pub(crate) fn sign_off() -> Value {
             .map(|i| json!({ "item": i, "result": "pass", "note": "" }))
             .collect::<Vec<_>>(),
         "findings": [],
-        "conditions": ["Rà soát lại nhật ký truy cập sau 30 ngày vận hành."],
+        "conditions": [
+            "Rà soát lại nhật ký truy cập sau 30 ngày vận hành.",
+            { "text": "Bổ sung hồ sơ CO/CQ trước khi vận hành.", "severity": "high" }
+        ],
         "second_factor_code": "492039"
     })
 }
@@ -77,7 +97,18 @@ pub(crate) fn new_incident() -> Value {
     json!({
         "kind": "abnormal_access",
         "severity": "medium",
-        "summary": "Truy cập bất thường từ địa chỉ IP chưa xác định vào cổng quản trị."
+        "summary": "Truy cập bất thường từ địa chỉ IP chưa xác định vào cổng quản trị.",
+        "national_security": false
+    })
+}
+
+/// A notice sent about an incident.
+pub(crate) fn incident_notice() -> Value {
+    json!({
+        "kind": "initial",
+        "recipient": "Phòng An ninh mạng và phòng, chống tội phạm sử dụng công nghệ cao (PA05) – Công an tỉnh",
+        "channel": "văn bản",
+        "document_number": "15/BC-STNMT"
     })
 }
 

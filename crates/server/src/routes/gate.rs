@@ -38,10 +38,25 @@ async fn gate(
     Actor(who): Actor,
     Query(p): Query<GateParams>,
 ) -> Result<Json<GateDecision>, ApiError> {
-    app.gate_decision_waiting(&who, &p)
+    let started = std::time::Instant::now();
+    let answer = app
+        .gate_decision_waiting(&who, &p)
         .await
-        .map(Json)
-        .map_err(|e| ApiError::from(e).as_gate_denial())
+        .map_err(|e| ApiError::from(e).as_gate_denial());
+    // Metrics: the decision, its reason codes and (unless it long-polled) its latency.
+    match &answer {
+        Ok(d) => {
+            let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
+            let timed = p.wait.unwrap_or(0) == 0;
+            crate::metrics::gate_answered(
+                d.decision.as_str(),
+                &codes,
+                timed.then(|| started.elapsed()),
+            );
+        }
+        Err(e) => crate::metrics::gate_failed(e.status().as_u16()),
+    }
+    answer.map(Json)
 }
 
 /// The public keys that verify signed gate decisions.

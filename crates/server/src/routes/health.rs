@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use changegate_api::Health;
+use changegate_api::ProblemCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -35,7 +36,7 @@ async fn readyz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
         .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
+                ProblemCode::NotReady,
                 "Not ready",
                 "the database does not answer",
             )

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Actor, Json, Path};
 use axum::extract::State;
 use axum::http::StatusCode;
-use changegate_api::{A05Notified, Incident, NewIncident, Problem};
+use changegate_api::{A05Notified, Incident, NewIncident, NewIncidentNotice, Problem};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -13,6 +13,22 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(report))
         .routes(routes!(resolve))
         .routes(routes!(a05_notified))
+        .routes(routes!(notice))
+}
+
+/// Records a notice sent about an incident (owners of the system's organisation, PA05
+/// reviewers): `initial`, `report`, `interim`, `final` or `a05`, when, to whom, how, its document
+/// number. The incident's `deadlines` then show it sent; each notice but an interim report is
+/// recorded once.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/notices", tag = "incidents", params(("id" = i64, Path, example = 1)), request_body(content = NewIncidentNotice, example = super::examples::incident_notice),
+    responses((status = 200, body = Incident), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn notice(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(n): Json<NewIncidentNotice>,
+) -> Result<axum::Json<Incident>, ApiError> {
+    Ok(axum::Json(app.record_incident_notice(&who, id, n).await?))
 }
 
 /// Reports an incident on a system; an open high or critical one closes the gate.

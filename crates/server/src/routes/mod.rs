@@ -11,7 +11,12 @@ mod gate;
 mod health;
 mod incidents;
 mod registry;
+mod remediations;
 mod webhooks;
+// Enforcement beyond the pipeline file (issue 13).
+mod github;
+mod k8s;
+mod observations;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,6 +26,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(changes::router())
         .merge(ci::router())
         .merge(incidents::router())
+        .merge(remediations::router())
         .merge(audit::router())
         .merge(webhooks::router())
+        .merge(k8s::router())
+        .merge(github::router())
+        .merge(observations::router())
 }

@@ -2,10 +2,12 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Actor, Json, Path};
+use crate::extract::{Actor, Json, Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use changegate_api::*;
+use changegate_app::systems::SystemFilter;
+use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 type Created<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
@@ -18,8 +20,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_user))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
-        .routes(routes!(create_system))
-        .routes(routes!(get_system))
+        .routes(routes!(create_system, list_systems))
+        .routes(routes!(get_system, edit_system))
+        .routes(routes!(retire_system))
 }
 
 /// Who the token belongs to.
@@ -111,4 +114,69 @@ async fn get_system(
     Path(code): Path<String>,
 ) -> Answer<System> {
     Ok(axum::Json(app.get_system(&who, &code).await?))
+}
+
+/// Filters of the list of systems.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct SystemParams {
+    /// Owner organisation code.
+    #[param(example = "STNMT")]
+    org: Option<String>,
+    /// Security level, 1-5.
+    #[param(example = "3")]
+    level: Option<String>,
+    /// `active`, `suspended` or `retired`.
+    #[param(example = "active")]
+    status: Option<String>,
+    /// Only systems whose re-review falls due before this date.
+    #[param(example = "2027-01-01")]
+    review_due_before: Option<String>,
+    /// Page, from 1 (50 a page).
+    page: Option<u64>,
+}
+
+/// Systems visible to the caller (owners: their organisation's), by code, 50 a page.
+#[utoipa::path(get, path = "/api/v1/systems", tag = "registry", params(SystemParams),
+    responses((status = 200, body = SystemList), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn list_systems(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Query(p): Query<SystemParams>,
+) -> Answer<SystemList> {
+    let f = SystemFilter {
+        org: p.org,
+        level: p.level,
+        status: p.status,
+        review_due_before: p.review_due_before,
+        page: p.page,
+    };
+    Ok(axum::Json(app.list_systems(&who, &f).await?))
+}
+
+/// Edits a system's name, operating unit, environments or population-database flag (admin).
+#[utoipa::path(patch, path = "/api/v1/systems/{code}", tag = "registry", params(("code" = String, Path, example = "TTHC-TINH")),
+    request_body(content = EditSystem, example = json!({"operating_unit": "Trung tâm Chuyển đổi số", "environments": ["production", "staging"]})),
+    responses((status = 200, body = System), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn edit_system(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(code): Path<String>,
+    Json(e): Json<EditSystem>,
+) -> Answer<System> {
+    Ok(axum::Json(app.edit_system(&who, &code, e).await?))
+}
+
+/// Retires a system (admin): the gate then denies it with `system_retired`; its history stays.
+#[utoipa::path(post, path = "/api/v1/systems/{code}/retire", tag = "registry", params(("code" = String, Path, example = "TTHC-TINH")),
+    request_body(content = Retirement, example = json!({"reason": "Thay thế bởi hệ thống mới"})),
+    responses((status = 200, body = System), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn retire_system(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(code): Path<String>,
+    Json(r): Json<Retirement>,
+) -> Answer<System> {
+    Ok(axum::Json(app.retire_system(&who, &code, r).await?))
 }

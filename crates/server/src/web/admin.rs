@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use changegate_api::NewUser;
+use changegate_api::ProblemCode;
 use changegate_app::AppError;
 use changegate_domain::Role;
 use minijinja::Value;
@@ -75,7 +76,7 @@ pub async fn create_user(
                 msg::add(&mut errors, s.lang, ff);
             }
         }
-        Err(AppError::Conflict("already_exists", _)) => {
+        Err(AppError::Conflict(ProblemCode::AlreadyExists, _)) => {
             msg::add_key(&mut errors, s.lang, "username", "err.already_exists");
         }
         Err(e) => return Err(e.into()),

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use changegate_api::{NewChangeRequest, WireSubject};
 use changegate_app::AppError;
+use changegate_app::changes::{ChangeFilter, PER_PAGE};
 use changegate_domain::change::Command;
+use changegate_domain::{ChangeKind, CrState};
 use minijinja::Value;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -23,11 +25,59 @@ const KINDS: [&str; 5] = [
 ];
 
 /// `GET /changes`: the visible change requests, newest first.
-pub async fn list(State(app): State<AppState>, s: Signed) -> Result<Response, WebError> {
-    let changes = app.recent_changes(s.who(), None).await?;
+pub async fn list(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let get = |k: &str| {
+        q.get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let page = match get("page") {
+        Some(p) => Some(p.parse::<u64>().map_err(|_| WebError::BadRequest)?),
+        None => None,
+    };
+    let filter = ChangeFilter {
+        system: get("system"),
+        org: get("org"),
+        state: get("state"),
+        kind: get("kind"),
+        from: get("from"),
+        to: get("to"),
+        q: get("q"),
+        page,
+        limit: None,
+    };
+    let list = match app.list_changes(s.who(), &filter).await {
+        Ok(l) => l,
+        // A filter naming nothing: no changes, not an error page.
+        Err(AppError::Invalid(_)) => changegate_api::ChangeRequestList {
+            items: vec![],
+            page: 1,
+            per_page: PER_PAGE,
+            total: 0,
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let ids: Vec<i64> = list.items.iter().map(|c| c.id).collect();
+    let changes = app.change_rows_of(s.who(), &ids).await?;
+    let systems: Vec<(String, String)> = app
+        .visible_systems(s.who())
+        .await?
+        .into_iter()
+        .map(|x| (x.code, x.name))
+        .collect();
+    let orgs = app.filter_organisations(s.who()).await?;
+    let pages = list.total.div_ceil(list.per_page).max(1);
     s.ok(
         "changes.html",
-        minijinja::context! { changes => Value::from_serialize(&changes) },
+        minijinja::context! { changes => Value::from_serialize(&changes),
+        total => list.total, page => list.page, pages => pages, systems => systems, orgs => orgs,
+        q => Value::from_serialize(&q),
+        states => CrState::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        kinds => ChangeKind::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>() },
     )
 }
 
@@ -91,10 +141,22 @@ async fn form_page(
     form: &ChangeForm,
     errors: &Errors,
 ) -> Result<Response, WebError> {
+    edit_page(app, s, status, form, errors, None).await
+}
+
+/// The form, to file a change or (`editing`: the change's id) to edit a draft.
+async fn edit_page(
+    app: &AppState,
+    s: &Signed,
+    status: StatusCode,
+    form: &ChangeForm,
+    errors: &Errors,
+    editing: Option<i64>,
+) -> Result<Response, WebError> {
     let mut systems = vec![];
     for sys in app.visible_systems(s.who()).await? {
         systems.push(SystemChoice {
-            environments: serde_json::from_str(&sys.environments).unwrap_or_default(),
+            environments: sys.environments.0,
             code: sys.code,
             name: sys.name,
         });
@@ -115,7 +177,7 @@ async fn form_page(
         "change_new.html",
         minijinja::context! {
         systems => Value::from_serialize(&systems), envs => envs, kinds => KINDS,
-        f => Value::from_serialize(form), errors => errors },
+        f => Value::from_serialize(form), errors => errors, editing => editing },
     )
 }
 
@@ -195,6 +257,100 @@ pub async fn file(
     )
 }
 
+/// The change's content as the form shows it; `None` when its subjects are more than one commit
+/// and one artifact (those are edited through the API, the form leaves them as they are).
+fn form_of(cr: &changegate_api::ChangeRequest) -> (ChangeForm, bool) {
+    let mut form = ChangeForm {
+        system: cr.system.clone(),
+        kind: cr.kind.clone(),
+        title: cr.title.clone(),
+        description: cr.description.clone(),
+        environments: cr.environments.clone(),
+        ..Default::default()
+    };
+    let (mut gits, mut artifacts) = (0, 0);
+    for sub in &cr.subjects {
+        match sub {
+            WireSubject::GitCommit { commit, tree } => {
+                gits += 1;
+                form.commit = commit.clone();
+                form.tree = tree.clone();
+            }
+            WireSubject::Artifact { digest } => {
+                artifacts += 1;
+                form.artifact = digest.clone();
+            }
+        }
+    }
+    (form, gits <= 1 && artifacts <= 1)
+}
+
+/// `GET /changes/{id}/edit`: the form of a draft (an owner of its organisation), filled in.
+pub async fn edit_form(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+) -> Result<Response, WebError> {
+    let id = id.id()?;
+    let cr = app.get_change(s.who(), id).await?;
+    if s.who().role != changegate_domain::Role::Owner {
+        return Err(WebError::Forbidden);
+    }
+    if cr.state != changegate_domain::CrState::Draft.as_str() {
+        return Ok(see_other(&format!("/changes/{id}?err=not_editable")));
+    }
+    let (form, _) = form_of(&cr);
+    edit_page(&app, &s, StatusCode::OK, &form, &Errors::new(), Some(id)).await
+}
+
+/// `POST /changes/{id}/edit`: saves the draft (and submits it again with `submit=1`).
+pub async fn edit(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    let id = id.id()?;
+    let cr = app.get_change(s.who(), id).await?;
+    let (before, simple) = form_of(&cr);
+    let mut form = ChangeForm::from(&f);
+    form.system = before.system.clone();
+    form.kind = before.kind.clone();
+    let subjects_changed = (&form.commit, &form.tree, &form.artifact)
+        != (&before.commit, &before.tree, &before.artifact);
+    let e = changegate_api::EditChangeRequest {
+        title: Some(form.title.clone()),
+        description: Some(form.description.clone()),
+        environments: Some(form.environments.clone()),
+        subjects: (simple && subjects_changed).then(|| form.subjects()),
+        components: None,
+    };
+    if let Err(err) = app.edit_change(s.who(), id, e).await {
+        return match err {
+            AppError::Invalid(errs) => {
+                let mut errors = Errors::new();
+                for (field, _) in &errs {
+                    msg::add(&mut errors, s.lang, form_field(field));
+                }
+                let status = StatusCode::UNPROCESSABLE_ENTITY;
+                edit_page(&app, &s, status, &form, &errors, Some(id)).await
+            }
+            e => Err(e.into()),
+        };
+    }
+    if !form.submit {
+        return Ok(see_other(&format!("/changes/{id}?ok=edited")));
+    }
+    Ok(
+        match app.act_on_change(Some(s.who()), id, Command::Submit).await {
+            Ok(_) => see_other(&format!("/changes/{id}?ok=submitted")),
+            Err(AppError::Internal(m)) => return Err(AppError::Internal(m).into()),
+            Err(_) => see_other(&format!("/changes/{id}?err=submit_failed")),
+        },
+    )
+}
+
 /// `GET /changes/{id}`: subjects, commits and files, checklist, sign-offs, timeline, state.
 pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Response, WebError> {
     let id = id.id()?;
@@ -204,11 +360,16 @@ pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Res
         .sign_offs
         .iter()
         .any(|x| x.round == cr.round && x.reviewer == s.who().username);
+    let filter = changegate_app::remediation::RemediationFilter {
+        change_request: Some(id),
+        ..Default::default()
+    };
+    let items = app.list_remediations(s.who(), &filter).await?;
     s.ok(
         "change.html",
         minijinja::context! {
         cr => Value::from_serialize(&cr), timeline => Value::from_serialize(&timeline),
-        signed_by_me => signed_by_me },
+        signed_by_me => signed_by_me, items => Value::from_serialize(&items.items) },
     )
 }
 

@@ -8,28 +8,65 @@ use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use changegate_api::{ChangeRequest, ItemAnswer, NewSignOff, WireFinding};
+use changegate_api::{
+    ChangeRequest, ConditionSpec, ItemAnswer, NewSignOff, WireCondition, WireFinding,
+};
 use changegate_app::AppError;
 use changegate_domain::Role;
-use changegate_domain::change::Command;
 use minijinja::Value;
 use serde::Serialize;
 use std::collections::HashMap;
 
-const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+/// Finding and condition rows the form shows at first, and how many more "add a row" gives.
+const FINDING_ROWS: usize = 3;
+const CONDITION_ROWS: usize = 2;
+const MORE_ROWS: usize = 3;
+/// At most this many rows of each (the API's limits are higher).
+const MAX_ROWS: usize = 60;
+
+/// One finding row of the form.
+#[derive(Serialize, Default, Clone)]
+struct FindingRow {
+    severity: String,
+    item: String,
+    text: String,
+}
+
+/// One condition row of the form.
+#[derive(Serialize, Default, Clone)]
+struct ConditionRow {
+    text: String,
+    severity: String,
+    due: String,
+}
 
 /// The values of the form, kept when it is shown again (never the code).
 #[derive(Serialize, Default)]
 struct EvalForm {
     results: Vec<String>,
     notes: Vec<String>,
-    findings: String,
-    conditions: String,
+    findings: Vec<FindingRow>,
+    conditions: Vec<ConditionRow>,
+    /// The note to the owner when the change is sent back.
+    return_note: String,
     conclusion: String,
+}
+
+/// How many rows to show: the rows posted (or the default), one more when `add` asks for it.
+fn rows(f: &FormData, prefix: &str, default: usize, add: bool) -> usize {
+    let posted =
+        f.0.iter()
+            .filter_map(|(k, _)| k.strip_prefix(prefix)?.parse::<usize>().ok())
+            .map(|i| i + 1)
+            .max()
+            .unwrap_or(default)
+            .max(default);
+    (posted + if add { MORE_ROWS } else { 0 }).min(MAX_ROWS)
 }
 
 impl EvalForm {
     fn from(f: &FormData, n: usize) -> Self {
+        let add = f.get("add");
         EvalForm {
             results: (0..n)
                 .map(|i| f.get(&format!("result_{i}")).to_owned())
@@ -37,33 +74,69 @@ impl EvalForm {
             notes: (0..n)
                 .map(|i| f.get(&format!("note_{i}")).to_owned())
                 .collect(),
-            findings: f.get("findings").to_owned(),
-            conditions: f.get("conditions").to_owned(),
+            findings: (0..rows(f, "finding_text_", FINDING_ROWS, add == "finding"))
+                .map(|k| FindingRow {
+                    severity: f.get(&format!("finding_sev_{k}")).to_owned(),
+                    item: f.get(&format!("finding_item_{k}")).to_owned(),
+                    text: f.get(&format!("finding_text_{k}")).to_owned(),
+                })
+                .collect(),
+            conditions: (0..rows(f, "cond_text_", CONDITION_ROWS, add == "condition"))
+                .map(|k| ConditionRow {
+                    text: f.get(&format!("cond_text_{k}")).to_owned(),
+                    severity: f.get(&format!("cond_sev_{k}")).to_owned(),
+                    due: f.get(&format!("cond_due_{k}")).to_owned(),
+                })
+                .collect(),
+            return_note: f.get("return_note").to_owned(),
             conclusion: f.get("conclusion").to_owned(),
         }
     }
-}
 
-fn lines(s: &str) -> impl Iterator<Item = &str> {
-    s.lines().map(str::trim).filter(|l| !l.is_empty())
-}
+    fn blank(n: usize) -> Self {
+        EvalForm {
+            results: vec![String::new(); n],
+            notes: vec![String::new(); n],
+            findings: vec![FindingRow::default(); FINDING_ROWS],
+            conditions: vec![ConditionRow::default(); CONDITION_ROWS],
+            ..Default::default()
+        }
+    }
 
-/// A finding per line; a line may start with its severity (`high: …`), else it is `medium`.
-fn findings(s: &str) -> Vec<WireFinding> {
-    lines(s)
-        .map(|l| match l.split_once(':') {
-            Some((sev, text)) if SEVERITIES.contains(&sev.trim().to_ascii_lowercase().as_str()) => {
-                WireFinding {
-                    severity: sev.trim().to_ascii_lowercase(),
-                    text: text.trim().to_owned(),
-                }
-            }
-            _ => WireFinding {
-                severity: "medium".into(),
-                text: l.to_owned(),
-            },
-        })
-        .collect()
+    /// The findings filled in, with the row each came from. Text is kept as typed (line breaks
+    /// included); a row without text is not a finding.
+    fn wire_findings(&self) -> (Vec<WireFinding>, Vec<usize>) {
+        self.findings
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.text.trim().is_empty())
+            .map(|(k, r)| {
+                let f = WireFinding {
+                    severity: r.severity.clone(),
+                    text: r.text.clone(),
+                    item: Some(r.item.clone()).filter(|i| !i.is_empty()),
+                };
+                (f, k)
+            })
+            .unzip()
+    }
+
+    /// The conditions filled in, with the row each came from.
+    fn wire_conditions(&self) -> (Vec<WireCondition>, Vec<usize>) {
+        self.conditions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.text.trim().is_empty())
+            .map(|(k, r)| {
+                let c = WireCondition::Full(ConditionSpec {
+                    text: r.text.clone(),
+                    severity: Some(r.severity.clone()).filter(|s| !s.is_empty()),
+                    due: Some(r.due.trim().to_owned()).filter(|d| !d.is_empty()),
+                });
+                (c, k)
+            })
+            .unzip()
+    }
 }
 
 async fn page(
@@ -87,17 +160,34 @@ pub async fn form(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Res
     if s.who().role != Role::Reviewer {
         return Err(WebError::Forbidden);
     }
-    let n = cr.checklist.len();
-    let form = EvalForm {
-        results: vec![String::new(); n],
-        notes: vec![String::new(); n],
-        ..Default::default()
-    };
+    let form = EvalForm::blank(cr.checklist.len());
     page(&s, StatusCode::OK, &cr, &form, &Errors::new()).await
 }
 
-/// Which form field an app error names (`checklist[3].note` is `note_3`).
-fn form_field(app_field: &str) -> String {
+/// Which form field an app error names (`checklist[3].note` is `note_3`; `findings[1].text` is
+/// the text of the row the second finding came from).
+fn form_field(app_field: &str, finding_rows: &[usize], condition_rows: &[usize]) -> String {
+    for (list, rows, prefix) in [
+        ("findings[", finding_rows, "finding"),
+        ("conditions[", condition_rows, "cond"),
+    ] {
+        if let Some((i, what)) = app_field
+            .strip_prefix(list)
+            .and_then(|rest| rest.split_once(']'))
+        {
+            let row = i.parse::<usize>().ok().and_then(|i| rows.get(i));
+            let what = match what.trim_start_matches('.') {
+                "severity" => "sev",
+                "item" => "item",
+                "due" => "due",
+                _ => "text",
+            };
+            return match row {
+                Some(k) => format!("{prefix}_{what}_{k}"),
+                None => "generic".into(),
+            };
+        }
+    }
     if let Some((i, what)) = app_field
         .strip_prefix("checklist[")
         .and_then(|rest| rest.split_once("]."))
@@ -108,8 +198,8 @@ fn form_field(app_field: &str) -> String {
         };
     }
     match app_field {
-        f if f.starts_with("findings") => "findings".into(),
-        f if f.starts_with("conditions") => "conditions".into(),
+        "findings" => "findings".into(),
+        "conditions" => "conditions".into(),
         "checklist" | "conclusion" | "code" => app_field.into(),
         _ => "generic".into(),
     }
@@ -128,18 +218,43 @@ pub async fn submit(
     let cr = app.get_change(s.who(), id).await?;
     let form = EvalForm::from(&f, cr.checklist.len());
     let mut errors = Errors::new();
+    // "Add rows": the same form again, with what was typed and more empty rows.
+    if !f.get("add").is_empty() {
+        return page(&s, StatusCode::OK, &cr, &form, &errors).await;
+    }
     let conclusion = form.conclusion.as_str();
+    let (wire_findings, finding_rows) = form.wire_findings();
+    let (wire_conditions, condition_rows) = form.wire_conditions();
+    let app_errors = |errors: &mut Errors, errs: &[(String, String)]| {
+        for (field, _) in errs {
+            msg::add(
+                errors,
+                s.lang,
+                &form_field(field, &finding_rows, &condition_rows),
+            );
+        }
+    };
     if conclusion == "changes_requested" {
-        let note = form.findings.trim();
-        if note.is_empty() {
-            msg::add_key(&mut errors, s.lang, "findings", "err.note_required");
+        if form.return_note.trim().is_empty() {
+            msg::add_key(&mut errors, s.lang, "return_note", "err.note_required");
             return page(&s, StatusCode::UNPROCESSABLE_ENTITY, &cr, &form, &errors).await;
         }
-        let cmd = Command::RequestChanges {
-            note: note.to_owned(),
+        let n = changegate_api::Note {
+            note: form.return_note.clone(),
+            findings: wire_findings,
         };
-        app.act_on_change(Some(s.who()), id, cmd).await?;
-        return Ok(see_other(&format!("/changes/{id}?ok=changes_requested")));
+        return match app.request_changes(s.who(), id, n).await {
+            Ok(_) => Ok(see_other(&format!("/changes/{id}?ok=changes_requested"))),
+            Err(AppError::Invalid(errs)) => {
+                app_errors(&mut errors, &errs);
+                page(&s, StatusCode::UNPROCESSABLE_ENTITY, &cr, &form, &errors).await
+            }
+            Err(AppError::Locked(until)) => {
+                errors.insert("return_note".into(), locked_message(&s, until));
+                page(&s, StatusCode::FORBIDDEN, &cr, &form, &errors).await
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     if !matches!(conclusion, "pass" | "fail") {
         msg::add(&mut errors, s.lang, "conclusion");
@@ -168,8 +283,8 @@ pub async fn submit(
                 note: note.trim().to_owned(),
             })
             .collect(),
-        findings: findings(&form.findings),
-        conditions: lines(&form.conditions).map(str::to_owned).collect(),
+        findings: wire_findings,
+        conditions: wire_conditions,
         second_factor_code: None,
     };
     match app.sign_off_with_second_factor(&s.s, id, req, code).await {
@@ -178,10 +293,19 @@ pub async fn submit(
             msg::add_key(&mut errors, s.lang, "code", "err.code_wrong");
             page(&s, StatusCode::UNPROCESSABLE_ENTITY, &cr, &form, &errors).await
         }
+        Err(AppError::Locked(until)) => {
+            // The answers stay on the form; the reviewer learns when it can be sent again.
+            errors.insert("code".into(), locked_message(&s, until));
+            page(&s, StatusCode::FORBIDDEN, &cr, &form, &errors).await
+        }
         Err(AppError::Invalid(errs)) => {
-            for (field, message) in &errs {
-                let ff = form_field(field);
-                if ff == "conclusion" && message.contains("failed") {
+            // The rule broken is read from the form itself, never from the message's prose: a
+            // passing conclusion over a failed item.
+            let passes_over_a_failure =
+                conclusion == "pass" && form.results.iter().any(|r| r == "fail");
+            for (field, _) in &errs {
+                let ff = form_field(field, &finding_rows, &condition_rows);
+                if ff == "conclusion" && passes_over_a_failure {
                     msg::add_key(
                         &mut errors,
                         s.lang,
@@ -196,6 +320,12 @@ pub async fn submit(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// "The account is locked until …", in the reader's language and the server's time zone.
+fn locked_message(s: &Signed, until: chrono::DateTime<chrono::Utc>) -> String {
+    super::i18n::text(s.lang, "err.account_locked")
+        .replace("{until}", &super::login::until_text(s.lang, &s.tz, until))
 }
 
 /// `GET /changes/{id}/report[?round=N]`: the printable evaluation report.
@@ -221,29 +351,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn findings_take_an_optional_severity_prefix() {
-        let f = findings("high: tài khoản dùng chung\n\n  thiếu nhật ký  \nCRITICAL: mã độc");
-        let got: Vec<_> = f
-            .iter()
-            .map(|x| (x.severity.as_str(), x.text.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("high", "tài khoản dùng chung"),
-                ("medium", "thiếu nhật ký"),
-                ("critical", "mã độc")
-            ]
-        );
-    }
-
-    #[test]
     fn app_fields_map_to_form_fields() {
-        assert_eq!(form_field("checklist[3].note"), "note_3");
-        assert_eq!(form_field("checklist[0].item"), "result_0");
-        assert_eq!(form_field("conditions[1]"), "conditions");
-        assert_eq!(form_field("findings[0].text"), "findings");
-        assert_eq!(form_field("conclusion"), "conclusion");
-        assert_eq!(form_field("whatever"), "generic");
+        let ff = |f| form_field(f, &[0, 2], &[1]);
+        assert_eq!(ff("checklist[3].note"), "note_3");
+        assert_eq!(ff("checklist[0].item"), "result_0");
+        // The second finding filled in came from row 2 of the form.
+        assert_eq!(ff("findings[1].text"), "finding_text_2");
+        assert_eq!(ff("findings[0].item"), "finding_item_0");
+        assert_eq!(ff("conditions[0].due"), "cond_due_1");
+        assert_eq!(ff("conditions[5].text"), "generic");
+        assert_eq!(ff("conclusion"), "conclusion");
+        assert_eq!(ff("whatever"), "generic");
     }
 }

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use changegate_api::NewIncident;
 use changegate_app::AppError;
+use chrono::TimeZone;
 use minijinja::Value;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -79,18 +80,38 @@ pub async fn report(
         severity: f.get("severity").trim().to_owned(),
         summary: f.get("summary").to_owned(),
     };
+    let mut errors = Errors::new();
+    // `datetime-local`: the server's local time, to the minute.
+    let detected_at = match f.get("detected_at").trim() {
+        "" => None,
+        v => match chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M") {
+            Ok(t) => app
+                .tz
+                .from_local_datetime(&t)
+                .earliest()
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            Err(_) => {
+                msg::add(&mut errors, s.lang, "detected_at");
+                None
+            }
+        },
+    };
     let new = NewIncident {
         kind: form.kind.clone(),
         severity: form.severity.clone(),
         summary: form.summary.clone(),
+        detected_at,
+        national_security: f.get("national_security") == "1",
     };
-    let mut errors = Errors::new();
+    if !errors.is_empty() {
+        return form_page(&app, &s, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await;
+    }
     match app.report_incident(s.who(), &form.system, new).await {
         Ok(_) => return Ok(see_other("/incidents?ok=incident_reported")),
         Err(AppError::Invalid(errs)) => {
             for (field, _) in &errs {
                 let ff = match field.as_str() {
-                    "kind" | "severity" | "summary" => field.as_str(),
+                    "kind" | "severity" | "summary" | "detected_at" => field.as_str(),
                     _ => "generic",
                 };
                 msg::add(&mut errors, s.lang, ff);
@@ -101,6 +122,28 @@ pub async fn report(
         Err(e) => return Err(e.into()),
     }
     form_page(&app, &s, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
+}
+
+/// `POST /incidents/{id}/notices`: records a notice sent (kind, recipient, channel, number).
+pub async fn notice(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    let n = changegate_api::NewIncidentNotice {
+        kind: f.get("kind").trim().to_owned(),
+        sent_at: None,
+        recipient: f.get("recipient").trim().to_owned(),
+        channel: f.get("channel").trim().to_owned(),
+        document_number: Some(f.get("document_number").trim().to_owned()).filter(|d| !d.is_empty()),
+    };
+    match app.record_incident_notice(s.who(), id.id()?, n).await {
+        Ok(_) => Ok(see_other("/incidents?ok=notice_recorded")),
+        Err(AppError::Invalid(_)) => Ok(see_other("/incidents?err=notice_invalid")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /incidents/{id}/resolve` (PA05 reviewers).

@@ -42,8 +42,10 @@ pub async fn form(
     let ok = q.get("ok").and_then(|k| msg::flash(a.lang, k));
     let mut res = login_page(&a, &csrf, StatusCode::OK, "", &Errors::new(), None, ok)?;
     if fresh {
-        res.headers_mut()
-            .append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &csrf, None));
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(a.secure, CSRF_COOKIE, &csrf, None),
+        );
     }
     Ok(res)
 }
@@ -75,7 +77,7 @@ pub async fn submit(
             let mut res = see_other(stage_path(signed.session.stage));
             res.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie(acct::SESSION_COOKIE, &signed.token, None),
+                set_cookie(a.secure, acct::SESSION_COOKIE, &signed.token, None),
             );
             Ok(res)
         }
@@ -84,12 +86,35 @@ pub async fn submit(
             let s = StatusCode::UNAUTHORIZED;
             login_page(&a, &csrf, s, username, &errors, Some(m), None)
         }
+        Err(AppError::Throttled(until)) => {
+            let m = super::i18n::text(a.lang, "err.login_throttled")
+                .replace("{until}", &until_text(a.lang, &a.tz, until));
+            let s = StatusCode::TOO_MANY_REQUESTS;
+            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+        }
+        Err(AppError::Locked(until)) => {
+            let m = super::i18n::text(a.lang, "err.account_locked")
+                .replace("{until}", &until_text(a.lang, &a.tz, until));
+            let s = StatusCode::FORBIDDEN;
+            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+        }
         Err(AppError::Forbidden(_)) => {
             let m = super::i18n::text(a.lang, "err.login_refused");
             let s = StatusCode::FORBIDDEN;
             login_page(&a, &csrf, s, username, &errors, Some(m), None)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// When a throttle or lock lifts, in the server's time zone: `24/11/2026 08:30` (vi),
+/// `2026-11-24 08:30` (en).
+pub(crate) fn until_text(lang: Lang, tz: &str, until: chrono::DateTime<chrono::Utc>) -> String {
+    let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+    let local = until.with_timezone(&tz);
+    match lang {
+        Lang::Vi => local.format("%H:%M %d/%m/%Y").to_string(),
+        _ => local.format("%Y-%m-%d %H:%M").to_string(),
     }
 }
 
@@ -120,7 +145,7 @@ pub(crate) fn password_errors(lang: Lang, e: AppError) -> Result<Errors, WebErro
     match e {
         AppError::Invalid(errs) => {
             for (field, _) in errs {
-                let f = if field.contains("current") {
+                let f = if field == "current_password" {
                     "current_password"
                 } else {
                     "new_password"
@@ -271,7 +296,7 @@ pub async fn logout(
     let mut res = see_other("/login?ok=signed_out");
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(acct::SESSION_COOKIE, "", Some(0)),
+        set_cookie(s.secure, acct::SESSION_COOKIE, "", Some(0)),
     );
     Ok(res)
 }
@@ -305,7 +330,7 @@ pub async fn set_lang(
     let mut res = see_other(&local_path(f.get("back")));
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
+        set_cookie(a.secure, LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
     );
     Ok(res)
 }

@@ -17,6 +17,7 @@ mod incidents;
 mod login;
 pub mod msg;
 mod pages;
+mod remediations;
 pub mod render;
 pub mod session;
 #[cfg(test)]
@@ -25,7 +26,7 @@ mod tokens;
 
 use crate::AppState;
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -35,7 +36,7 @@ use session::ErrorPage;
 const STYLE: &str = include_str!("../../static/style.css");
 
 /// The routes of the pages.
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/static/style.css", get(style))
         .route("/lang", post(login::set_lang))
@@ -53,9 +54,15 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::dashboard))
         .route("/systems", get(pages::systems))
         .route("/systems/{code}", get(pages::system))
+        .route("/systems/{code}/edit", post(pages::edit_system))
+        .route("/systems/{code}/retire", post(pages::retire_system))
         .route("/changes", get(changes::list).post(changes::file))
         .route("/changes/new", get(changes::new_form))
         .route("/changes/{id}", get(changes::show))
+        .route(
+            "/changes/{id}/edit",
+            get(changes::edit_form).post(changes::edit),
+        )
         .route("/changes/{id}/submit", post(changes::submit))
         .route("/changes/{id}/withdraw", post(changes::withdraw))
         .route(
@@ -63,12 +70,17 @@ pub fn router() -> Router<AppState> {
             get(evaluate::form).post(evaluate::submit),
         )
         .route("/changes/{id}/report", get(evaluate::report))
+        .route("/remediations", get(remediations::list))
+        .route("/remediations/{id}", get(remediations::show))
+        .route("/remediations/{id}/fulfil", post(remediations::fulfil))
+        .route("/remediations/{id}/verify", post(remediations::verify))
         .route("/incidents", get(incidents::list))
         .route(
             "/incidents/new",
             get(incidents::new_form).post(incidents::report),
         )
         .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/incidents/{id}/notices", post(incidents::notice))
         .route("/audit", get(audit::search))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
@@ -87,21 +99,63 @@ pub fn router() -> Router<AppState> {
         .route("/admin/signals", get(admin::signals))
         .route("/export/systems.csv", get(export::systems))
         .route("/export/changes.csv", get(export::changes))
-        .layer(axum::middleware::from_fn(render_errors))
+        .layer(axum::middleware::from_fn_with_state(state, render_errors))
+}
+
+/// What every HTML page may do: its own style sheet and forms, no script at all (the pages work
+/// without JavaScript), never inside a frame.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every HTML answer (pages, error pages, the fallback): the content
+/// security policy, no framing, no type sniffing, no referrer beyond the site, and HSTS when
+/// the server is behind TLS.
+pub async fn security_headers(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    if html {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        h.insert(
+            header::X_FRAME_OPTIONS,
+            header::HeaderValue::from_static("DENY"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("same-origin"),
+        );
+        if app.edge.behind_tls {
+            h.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                header::HeaderValue::from_static("max-age=31536000"),
+            );
+        }
+    }
+    res
 }
 
 /// Turns the error answers of the handlers into pages in the request's language.
-async fn render_errors(req: Request, next: Next) -> Response {
+async fn render_errors(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let lang = session::lang_of(req.headers());
     let mut res = next.run(req).await;
     match res.extensions_mut().remove::<ErrorPage>() {
-        Some(page) => session::error_response(lang, "Asia/Ho_Chi_Minh", page),
+        Some(page) => session::error_response(lang, app.tz.name(), page),
         None => res,
     }
 }
 
 /// The answer to a path nobody serves: a page for a browser, a problem document for the API.
-pub async fn fallback(req: Request) -> Response {
+pub async fn fallback(State(app): State<AppState>, req: Request) -> Response {
     let wants_html = req
         .headers()
         .get(header::ACCEPT)
@@ -110,7 +164,7 @@ pub async fn fallback(req: Request) -> Response {
     if wants_html && !req.uri().path().starts_with("/api/") {
         let lang = session::lang_of(req.headers());
         let page = session::WebError::NotFound.page();
-        return session::error_response(lang, "Asia/Ho_Chi_Minh", page);
+        return session::error_response(lang, app.tz.name(), page);
     }
     crate::error::not_found().await.into_response()
 }

@@ -8,18 +8,27 @@ use std::collections::BTreeMap;
 /// Page-level messages that may be named in a redirect's query (`?ok=submitted`).
 pub const FLASHES: &[&str] = &[
     "filed",
+    "edited",
+    "not_editable",
+    "fulfilled",
+    "verified",
+    "reopened",
     "submitted",
     "withdrawn",
     "signed_off",
     "changes_requested",
     "submit_failed",
     "incident_reported",
+    "notice_recorded",
+    "notice_invalid",
     "incident_resolved",
     "token_revoked",
     "password_changed",
     "user_unlocked",
     "second_factor_reset",
     "signed_out",
+    "system_edited",
+    "system_retired",
 ];
 
 /// Fields with a translated message (`err.<field>`).
@@ -53,6 +62,19 @@ pub const FIELDS: &[&str] = &[
     "role",
     "from",
     "to",
+    "finding_text",
+    "finding_item",
+    "finding_sev",
+    "cond_text",
+    "cond_sev",
+    "cond_due",
+    "return_note",
+    "evidence",
+    "verify_note",
+    "detected_at",
+    "operating_unit",
+    "reason",
+    "population_db",
     "generic",
 ];
 
@@ -65,6 +87,7 @@ pub const OTHER: &[&str] = &[
     "err.already_exists",
     "err.note_required",
     "err.code_wrong",
+    "err.env_in_use",
 ];
 
 /// Every key chosen in Rust code (checked by a test to exist in both languages).
@@ -86,11 +109,12 @@ pub fn flash(lang: Lang, name: &str) -> Option<String> {
 
 /// The translated message of a form field.
 pub fn field(lang: Lang, field: &str) -> String {
-    let base = field.split('_').next().unwrap_or(field);
-    let key = if FIELDS.contains(&field) {
-        format!("err.{field}")
-    } else if FIELDS.contains(&base) && (field.starts_with("result_") || field.starts_with("note_"))
-    {
+    // A field of a repeated row (`note_3`, `cond_due_1`) has the message of its column.
+    let base = field
+        .rsplit_once('_')
+        .filter(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(field, |(b, _)| b);
+    let key = if FIELDS.contains(&base) {
         format!("err.{base}")
     } else {
         "err.generic".to_owned()

@@ -74,6 +74,18 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("audit.html", include_str!("../../templates/web/audit.html")),
     (
+        "remediations.html",
+        include_str!("../../templates/web/remediations.html"),
+    ),
+    (
+        "remediation.html",
+        include_str!("../../templates/web/remediation.html"),
+    ),
+    (
+        "remediation_table.html",
+        include_str!("../../templates/web/remediation_table.html"),
+    ),
+    (
         "tokens.html",
         include_str!("../../templates/web/tokens.html"),
     ),
@@ -153,6 +165,37 @@ fn day(state: &State, v: Value) -> String {
     }
 }
 
+/// The time left until `due` (RFC 3339), or how long it is overdue, in the page's language.
+fn left(state: &State, due: Value) -> String {
+    let Some(due) = due
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    else {
+        return String::new();
+    };
+    let mins = (due.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+    let (h, m) = (mins.abs() / 60, mins.abs() % 60);
+    match (lang_of(state), mins >= 0) {
+        (Lang::Vi, true) => format!("còn {h} giờ {m} phút"),
+        (Lang::Vi, false) => format!("quá hạn {h} giờ {m} phút"),
+        (Lang::En, true) => format!("{h} h {m} min left"),
+        (Lang::En, false) => format!("{h} h {m} min overdue"),
+    }
+}
+
+/// The number (from 1) of a checklist item in the change's checklist, or the id itself.
+fn item_no(checklist: Value, id: &str) -> Value {
+    let n = checklist.try_iter().ok().and_then(|it| {
+        it.enumerate().find_map(|(i, c)| {
+            c.get_attr("item")
+                .ok()
+                .filter(|v| v.as_str() == Some(id))
+                .map(|_| i + 1)
+        })
+    });
+    n.map_or_else(|| Value::from(id), Value::from)
+}
+
 fn urlencode(v: Value) -> String {
     let s = v
         .as_str()
@@ -173,6 +216,8 @@ fn environment() -> Environment<'static> {
     }
     env.add_function("t", t);
     env.add_function("t_or", t_or);
+    env.add_function("item_no", item_no);
+    env.add_function("left", left);
     env.add_filter("dt", dt);
     env.add_filter("day", day);
     env.add_filter("urlencode", urlencode);
@@ -274,23 +319,10 @@ mod tests {
                 .map(|k| format!("incident_kind.{k}")),
         );
         keys.extend(
-            [
-                "unknown_system",
-                "system_suspended",
-                "system_retired",
-                "incident_open",
-                "re_review_overdue",
-                "freeze_window",
-                "no_approved_change",
-                "pending_evaluation",
-                "evaluation_failed",
-                "approval_expired",
-                "approval_revoked",
-                "environment_not_covered",
-                "gate_unavailable",
-            ]
-            .iter()
-            .map(|c| format!("reason.{c}")),
+            changegate_api::ReasonCode::ALL
+                .iter()
+                .map(changegate_api::ReasonCode::as_str)
+                .map(|c| format!("reason.{c}")),
         );
         keys.extend(
             ["active", "suspended", "retired"]

@@ -14,33 +14,18 @@ use changegate_app::sessions::{self as acct, IpNet, Stage, WebSession};
 use changegate_app::{AppError, Principal};
 use minijinja::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::OnceLock;
 
 /// The language cookie.
 pub const LANG_COOKIE: &str = "cg_lang";
 /// The double-submit CSRF cookie of the forms shown before sign-in.
 pub const CSRF_COOKIE: &str = "cg_csrf";
 
-static BEHIND_TLS: OnceLock<bool> = OnceLock::new();
-
-/// Marks cookies `Secure` (the server is reached over TLS, directly or through a proxy). Set once
-/// at start-up; without it, the environment variable `CHANGEGATE_BEHIND_TLS` (`1`/`true`) decides.
-pub fn set_behind_tls(on: bool) {
-    let _ = BEHIND_TLS.set(on);
-}
-
-fn behind_tls() -> bool {
-    *BEHIND_TLS.get_or_init(|| {
-        std::env::var("CHANGEGATE_BEHIND_TLS")
-            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
-    })
-}
-
-/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure behind TLS; `max_age` 0
-/// removes the cookie, `None` makes it last for the browser session.
-pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure when `secure` (the server is
+/// reached over TLS, directly or through a proxy); `max_age` 0 removes the cookie, `None` makes
+/// it last for the browser session.
+pub fn set_cookie(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
-    if behind_tls() {
+    if secure {
         c.push_str("; Secure");
     }
     if let Some(age) = max_age {
@@ -68,18 +53,9 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
         .unwrap_or_default()
 }
 
-static TRUSTED_PROXIES: OnceLock<Vec<IpNet>> = OnceLock::new();
-
-/// Sets, once at start-up, the reverse proxies (load balancers) whose `X-Forwarded-For` header
-/// names the client: CIDRs or single addresses. Returns the entry that is neither. Without it,
-/// no proxy is trusted and the header is ignored.
-pub fn set_trusted_proxies(entries: &[String]) -> Result<(), String> {
-    let nets = parse_trusted_proxies(entries)?;
-    let _ = TRUSTED_PROXIES.set(nets);
-    Ok(())
-}
-
-/// Parses the trusted proxies; the error names the entry that is neither a CIDR nor an address.
+/// Parses the trusted proxies (the reverse proxies, load balancers, whose `X-Forwarded-For`
+/// header names the client: CIDRs or single addresses); the error names the entry that is
+/// neither a CIDR nor an address.
 pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, String> {
     entries
         .iter()
@@ -91,16 +67,12 @@ pub fn parse_trusted_proxies(entries: &[String]) -> Result<Vec<IpNet>, String> {
 /// address of `X-Forwarded-For` that is not a trusted proxy (the left part of the header is the
 /// client's to write, so it is believed only as far as trusted proxies vouch for it). Unspecified
 /// (which no allow-list admits) when there is no connect info or a trusted proxy sent a header
-/// that is not a list of addresses.
-pub fn peer_ip(parts: &Parts) -> IpAddr {
+/// that is not a list of addresses. `trusted`: the configured trusted proxies.
+pub fn peer_ip(parts: &Parts, trusted: &[IpNet]) -> IpAddr {
     let Some(socket) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
         return IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     };
-    client_ip(
-        socket.0.ip(),
-        &parts.headers,
-        TRUSTED_PROXIES.get().map_or(&[], Vec::as_slice),
-    )
+    client_ip(socket.0.ip(), &parts.headers, trusted)
 }
 
 fn client_ip(socket: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
@@ -257,7 +229,9 @@ impl From<AppError> for WebError {
             AppError::Unauthorized(_) | AppError::TokenExpired(_) => {
                 WebError::Redirect("/login".into())
             }
-            AppError::Forbidden(_) => WebError::Forbidden,
+            AppError::Forbidden(_) | AppError::Throttled(_) | AppError::Locked(_) => {
+                WebError::Forbidden
+            }
             AppError::SeparationOfDuties(_) => WebError::SeparationOfDuties,
             AppError::NotFound(_) => WebError::NotFound,
             AppError::Invalid(_) => WebError::BadRequest,
@@ -351,8 +325,19 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| WebError::BadRequest)?;
+        // Browsers send a textarea's line breaks as CRLF (HTML's form encoding); what the person
+        // typed has LF, and that is what is kept, as the API would receive it.
         Ok(FormData(
-            url::form_urlencoded::parse(&bytes).into_owned().collect(),
+            url::form_urlencoded::parse(&bytes)
+                .map(|(k, v)| {
+                    let v = if v.contains('\r') {
+                        v.replace("\r\n", "\n")
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect(),
         ))
     }
 }
@@ -372,12 +357,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Seg {
 }
 
 impl Seg {
-    /// The segment as a positive id, or "not found".
+    /// The segment as a positive id written plainly (`01` is not 1), or "not found".
     pub fn id(&self) -> Result<i64, WebError> {
         self.0
             .parse::<i64>()
             .ok()
-            .filter(|id| *id > 0)
+            .filter(|id| *id > 0 && id.to_string() == self.0)
             .ok_or(WebError::NotFound)
     }
 }
@@ -394,6 +379,8 @@ pub struct Anyone {
     pub ip: IpAddr,
     /// The browser.
     pub user_agent: String,
+    /// Cookies are marked `Secure` (the server is behind TLS).
+    pub secure: bool,
 }
 
 impl FromRequestParts<AppState> for Anyone {
@@ -406,7 +393,7 @@ impl FromRequestParts<AppState> for Anyone {
             csrf_cookie: cookie(&parts.headers, CSRF_COOKIE)
                 .filter(|c| c.len() >= 32)
                 .map(str::to_owned),
-            ip: peer_ip(parts),
+            ip: peer_ip(parts, &app.edge.trusted_proxies),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
@@ -415,6 +402,7 @@ impl FromRequestParts<AppState> for Anyone {
                 .chars()
                 .take(300)
                 .collect(),
+            secure: app.edge.behind_tls,
         })
     }
 }
@@ -424,7 +412,10 @@ async fn load(parts: &Parts, app: &AppState) -> Result<WebSession, WebError> {
     let token = cookie(&parts.headers, acct::SESSION_COOKIE)
         .filter(|t| !t.is_empty())
         .ok_or_else(to_login)?;
-    match app.web_session(token, peer_ip(parts)).await {
+    match app
+        .web_session(token, peer_ip(parts, &app.edge.trusted_proxies))
+        .await
+    {
         Ok(s) => Ok(s),
         Err(AppError::Internal(m)) => {
             tracing::error!(cause = %m, "a session could not be read");
@@ -443,6 +434,8 @@ pub struct Staged {
     pub lang: Lang,
     /// The server's time zone.
     pub tz: String,
+    /// Cookies are marked `Secure` (the server is behind TLS).
+    pub secure: bool,
 }
 
 impl FromRequestParts<AppState> for Staged {
@@ -453,6 +446,7 @@ impl FromRequestParts<AppState> for Staged {
             s: load(parts, app).await?,
             lang: lang_of(&parts.headers),
             tz: app.tz.name().to_owned(),
+            secure: app.edge.behind_tls,
         })
     }
 }
@@ -658,7 +652,7 @@ mod tests {
 
     #[test]
     fn session_cookies_are_http_only_and_strict() {
-        let c = set_cookie("cg_session", "x", None);
+        let c = set_cookie(false, "cg_session", "x", None);
         let c = c.to_str().unwrap_or_default();
         assert!(
             c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"),

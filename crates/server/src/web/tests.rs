@@ -20,10 +20,12 @@ struct Site {
 /// Two owner organisations, PA05 and an inspector; one system each for the owners.
 async fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let pack =
-        changegate_domain::PolicyPack::parse("p.toml", changegate_app::DEFAULT_PACK).unwrap();
-    let app = Arc::new(App::open(&url, pack).await.unwrap());
+    let config = crate::config::Config {
+        data_dir: dir.path().to_owned(),
+        ..crate::config::Config::default()
+    };
+    let server = crate::build(&config).await.unwrap();
+    let app = server.app.clone();
     let op = Principal::operator();
     for (code, name, kind) in [
         ("STNMT", "Sở Tài nguyên và Môi trường", "owner"),
@@ -71,12 +73,12 @@ async fn site() -> Site {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let served = app.clone();
     tokio::spawn(async move {
-        let _ = crate::serve(listener, served, async move {
-            let _ = rx.await;
-        })
-        .await;
+        let _ = server
+            .serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await;
     });
     Site {
         app,
@@ -599,7 +601,7 @@ async fn a_reviewer_enrols_a_second_factor_signs_off_and_the_gate_flips_to_allow
     fields.extend([
         ("conclusion", "pass"),
         ("csrf", csrf_e.as_str()),
-        ("conditions", "Rà soát sau 30 ngày"),
+        ("cond_text_0", "Rà soát sau 30 ngày"),
     ]);
     let mut bad = fields.clone();
     bad.push(("code", "123456"));
@@ -608,6 +610,22 @@ async fn a_reviewer_enrols_a_second_factor_signs_off_and_the_gate_flips_to_allow
     assert!(
         refused.body.contains("value=\"fail\" checked"),
         "answers are kept"
+    );
+    // A passing conclusion over a failed item, with a right code: the rule's own message.
+    let mut over_a_failure = fields.clone();
+    over_a_failure.extend([("note_2", "Thiếu nhật ký truy cập"), ("code", &next)]);
+    let refused = rev
+        .post(&format!("{change}/evaluate"), &over_a_failure)
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        field_error(&refused.body, "conclusion").map(|m| m.replace("&#x27;", "'")),
+        Some(crate::web::i18n::text(
+            crate::web::i18n::Lang::Vi,
+            "err.conclusion_fail_item"
+        )),
+        "{}",
+        refused.body
     );
     fields[2].1 = "pass";
     fields.push(("code", &next));
@@ -679,4 +697,233 @@ async fn an_unknown_path_is_a_page_for_a_browser_and_a_problem_for_the_api() {
         .unwrap();
     assert_eq!(api.status(), StatusCode::NOT_FOUND);
     assert_eq!(api.headers()["content-type"], "application/problem+json");
+}
+
+/// Signs in a new admin (`quan.tri`, of the inspector) and enrols the second factor admins need.
+async fn admin_browser(site: &mut Site) -> Browser {
+    let n = NewUser {
+        username: "quan.tri".into(),
+        display_name: "Quản trị hệ thống".into(),
+        org: "STTTT".into(),
+        role: "admin".into(),
+    };
+    let created = site
+        .app
+        .create_user(&Principal::operator(), n)
+        .await
+        .unwrap();
+    site.passwords
+        .insert("quan.tri".into(), created.one_time_password);
+    let mut b = Browser::new(site);
+    let p = b.first_login(site, "quan.tri").await;
+    assert_eq!(p.location.as_deref(), Some("/login/totp"));
+    let enrol = b.get("/login/totp").await;
+    let secret = enrol
+        .body
+        .split("<code id=\"totp-secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    let key = changegate_app::totp::base32_decode(&secret).unwrap();
+    let code = changegate_app::totp::code_at(&key, chrono::Utc::now().timestamp());
+    let csrf = csrf_in(&enrol.body);
+    let ok = b
+        .post("/login/totp", &[("code", &code), ("csrf", &csrf)])
+        .await;
+    assert_eq!(ok.location.as_deref(), Some("/"), "{}", ok.body);
+    b
+}
+
+#[tokio::test]
+async fn an_admin_edits_and_retires_a_system_in_the_browser_and_the_list_filters_by_status() {
+    let mut site = site().await;
+    let mut admin = admin_browser(&mut site).await;
+    let mut owner = Browser::new(&site);
+    owner.first_login(&site, "nguyen.van.an").await;
+    assert!(
+        !owner
+            .get("/systems/TTHC-TINH")
+            .await
+            .body
+            .contains("id=\"system-edit\""),
+        "an owner gets no edit form"
+    );
+
+    let page = admin.get("/systems/TTHC-TINH").await;
+    assert!(page.body.contains("id=\"system-edit\"") && page.body.contains("id=\"system-retire\""));
+    let csrf = csrf_in(&page.body);
+    let bad = admin
+        .post(
+            "/systems/TTHC-TINH/edit",
+            &[
+                ("csrf", &csrf),
+                ("name", "Cổng dịch vụ công"),
+                ("operating_unit", "Trung tâm Chuyển đổi số"),
+                ("environments", "production, Sản xuất!"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(
+        field_error(&bad.body, "environments").is_some(),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("value=\"production, Sản xuất!\""), "kept");
+    assert_eq!(
+        site.app
+            .get_system(&Principal::operator(), "TTHC-TINH")
+            .await
+            .unwrap()
+            .name,
+        "Hệ thống TTHC-TINH",
+        "nothing changed"
+    );
+
+    let saved = admin
+        .post(
+            "/systems/TTHC-TINH/edit",
+            &[
+                ("csrf", &csrf),
+                ("name", "Cổng dịch vụ công"),
+                ("operating_unit", "Trung tâm Chuyển đổi số"),
+                ("environments", "production, staging, uat"),
+                ("population_db", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let to = saved.location.unwrap();
+    assert_eq!(to, "/systems/TTHC-TINH?ok=system_edited");
+    let page = owner.get("/systems/TTHC-TINH").await;
+    assert!(
+        page.body.contains("Cổng dịch vụ công") && page.body.contains("Trung tâm Chuyển đổi số")
+    );
+    assert!(
+        page.body.contains("data-env=\"uat\""),
+        "the gate shows the new environment"
+    );
+
+    let no_reason = admin
+        .post(
+            "/systems/TTHC-TINH/retire",
+            &[("csrf", &csrf), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&no_reason.body, "reason").is_some());
+    let retired = admin
+        .post(
+            "/systems/TTHC-TINH/retire",
+            &[("csrf", &csrf), ("reason", "Thay thế bởi hệ thống mới")],
+        )
+        .await;
+    assert_eq!(retired.status, StatusCode::SEE_OTHER, "{}", retired.body);
+    let page = admin.get(retired.location.as_deref().unwrap()).await;
+    assert!(
+        page.body.contains("data-status=\"retired\"") && page.body.contains("id=\"retired-note\"")
+    );
+    assert!(page.body.contains("class=\"flash ok\""));
+    assert!(
+        !page.body.contains("id=\"system-edit\""),
+        "a retired system is not edited"
+    );
+    let page = owner.get("/systems/TTHC-TINH").await;
+    assert!(
+        !page.body.contains("href=\"/changes/new?system="),
+        "no new change offered"
+    );
+
+    let list = admin.get("/systems?status=retired").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("data-system=\"TTHC-TINH\""));
+    assert!(!list.body.contains("data-system=\"THUE-TINH\""));
+    let list = admin.get("/systems?org=CUCTHUE&level=3").await;
+    assert!(list.body.contains("data-system=\"THUE-TINH\""));
+    assert!(!list.body.contains("data-system=\"TTHC-TINH\""));
+    let list = admin.get("/systems?level=9").await;
+    assert_eq!(
+        list.status,
+        StatusCode::OK,
+        "a bad filter is an empty list, not an error"
+    );
+    assert!(!list.body.contains("data-system="));
+    let list = owner.get("/systems").await;
+    assert!(list.body.contains("data-system=\"TTHC-TINH\""));
+    assert!(
+        !list.body.contains("data-system=\"THUE-TINH\""),
+        "another organisation's"
+    );
+}
+
+#[tokio::test]
+async fn the_changes_page_searches_without_diacritics_and_filters() {
+    let site = site().await;
+    let mut b = Browser::new(&site);
+    b.first_login(&site, "nguyen.van.an").await;
+    let csrf = csrf_in(&b.get("/changes/new").await.body);
+    for (i, (kind, title)) in [
+        ("software", "Nâng cấp Cổng dịch vụ công"),
+        ("hardware", "Thay máy chủ ở Đắk Lắk"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let commit = format!("{i}").repeat(40);
+        let filed = b
+            .post(
+                "/changes",
+                &[
+                    ("csrf", &csrf),
+                    ("system", "TTHC-TINH"),
+                    ("kind", kind),
+                    ("title", title),
+                    ("environments", "production"),
+                    ("commit", &commit),
+                    ("tree", &"a".repeat(40)),
+                ],
+            )
+            .await;
+        assert_eq!(filed.status, StatusCode::SEE_OTHER, "{}", filed.body);
+    }
+    let rows = |body: &str| body.matches("<tr data-change=").count();
+    let all = b.get("/changes").await;
+    assert_eq!(rows(&all.body), 2);
+    assert!(all.body.contains("id=\"change-filters\""));
+    let found = b.get("/changes?q=nang+cap").await;
+    assert_eq!(rows(&found.body), 1, "{}", found.body);
+    assert!(found.body.contains("Nâng cấp Cổng dịch vụ công"));
+    assert!(
+        found.body.contains("value=\"nang cap\""),
+        "the search is kept"
+    );
+    let found = b.get("/changes?q=dak+lak&kind=hardware").await;
+    assert_eq!(rows(&found.body), 1);
+    assert!(found.body.contains("Thay máy chủ ở Đắk Lắk"));
+    assert_eq!(
+        rows(&b.get("/changes?q=dak+lak&kind=software").await.body),
+        0
+    );
+    let bad = b.get("/changes?kind=firmware").await;
+    assert_eq!(bad.status, StatusCode::OK, "a bad filter is an empty list");
+    assert_eq!(rows(&bad.body), 0);
+
+    // An inspector sees every organisation's and may filter by organisation.
+    let mut auditor = Browser::new(&site);
+    auditor.first_login(&site, "le.thanh.tra").await;
+    for path in [
+        "/changes?org=STNMT&q=nang+cap",
+        "/systems?org=STNMT",
+        "/remediations",
+    ] {
+        let page = auditor.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        assert!(page.body.contains("id=\"f-org\""), "{path}");
+    }
+    let page = auditor.get("/changes?org=STNMT&q=nang+cap").await;
+    assert_eq!(rows(&page.body), 1);
+    assert_eq!(rows(&auditor.get("/changes?org=CUCTHUE").await.body), 0);
 }

@@ -19,6 +19,14 @@ pub struct Model {
     /// Until then, API sign-offs with this token need no fresh second-factor code: a code given
     /// with it opens this short step-up window.
     pub step_up_until: Option<DateTimeUtc>,
+    /// HMAC-SHA-256 (hex) of the whole token under the server's token key; None on rows of
+    /// older databases until their first use.
+    #[sea_orm(unique)]
+    pub token_digest: Option<String>,
+    /// Which token key made `token_digest` (the first 16 hex digits of its SHA-256).
+    pub digest_key: Option<String>,
+    /// The token that minted this one, if any.
+    pub parent_token_id: Option<i64>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -1,5 +1,7 @@
 //! The `change_requests` table.
 
+use crate::types::{JsonText, Text};
+use changegate_domain::{ChangeKind, CrState};
 use sea_orm::entity::prelude::*;
 
 /// A row of `change_requests`.
@@ -9,12 +11,12 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub system_id: i64,
-    pub kind: String,
+    pub kind: Text<ChangeKind>,
     pub title: String,
     pub description: String,
-    pub state: String,
+    pub state: Text<CrState>,
     /// JSON array of environment names.
-    pub environments: String,
+    pub environments: JsonText<Vec<String>>,
     /// JSON array of affected components, before and after.
     pub components: String,
     pub filed_by: i64,
@@ -31,10 +33,25 @@ pub struct Model {
     pub emergency_until: Option<DateTimeUtc>,
     /// For an emergency change: the incident it remediates.
     pub remediates_incident: Option<i64>,
+    /// Title and description normalised for search (lower case, no diacritics); kept by
+    /// [`ActiveModelBehavior::before_save`].
+    pub search_text: String,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
-impl ActiveModelBehavior for ActiveModel {}
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    async fn before_save<C>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        use sea_orm::ActiveValue::Set;
+        if let (Some(t), Some(d)) = (self.title.try_as_ref(), self.description.try_as_ref()) {
+            self.search_text = Set(changegate_domain::change::search_text(t, d));
+        }
+        Ok(self)
+    }
+}

@@ -1,5 +1,7 @@
 //! The `incidents` table.
 
+use crate::types::Text;
+use changegate_domain::gate::IncidentStatus;
 use sea_orm::entity::prelude::*;
 
 /// A row of `incidents`.
@@ -12,13 +14,17 @@ pub struct Model {
     pub kind: String,
     pub severity: String,
     pub summary: String,
-    pub status: String,
+    pub status: Text<IncidentStatus>,
     pub reported_by: i64,
     pub reported_at: DateTimeUtc,
     pub resolved_by: Option<i64>,
     pub resolved_at: Option<DateTimeUtc>,
     /// When A05 (Ministry of Public Security) was notified of a personal-data breach.
     pub a05_notified_at: Option<DateTimeUtc>,
+    /// When it was detected (None: reported before this was recorded; the report's time).
+    pub detected_at: Option<DateTimeUtc>,
+    /// It touches national security or public order: its initial notice is due at once.
+    pub national_security: bool,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

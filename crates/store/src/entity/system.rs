@@ -1,5 +1,7 @@
 //! The `systems` table.
 
+use crate::types::{JsonText, Text};
+use changegate_domain::gate::SystemStatus;
 use sea_orm::entity::prelude::*;
 
 /// A row of `systems`.
@@ -16,10 +18,10 @@ pub struct Model {
     pub level: i16,
     pub population_db: bool,
     /// JSON array of environment names.
-    pub environments: String,
+    pub environments: JsonText<Vec<String>>,
     /// JSON array of inventory components.
     pub components: String,
-    pub status: String,
+    pub status: Text<SystemStatus>,
     pub last_evaluated_on: Option<Date>,
     pub next_review_due: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -8,6 +8,12 @@ mod m20261124_000003_notifications;
 mod m20261124_000004_breach_clock;
 mod m20261124_000005_remediation;
 mod m20261124_000006_web;
+mod m20261202_000010_enforcement;
+mod m20261202_000011_token_digest;
+mod m20261202_000012_audit_checkpoints;
+mod m20261202_000013_remediations;
+mod m20261202_000014_search;
+mod m20261202_000015_incident_clocks;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -22,6 +28,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_breach_clock::Migration),
             Box::new(m20261124_000005_remediation::Migration),
             Box::new(m20261124_000006_web::Migration),
+            Box::new(m20261202_000010_enforcement::Migration),
+            Box::new(m20261202_000011_token_digest::Migration),
+            Box::new(m20261202_000012_audit_checkpoints::Migration),
+            Box::new(m20261202_000013_remediations::Migration),
+            Box::new(m20261202_000014_search::Migration),
+            Box::new(m20261202_000015_incident_clocks::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
-//! A typed client for the changegate HTTP API.
+//! changegate-client: a typed HTTP client (reqwest) for the changegate API, used by the CLI
+//! and the end-to-end tests. The wire types it sends and reads are `changegate-api`'s.
 
-use crate::types::*;
+use changegate_api::*;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -21,7 +22,7 @@ impl ClientError {
     /// The problem's code, if the server answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            ClientError::Problem(p) => Some(&p.code),
+            ClientError::Problem(p) => Some(p.code.as_str()),
             ClientError::Transport(_) => None,
         }
     }
@@ -158,6 +159,7 @@ impl Client {
             ("commit", &p.commit),
             ("tree", &p.tree),
             ("artifact", &p.artifact),
+            ("nonce", &p.nonce),
         ] {
             if let Some(v) = v {
                 q.push((k, v.clone()));
@@ -183,6 +185,19 @@ impl Client {
     /// `POST /api/v1/deployments`.
     pub async fn record_deployment(&self, d: &NewDeployment) -> Result<Deployment, ClientError> {
         self.post("/api/v1/deployments", d).await
+    }
+
+    /// `POST /api/v1/observations`.
+    pub async fn observe(
+        &self,
+        o: &crate::NewObservation,
+    ) -> Result<crate::Observation, ClientError> {
+        self.post("/api/v1/observations", o).await
+    }
+
+    /// `GET /api/v1/observations/sources`.
+    pub async fn observation_sources(&self) -> Result<Vec<crate::ObservationSource>, ClientError> {
+        self.get("/api/v1/observations/sources", &[]).await
     }
 
     /// `GET /api/v1/deployments`.
@@ -273,6 +288,32 @@ impl Client {
         self.get(&format!("/api/v1/systems/{code}"), &[]).await
     }
 
+    /// `GET /api/v1/systems` with filters (`org`, `level`, `status`, `review_due_before`,
+    /// `page`).
+    pub async fn systems(&self, query: &[(&str, String)]) -> Result<SystemList, ClientError> {
+        self.get("/api/v1/systems", query).await
+    }
+
+    /// `PATCH /api/v1/systems/{code}`.
+    pub async fn edit_system(&self, code: &str, e: &EditSystem) -> Result<System, ClientError> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/systems/{code}"),
+            &[],
+            Some(e),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/systems/{code}/retire`.
+    pub async fn retire_system(&self, code: &str, reason: &str) -> Result<System, ClientError> {
+        let body = Retirement {
+            reason: reason.into(),
+        };
+        self.post(&format!("/api/v1/systems/{code}/retire"), &body)
+            .await
+    }
+
     /// `POST /api/v1/change-requests`.
     pub async fn file_change(&self, c: &NewChangeRequest) -> Result<ChangeRequest, ClientError> {
         self.post("/api/v1/change-requests", c).await
@@ -298,6 +339,15 @@ impl Client {
             q.push(("state", s.to_owned()));
         }
         self.get("/api/v1/change-requests", &q).await
+    }
+
+    /// `GET /api/v1/change-requests` with any filters (`system`, `org`, `state`, `kind`,
+    /// `from`, `to`, `q`, `page`, `limit`).
+    pub async fn changes_where(
+        &self,
+        query: &[(&str, String)],
+    ) -> Result<ChangeRequestList, ClientError> {
+        self.get("/api/v1/change-requests", query).await
     }
 
     /// `PATCH /api/v1/change-requests/{id}`.
@@ -338,6 +388,64 @@ impl Client {
     /// `POST .../request-changes`.
     pub async fn request_changes(&self, id: i64, note: &str) -> Result<ChangeRequest, ClientError> {
         self.act(id, "request-changes", serde_json::json!({ "note": note }))
+            .await
+    }
+
+    /// `POST .../request-changes` with findings.
+    pub async fn request_changes_with(
+        &self,
+        id: i64,
+        n: &Note,
+    ) -> Result<ChangeRequest, ClientError> {
+        self.post(&format!("/api/v1/change-requests/{id}/request-changes"), n)
+            .await
+    }
+
+    /// `GET /api/v1/remediations` with filters (`system`, `org`, `change_request`, `state`,
+    /// `kind`, `overdue`, `page`).
+    pub async fn remediations(
+        &self,
+        query: &[(&str, String)],
+    ) -> Result<RemediationList, ClientError> {
+        self.get("/api/v1/remediations", query).await
+    }
+
+    /// `GET /api/v1/remediations/{id}`.
+    pub async fn remediation(&self, id: i64) -> Result<Remediation, ClientError> {
+        self.get(&format!("/api/v1/remediations/{id}"), &[]).await
+    }
+
+    /// `POST /api/v1/remediations/{id}/fulfil`.
+    pub async fn fulfil(&self, id: i64, evidence: &str) -> Result<Remediation, ClientError> {
+        let body = Fulfilment {
+            evidence: evidence.to_owned(),
+        };
+        self.post(&format!("/api/v1/remediations/{id}/fulfil"), &body)
+            .await
+    }
+
+    /// `POST /api/v1/remediations/{id}/verify`.
+    pub async fn verify(
+        &self,
+        id: i64,
+        accepted: bool,
+        note: &str,
+    ) -> Result<Remediation, ClientError> {
+        let body = Verification {
+            accepted,
+            note: note.to_owned(),
+        };
+        self.post(&format!("/api/v1/remediations/{id}/verify"), &body)
+            .await
+    }
+
+    /// `POST /api/v1/incidents/{id}/notices`.
+    pub async fn record_notice(
+        &self,
+        id: i64,
+        n: &NewIncidentNotice,
+    ) -> Result<Incident, ClientError> {
+        self.post(&format!("/api/v1/incidents/{id}/notices"), n)
             .await
     }
 

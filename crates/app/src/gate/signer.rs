@@ -4,14 +4,13 @@
 //! built-in key. A file readable by others is refused. Every public key in use is published in
 //! the database (`signing_keys`), so `GET /api/v1/keys` on any replica lists the keys of all.
 
-use crate::{AppError, AppResult};
+use crate::AppResult;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api::attestation::{self, Envelope, PublicKey, Statement};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::sync::RwLock;
 use std::time::Instant;
@@ -49,44 +48,8 @@ impl Signer {
 
     /// Loads the key from `path`, creating it (mode 0600) when the file does not exist.
     pub fn load_or_create(path: &Path) -> AppResult<Self> {
-        let shown = path.display();
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                check_mode(path)?;
-                let seed: [u8; 32] = B64
-                    .decode(text.trim())
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| {
-                        AppError::Internal(format!(
-                            "signing key file {shown} does not hold a base64 ed25519 seed"
-                        ))
-                    })?;
-                Ok(Self::from_key(SigningKey::from_bytes(&seed)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        AppError::Internal(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
-                let seed: [u8; 32] = rand::random();
-                let mut opts = std::fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                let mut f = opts.open(path).map_err(|e| {
-                    AppError::Internal(format!("cannot create the signing key file {shown}: {e}"))
-                })?;
-                writeln!(f, "{}", B64.encode(seed))
-                    .map_err(|e| AppError::Internal(format!("cannot write {shown}: {e}")))?;
-                tracing::info!(path = %shown, "generated a new signing key");
-                Ok(Self::from_key(SigningKey::from_bytes(&seed)))
-            }
-            Err(e) => Err(AppError::Internal(format!(
-                "cannot read the signing key file {shown}: {e}"
-            ))),
-        }
+        let seed = crate::key_file::read_or_create(path, "signing key")?;
+        Ok(Self::from_key(SigningKey::from_bytes(&seed)))
     }
 
     /// The public key, as published.
@@ -97,6 +60,22 @@ impl Signer {
     /// Signs a statement.
     pub fn sign(&self, st: &Statement) -> Envelope {
         attestation::sign(st, &self.key)
+    }
+
+    /// Signs raw bytes (an audit checkpoint): base64 of the ed25519 signature.
+    pub fn sign_raw(&self, msg: &[u8]) -> String {
+        use ed25519_dalek::Signer as _;
+        B64.encode(self.key.sign(msg).to_bytes())
+    }
+
+    /// Loads the key from `path` if the file exists (commands that only read must not create
+    /// one).
+    pub fn load_existing(path: &Path) -> AppResult<Option<Self>> {
+        if path.exists() {
+            Self::load_or_create(path).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// The signed statement for `key` (the full question and decision): the one signed less
@@ -130,29 +109,6 @@ impl Signer {
         }
         (now, env)
     }
-}
-
-#[cfg(unix)]
-fn check_mode(path: &Path) -> AppResult<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(AppError::Internal(format!(
-            "the signing key file {} is readable by others (mode {:o}); run: chmod 600 {}",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_mode(_: &Path) -> AppResult<()> {
-    Ok(())
 }
 
 #[cfg(test)]
@@ -197,6 +153,7 @@ mod tests {
                 reasons: vec![],
                 change_request: None,
                 issued_at: at,
+                nonce: None,
                 valid_until: at,
                 keyid: s.keyid.clone(),
             },
@@ -214,7 +171,7 @@ mod tests {
         let keys = vec![s.public()];
         assert_eq!(
             changegate_api::attestation::verify(&c, &keys).map(|x| x.predicate.decision),
-            Ok("deny".to_owned())
+            Ok("deny".into())
         );
     }
 

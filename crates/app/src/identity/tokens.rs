@@ -1,10 +1,15 @@
-//! Credentials: argon2id password and token hashing, token issue and verification, and a small
-//! cache so that the gate does not pay argon2 on every request.
+//! Credentials: argon2id password hashing, API token issue and verification, and a small cache.
 //!
-//! A token is `cg_<public id>_<secret>`. The public id finds the row; the secret is verified
-//! against its argon2id hash once, then the verified token is remembered (by its SHA-256, in
-//! memory only) and its row re-checked for revocation and expiry every 30 seconds. Revocation in
-//! this process takes effect at once; in another replica within the audit poll interval.
+//! A token is `cg_<public id>_<secret>` (256 random bits). It is stored as a keyed SHA-256: the
+//! HMAC-SHA-256 of the whole token under the server's token key ([`TokenKey`], a file beside
+//! the signing key, outside the database), found by its unique index; verifying one costs a
+//! hash, never an argon2id permit, so wrong sign-ins cannot delay pipelines. Rows of older
+//! databases (and rows whose digest was made under another replica's key) hold an argon2id hash
+//! of the secret: such a token is verified that way, and a row without a digest gets this
+//! server's. Replicas should share the token key file, as they share the database. A verified
+//! token is remembered (by its SHA-256, in memory only) and its row re-checked for revocation and
+//! expiry every 30 seconds. Revocation in this process takes effect at once; in another replica
+//! within the audit poll interval.
 
 use crate::{AppError, AppResult};
 use argon2::Argon2;
@@ -13,6 +18,7 @@ use base64::Engine;
 use changegate_domain::change::{Actor, Person};
 use changegate_domain::{OrgKind, Role};
 use changegate_store::entity::{api_token, organisation, user};
+use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -155,6 +161,47 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
     .then_some((public, secret))
 }
 
+/// The server's key for API token digests: 32 random bytes in a file beside the signing key
+/// (`token.key`, base64, mode 0600), created at first start.
+#[derive(Clone)]
+pub struct TokenKey {
+    key: [u8; 32],
+    /// The first 16 hex digits of the key's SHA-256: which key made a row's digest.
+    pub id: String,
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKey").field("id", &self.id).finish()
+    }
+}
+
+impl TokenKey {
+    fn from_bytes(key: [u8; 32]) -> Self {
+        let id = hex::encode(&Sha256::digest(key)[..8]);
+        Self { key, id }
+    }
+
+    /// A key that lives as long as the process (tests, tools that issue no tokens).
+    pub fn ephemeral() -> Self {
+        Self::from_bytes(rand::random())
+    }
+
+    /// Reads the key at `path`, or creates it (mode 0600) when there is none.
+    pub fn load_or_create(path: &std::path::Path) -> AppResult<Self> {
+        crate::key_file::read_or_create(path, "API token key").map(Self::from_bytes)
+    }
+
+    /// The HMAC-SHA-256 (hex) of `token` under this key.
+    pub fn digest(&self, token: &str) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
 #[derive(Clone)]
 struct Cached {
     principal: Arc<Principal>,
@@ -167,6 +214,9 @@ struct Cached {
 pub struct AuthCache {
     verified: RwLock<HashMap<[u8; 32], Cached>>,
     argon_slots: tokio::sync::Semaphore,
+    /// The key of API token digests (None: tokens are issued with their argon2id hash only and
+    /// get a digest from the first server that verifies them).
+    pub key: Option<TokenKey>,
 }
 
 impl Default for AuthCache {
@@ -175,6 +225,7 @@ impl Default for AuthCache {
         Self {
             verified: RwLock::new(HashMap::new()),
             argon_slots: tokio::sync::Semaphore::new(2),
+            key: None,
         }
     }
 }
@@ -182,6 +233,22 @@ impl Default for AuthCache {
 const RECHECK: Duration = Duration::from_secs(30);
 
 impl AuthCache {
+    /// An empty cache whose token digests use `key`.
+    pub fn with_key(key: Option<TokenKey>) -> Self {
+        Self {
+            key,
+            ..Self::default()
+        }
+    }
+
+    /// What a new token's row stores: its digest and the key's id, with this server's key.
+    pub fn digest_of(&self, token: &str) -> (Option<String>, Option<String>) {
+        match &self.key {
+            Some(k) => (Some(k.digest(token)), Some(k.id.clone())),
+            None => (None, None),
+        }
+    }
+
     /// Forgets a token (revoked).
     pub fn forget_token(&self, public_id: &str) {
         if let Ok(mut m) = self.verified.write() {
@@ -247,7 +314,51 @@ impl AuthCache {
             Some(_) => true,
             None => false,
         };
-        let (tok, person) = load(db, public).await?.ok_or_else(bad)?;
+        let digest = self.key.as_ref().map(|k| (k.digest(token), k.id.clone()));
+        // The indexed digest first; a row found by its public id only if it has no digest of
+        // this key (an older row, or one made under another replica's key).
+        let by_digest = match &digest {
+            Some((d, _)) => load(db, api_token::Column::TokenDigest.eq(d.as_str())).await?,
+            None => None,
+        };
+        let (tok, person, by_digest) = match by_digest {
+            Some((tok, _)) if tok.public_id != public => return Err(bad()),
+            Some((tok, person)) => (tok, person, true),
+            None => {
+                let (tok, person) = load(db, api_token::Column::PublicId.eq(public))
+                    .await?
+                    .ok_or_else(bad)?;
+                let ours = digest
+                    .as_ref()
+                    .filter(|d| tok.digest_key.as_ref() == Some(&d.1));
+                match ours {
+                    // The row got its digest of this key between the two reads (another request
+                    // verified it the old way at the same moment): it is proven if it matches.
+                    Some(d) if tok.token_digest.as_deref() == Some(d.0.as_str()) => {
+                        (tok, person, true)
+                    }
+                    // A digest of this key that did not match: a wrong secret.
+                    Some(_) => return Err(bad()),
+                    None => (tok, person, false),
+                }
+            }
+        };
+        // A revoked or expired token with a wrong secret answers as any bad token: only a token
+        // that proved its secret learns that it was revoked or expired.
+        let proven = by_digest || cached || {
+            let _slot = self
+                .argon_slots
+                .acquire()
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let (secret, phc) = (secret.to_owned(), tok.secret_hash.clone());
+            tokio::task::spawn_blocking(move || verify_secret(&secret, &phc))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+        };
+        if !proven {
+            return Err(bad());
+        }
         if tok.revoked_at.is_some() || !person.1 {
             self.forget_token(public);
             return Err(AppError::Unauthorized("the token has been revoked".into()));
@@ -255,19 +366,15 @@ impl AuthCache {
         if tok.expires_at <= now {
             return Err(AppError::TokenExpired(tok.expires_at));
         }
-        if !cached {
-            let _slot = self
-                .argon_slots
-                .acquire()
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            let (secret, phc) = (secret.to_owned(), tok.secret_hash.clone());
-            let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &phc))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            if !ok {
-                return Err(bad());
-            }
+        if let (None, Some((digest, key_id))) = (&tok.token_digest, digest) {
+            // An older row, verified the old way once: it gets its digest.
+            api_token::Entity::update_many()
+                .col_expr(api_token::Column::TokenDigest, Expr::value(Some(digest)))
+                .col_expr(api_token::Column::DigestKey, Expr::value(Some(key_id)))
+                .filter(api_token::Column::Id.eq(tok.id))
+                .filter(api_token::Column::TokenDigest.is_null())
+                .exec(db)
+                .await?;
         }
         let c = Cached {
             principal: Arc::new(Principal {
@@ -291,13 +398,9 @@ impl AuthCache {
 
 async fn load(
     db: &impl ConnectionTrait,
-    public: &str,
+    by: impl changegate_store::sea_orm::sea_query::IntoCondition,
 ) -> AppResult<Option<(api_token::Model, (Principal, bool))>> {
-    let Some(tok) = api_token::Entity::find()
-        .filter(api_token::Column::PublicId.eq(public))
-        .one(db)
-        .await?
-    else {
+    let Some(tok) = api_token::Entity::find().filter(by).one(db).await? else {
         return Ok(None);
     };
     let Some(u) = user::Entity::find_by_id(tok.user_id).one(db).await? else {

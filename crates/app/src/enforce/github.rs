@@ -1,0 +1,552 @@
+//! GitHub custom deployment protection rule (a GitHub App the province installs).
+//!
+//! GitHub sends `deployment_protection_rule` to `POST /integrations/github/webhook`, signed with
+//! the app's webhook secret (`X-Hub-Signature-256`, checked in constant time). The delivery is
+//! recorded (a replayed delivery id is answered once) and answered at once; the decision follows
+//! in the background: an installation token (app JWT, RS256), the commit's tree
+//! (`GET /repos/{o}/{r}/git/commits/{sha}`), the gate for the mapped system and environment, and
+//! a callback `approved` or `rejected`. A denial that may clear (an evaluation pending, an
+//! incident open, a freeze) leaves the request pending; it is decided again whenever the gate's
+//! index changes (the wake-up of `check --wait`) and at least every 30 seconds.
+
+use super::Target;
+use crate::auth::Principal;
+use crate::{App, AppError, AppResult, event};
+use changegate_api as wire;
+use changegate_domain::gate::{Decision, ReasonCode};
+use changegate_domain::{CommitId, OrgKind, Role};
+use changegate_store::entity::{github_delivery, github_pending, system};
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The event decided here.
+pub const EVENT: &str = "deployment_protection_rule";
+/// How often pending requests are decided again without a wake-up.
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// GitHub App settings.
+pub struct GithubSettings {
+    /// The app's id (the JWT's `iss`).
+    pub app_id: String,
+    key: jsonwebtoken::EncodingKey,
+    secret: Vec<u8>,
+    /// `https://api.github.com` or a GitHub Enterprise Server's `https://HOST/api/v3`, without a
+    /// trailing slash.
+    pub api_url: String,
+    /// `owner/repo` (lowercase) and GitHub environment → system and environment.
+    pub environments: BTreeMap<(String, String), Target>,
+    http: reqwest::Client,
+    tokens: tokio::sync::Mutex<BTreeMap<i64, (String, DateTime<Utc>)>>,
+}
+
+impl std::fmt::Debug for GithubSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubSettings")
+            .field("app_id", &self.app_id)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubSettings {
+    /// Settings from the app id, the PEM private key, the webhook secret, the API URL and the
+    /// mapping. Fails when the key is not an RSA private key.
+    pub fn new(
+        app_id: String,
+        private_key_pem: &str,
+        webhook_secret: String,
+        api_url: String,
+        environments: BTreeMap<(String, String), Target>,
+    ) -> Result<Self, String> {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
+            .map_err(|e| format!("not an RSA private key in PEM: {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent("changegate")
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            app_id,
+            key,
+            secret: webhook_secret.into_bytes(),
+            api_url,
+            environments,
+            http,
+            tokens: tokio::sync::Mutex::default(),
+        })
+    }
+
+    /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` with the webhook secret;
+    /// compared in constant time.
+    pub fn signature_valid(&self, header: Option<&str>, body: &[u8]) -> bool {
+        let Some(sig) = header
+            .and_then(|h| h.strip_prefix("sha256="))
+            .and_then(|h| hex::decode(h).ok())
+        else {
+            return false;
+        };
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret) else {
+            return false;
+        };
+        mac.update(body);
+        mac.verify_slice(&sig).is_ok()
+    }
+
+    /// The app's JWT: RS256, `iss` the app id, `iat` a minute ago, `exp` in nine minutes.
+    fn jwt(&self) -> Result<String, String> {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            iat: i64,
+            exp: i64,
+            iss: &'a str,
+        }
+        let now = Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &Claims {
+                iat: now - 60,
+                exp: now + 540,
+                iss: &self.app_id,
+            },
+            &self.key,
+        )
+        .map_err(|e| format!("cannot sign the app JWT: {e}"))
+    }
+
+    fn api(&self, req: reqwest::RequestBuilder, bearer: &str) -> reqwest::RequestBuilder {
+        req.bearer_auth(bearer)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+    }
+
+    /// An installation token (cached until five minutes before it expires).
+    async fn installation_token(&self, installation: i64) -> Result<String, String> {
+        let mut cache = self.tokens.lock().await;
+        if let Some((t, until)) = cache.get(&installation)
+            && *until > Utc::now() + chrono::Duration::minutes(5)
+        {
+            return Ok(t.clone());
+        }
+        #[derive(Deserialize)]
+        struct Token {
+            token: String,
+            expires_at: DateTime<Utc>,
+        }
+        let url = format!(
+            "{}/app/installations/{installation}/access_tokens",
+            self.api_url
+        );
+        let r = self
+            .api(self.http.post(&url), &self.jwt()?)
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("POST {url}: {}", r.status()));
+        }
+        let t: Token = r.json().await.map_err(|e| format!("POST {url}: {e}"))?;
+        cache.insert(installation, (t.token.clone(), t.expires_at));
+        Ok(t.token)
+    }
+
+    /// The tree of a commit.
+    async fn tree_of(&self, token: &str, repo: &str, sha: &str) -> Result<String, String> {
+        #[derive(Deserialize)]
+        struct Tree {
+            sha: String,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            tree: Tree,
+        }
+        let url = format!("{}/repos/{repo}/git/commits/{sha}", self.api_url);
+        let r = self
+            .api(self.http.get(&url), token)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("GET {url}: {}", r.status()));
+        }
+        let c: Commit = r.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+        CommitId::parse(&c.tree.sha)
+            .map(|t| t.to_string())
+            .map_err(|e| format!("GET {url}: {e}"))
+    }
+
+    async fn callback(
+        &self,
+        token: &str,
+        p: &github_pending::Model,
+        state: &str,
+        comment: &str,
+    ) -> Result<(), String> {
+        let r = self
+            .api(self.http.post(&p.callback_url), token)
+            .json(&serde_json::json!({
+                "environment_name": p.environment_name, "state": state, "comment": comment,
+            }))
+            .send()
+            .await
+            .map_err(|e| format!("POST {}: {e}", p.callback_url))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("POST {}: {}", p.callback_url, r.status()))
+        }
+    }
+}
+
+/// What the webhook answers (2xx).
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Ack {
+    /// `queued` (decided in the background), `duplicate` (this delivery was answered before) or
+    /// `ignored` (another event or action).
+    pub status: &'static str,
+    /// The pending request's id when queued.
+    pub id: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct Installation {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    action: String,
+    environment: String,
+    sha: String,
+    deployment_callback_url: String,
+    installation: Installation,
+    repository: Named,
+}
+
+/// The principal the GitHub App decides as: reads every organisation's systems, writes nothing
+/// but its own records.
+fn github_principal() -> Principal {
+    Principal {
+        user_id: 0,
+        username: "github-app".into(),
+        display_name: "GitHub deployment protection rule".into(),
+        org_id: 0,
+        org_code: String::new(),
+        org_kind: OrgKind::Inspector,
+        role: Role::Auditor,
+        token_id: None,
+    }
+}
+
+/// Whether a denial will not clear by itself (reject now) rather than wait for a sign-off, the
+/// end of an incident or of a freeze.
+fn final_denial(d: &Decision) -> bool {
+    d.reasons.iter().any(|r| {
+        matches!(
+            r.code,
+            ReasonCode::UnknownSystem
+                | ReasonCode::SystemRetired
+                | ReasonCode::EvaluationFailed
+                | ReasonCode::ApprovalRevoked
+                | ReasonCode::ApprovalExpired
+                | ReasonCode::EnvironmentNotCovered
+        )
+    })
+}
+
+fn comment(d: &Decision) -> String {
+    let text = if d.allow {
+        format!(
+            "changegate: allowed by change request {}",
+            d.change_request.map(|c| c.to_string()).unwrap_or_default()
+        )
+    } else {
+        format!(
+            "changegate: denied: {}",
+            d.reasons
+                .iter()
+                .map(|r| format!("{} ({})", r.code.as_str(), r.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    };
+    changegate_domain::enforce::cut(&text, 1000)
+}
+
+impl App {
+    /// Receives a GitHub webhook delivery. Unauthorized (nothing done) when the signature does
+    /// not verify; NotFound when no GitHub App is configured.
+    pub async fn github_webhook(
+        &self,
+        event_name: Option<&str>,
+        delivery: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> AppResult<Ack> {
+        let Some(gh) = &self.enforce.github else {
+            return Err(AppError::NotFound("the GitHub integration".into()));
+        };
+        if !gh.signature_valid(signature, body) {
+            return Err(AppError::Unauthorized(
+                "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of the body with the webhook secret".into(),
+            ));
+        }
+        if event_name != Some(EVENT) {
+            return Ok(Ack {
+                status: "ignored",
+                id: None,
+            });
+        }
+        let delivery = match delivery {
+            Some(d) if !d.is_empty() && d.len() <= 100 => d.to_owned(),
+            _ => {
+                return Err(AppError::invalid(
+                    "X-GitHub-Delivery",
+                    "missing or longer than 100 characters",
+                ));
+            }
+        };
+        let p: Payload = serde_json::from_slice(body).map_err(|e| {
+            AppError::invalid(
+                "body",
+                format!("not a deployment_protection_rule payload: {e}"),
+            )
+        })?;
+        if p.action != "requested" {
+            return Ok(Ack {
+                status: "ignored",
+                id: None,
+            });
+        }
+        let sha = CommitId::parse(&p.sha).map_err(|e| AppError::parse("sha", e))?;
+        // The installation token goes only to the configured API.
+        if !p
+            .deployment_callback_url
+            .starts_with(&format!("{}/repos/", gh.api_url))
+        {
+            return Err(AppError::invalid(
+                "deployment_callback_url",
+                format!("not under the configured GitHub API {}", gh.api_url),
+            ));
+        }
+        let repo = p.repository.full_name.to_ascii_lowercase();
+        let target = gh.environments.get(&(repo.clone(), p.environment.clone()));
+        let tx = self.begin().await?;
+        if github_delivery::Entity::find()
+            .filter(github_delivery::Column::DeliveryId.eq(&delivery))
+            .one(&tx.txn)
+            .await?
+            .is_some()
+        {
+            return Ok(Ack {
+                status: "duplicate",
+                id: None,
+            });
+        }
+        github_delivery::ActiveModel {
+            delivery_id: Set(delivery.clone()),
+            event: Set(EVENT.into()),
+            received_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        let sys = match target {
+            Some(t) => {
+                system::Entity::find()
+                    .filter(system::Column::Code.eq(t.system.as_str()))
+                    .one(&tx.txn)
+                    .await?
+            }
+            None => None,
+        };
+        let row = github_pending::ActiveModel {
+            delivery_id: Set(delivery.clone()),
+            installation_id: Set(p.installation.id),
+            repository: Set(changegate_domain::enforce::cut(
+                &p.repository.full_name,
+                200,
+            )),
+            environment_name: Set(changegate_domain::enforce::cut(&p.environment, 255)),
+            system_id: Set(sys.as_ref().map(|s| s.id)),
+            environment: Set(target.map(|t| t.env.to_string()).unwrap_or_default()),
+            sha: Set(sha.to_string()),
+            tree_id: Set(None),
+            callback_url: Set(p.deployment_callback_url.clone()),
+            created_at: Set(tx.at()),
+            answered_at: Set(None),
+            state: Set(None),
+            comment: Set(None),
+            ..Default::default()
+        };
+        // A repository or environment that is not mapped, or maps to an unknown system, is
+        // rejected at once (it will not clear by itself).
+        let row = match sys {
+            Some(_) => row.insert(&tx.txn).await?,
+            None => {
+                let mut row = row;
+                row.state = Set(Some("rejected".into()));
+                row.comment = Set(Some(format!(
+                    "changegate: {}/{} is not mapped to a registered system",
+                    p.repository.full_name, p.environment
+                )));
+                row.insert(&tx.txn).await?
+            }
+        };
+        tx.audit(event(
+            None,
+            "github.deployment_requested",
+            "github_pending",
+            row.id,
+            None,
+            None,
+            Some(serde_json::json!({
+                "delivery": delivery, "repository": row.repository, "environment": row.environment_name,
+                "sha": row.sha, "system": target.map(|t| t.system.to_string()), "env": row.environment,
+                "installation": row.installation_id,
+            })),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.enforce.wake.notify_one();
+        Ok(Ack {
+            status: "queued",
+            id: Some(row.id),
+        })
+    }
+
+    /// Decides every unanswered request once; returns how many were answered.
+    pub async fn github_decide_pending(&self) -> AppResult<usize> {
+        let Some(gh) = &self.enforce.github else {
+            return Ok(0);
+        };
+        let rows = github_pending::Entity::find()
+            .filter(github_pending::Column::AnsweredAt.is_null())
+            .order_by_asc(github_pending::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut answered = 0;
+        for p in rows {
+            match self.github_decide_one(gh, p).await {
+                Ok(true) => answered += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "GitHub deployment request not decided yet"),
+            }
+        }
+        Ok(answered)
+    }
+
+    async fn github_decide_one(
+        &self,
+        gh: &GithubSettings,
+        p: github_pending::Model,
+    ) -> Result<bool, String> {
+        let token = gh.installation_token(p.installation_id).await?;
+        let (state, text) = match (&p.state, &p.comment) {
+            // Rejected on arrival (not mapped): only the callback is left.
+            (Some(s), Some(c)) => (s.clone(), c.clone()),
+            _ => {
+                let tree = match &p.tree_id {
+                    Some(t) => t.clone(),
+                    None => gh.tree_of(&token, &p.repository, &p.sha).await?,
+                };
+                let code = match p.system_id {
+                    Some(id) => system::Entity::find_by_id(id)
+                        .one(&self.db)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map(|s| s.code)
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                let q = wire::GateParams {
+                    system: code,
+                    env: p.environment.clone(),
+                    commit: Some(p.sha.clone()),
+                    tree: Some(tree.clone()),
+                    ..wire::GateParams::default()
+                };
+                let (d, _) = self
+                    .decide(&github_principal(), &q)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if p.tree_id.is_none() {
+                    let mut am: github_pending::ActiveModel = p.clone().into();
+                    am.tree_id = Set(Some(tree));
+                    am.update(&self.db).await.map_err(|e| e.to_string())?;
+                }
+                if !d.allow && !final_denial(&d) {
+                    return Ok(false);
+                }
+                (
+                    if d.allow { "approved" } else { "rejected" }.to_owned(),
+                    comment(&d),
+                )
+            }
+        };
+        gh.callback(&token, &p, &state, &text).await?;
+        let tx = self.begin().await.map_err(|e| e.to_string())?;
+        let mut am: github_pending::ActiveModel = p.clone().into();
+        am.answered_at = Set(Some(tx.at()));
+        am.state = Set(Some(state.clone()));
+        am.comment = Set(Some(text.clone()));
+        am.update(&tx.txn).await.map_err(|e| e.to_string())?;
+        tx.audit(event(
+            None,
+            if state == "approved" {
+                "github.deployment_approved"
+            } else {
+                "github.deployment_rejected"
+            },
+            "github_pending",
+            p.id,
+            None,
+            None,
+            Some(serde_json::json!({
+                "repository": p.repository, "environment": p.environment_name, "sha": p.sha,
+                "state": state, "comment": text,
+            })),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+
+    /// Decides pending GitHub requests whenever the gate's index changes, a request arrives, or
+    /// 30 seconds pass, until the app is dropped.
+    pub fn spawn_github_waiter(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        self.enforce.github.as_ref()?;
+        let app = self.clone();
+        // Aborted by the server when it stops serving.
+        Some(tokio::spawn(async move {
+            loop {
+                let changed = app.gate.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if let Err(e) = app.github_decide_pending().await {
+                    tracing::warn!(error = %e, "pending GitHub deployment requests not decided");
+                }
+                let woken = app.enforce.wake.notified();
+                tokio::pin!(woken);
+                tokio::select! {
+                    () = &mut changed => {}
+                    () = &mut woken => {}
+                    () = tokio::time::sleep(RECHECK) => {}
+                }
+            }
+        }))
+    }
+}

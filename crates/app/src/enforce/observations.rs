@@ -1,0 +1,457 @@
+//! Observed content: what a sensor on a server (`changegate observe`) or a cluster reports
+//! running. Content that no valid approval covers for the environment opens one incident of kind
+//! `unapproved_content` (high), which closes the gate through the incident rule and is notified
+//! through the outbox; the same content observed again does not open another. A source that has
+//! reported before and then stays silent for the pack's interval raises a signal.
+
+use crate::auth::Principal;
+use crate::registry::{may_see_org, system_by_code};
+use crate::{App, AppError, AppResult, event, to_json};
+use changegate_api as wire;
+use changegate_domain::change::check_text;
+use changegate_domain::enforce::{UNAPPROVED_CONTENT, content_covered};
+use changegate_domain::{ArtifactDigest, CommitId, EnvName, Role, TreeId};
+use changegate_store::entity::{
+    incident, observation, observation_source, system, unapproved_content,
+};
+use changegate_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use chrono::{DateTime, Duration, Utc};
+use tracing::instrument;
+
+/// The most subjects one observation may carry.
+pub const MAX_SUBJECTS: usize = 100;
+
+/// A subject, parsed: its key (`git:<commit>:<tree>` or `sha256:<hex>`) and the gate question.
+fn parse_subject(i: usize, s: &wire::WireSubject) -> AppResult<(String, wire::WireSubject)> {
+    let field = format!("subjects[{i}]");
+    match s {
+        wire::WireSubject::GitCommit { commit, tree } => {
+            let c = CommitId::parse(commit).map_err(|e| AppError::parse(&field, e))?;
+            let t = TreeId::parse(tree).map_err(|e| AppError::parse(&field, e))?;
+            Ok((
+                format!("git:{c}:{t}"),
+                wire::WireSubject::GitCommit {
+                    commit: c.to_string(),
+                    tree: t.to_string(),
+                },
+            ))
+        }
+        wire::WireSubject::Artifact { digest } => {
+            let d = ArtifactDigest::parse(digest).map_err(|e| AppError::parse(&field, e))?;
+            Ok((
+                d.to_string(),
+                wire::WireSubject::Artifact {
+                    digest: d.to_string(),
+                },
+            ))
+        }
+    }
+}
+
+fn gate_params(system: &str, env: &str, s: &wire::WireSubject) -> wire::GateParams {
+    let mut p = wire::GateParams {
+        system: system.to_owned(),
+        env: env.to_owned(),
+        ..wire::GateParams::default()
+    };
+    match s {
+        wire::WireSubject::GitCommit { commit, tree } => {
+            p.commit = Some(commit.clone());
+            p.tree = Some(tree.clone());
+        }
+        wire::WireSubject::Artifact { digest } => p.artifact = Some(digest.clone()),
+    }
+    p
+}
+
+fn subject_text(s: &wire::WireSubject) -> String {
+    match s {
+        wire::WireSubject::GitCommit { commit, tree } => {
+            format!("git commit {commit} (tree {tree})")
+        }
+        wire::WireSubject::Artifact { digest } => digest.clone(),
+    }
+}
+
+impl App {
+    /// Records content observed running (role `ci` or `observer` of the system's organisation).
+    #[instrument(skip_all, fields(system = ?n.system), err(level = "info"))]
+    pub async fn record_observation(
+        &self,
+        who: &Principal,
+        n: wire::NewObservation,
+    ) -> AppResult<wire::Observation> {
+        who.require(&[Role::Observer, Role::Ci], "reporting observed content")?;
+        let unknown =
+            || AppError::invalid("system", format!("no system has the code {:?}", n.system));
+        let sys = system_by_code(&self.db, &n.system)
+            .await
+            .map_err(|_| unknown())?;
+        if !may_see_org(who, sys.owner_org_id) {
+            return Err(unknown());
+        }
+        let mut errors = vec![];
+        let envs: Vec<String> = sys.environments.0.clone();
+        match EnvName::parse(&n.env) {
+            Ok(e) if envs.contains(&e.to_string()) => {}
+            Ok(e) => errors.push((
+                "env".to_owned(),
+                format!("system {} has no environment {:?}", sys.code, e.as_str()),
+            )),
+            Err(e) => errors.push(("env".to_owned(), e.to_string())),
+        }
+        if let Err(e) = check_text("source", &n.source, 200, true) {
+            errors.push(("source".to_owned(), e.to_string()));
+        }
+        if n.subjects.is_empty() || n.subjects.len() > MAX_SUBJECTS {
+            errors.push((
+                "subjects".to_owned(),
+                format!(
+                    "give 1 to {MAX_SUBJECTS} subjects, not {}",
+                    n.subjects.len()
+                ),
+            ));
+        }
+        let mut subjects = vec![];
+        for (i, s) in n.subjects.iter().take(MAX_SUBJECTS).enumerate() {
+            match parse_subject(i, s) {
+                Ok(x) if subjects.iter().any(|(k, _)| *k == x.0) => {}
+                Ok(x) => subjects.push(x),
+                Err(AppError::Invalid(e)) => errors.extend(e),
+                Err(e) => return Err(e),
+            }
+        }
+        let now = crate::now();
+        let observed_at = n.observed_at.unwrap_or(now);
+        if observed_at > now + Duration::minutes(5) {
+            errors.push((
+                "observed_at".to_owned(),
+                "cannot be in the future".to_owned(),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let env = n.env.to_ascii_lowercase();
+        // The gate's verdict on each subject (the in-memory index), before the write.
+        let mut verdicts = vec![];
+        for (key, s) in subjects {
+            let (d, _) = self.decide(who, &gate_params(&sys.code, &env, &s)).await?;
+            let covered = content_covered(&d);
+            verdicts.push((
+                key,
+                wire::ObservedSubject {
+                    subject: s,
+                    covered,
+                    change_request: d.change_request,
+                    reasons: if covered {
+                        vec![]
+                    } else {
+                        d.reasons
+                            .iter()
+                            .map(|r| wire::GateReason {
+                                code: r.code.as_str().into(),
+                                message: r.message.clone(),
+                            })
+                            .collect()
+                    },
+                },
+            ));
+        }
+        let unapproved = verdicts.iter().any(|(_, v)| !v.covered);
+        let tx = self.begin().await?;
+        // Content already reported on this system and environment names its incident; only
+        // content not seen before opens one.
+        let mut incident_id = None;
+        let mut fresh = vec![];
+        for (key, v) in verdicts.iter().filter(|(_, v)| !v.covered) {
+            let known = unapproved_content::Entity::find()
+                .filter(unapproved_content::Column::SystemId.eq(sys.id))
+                .filter(unapproved_content::Column::Environment.eq(&env))
+                .filter(unapproved_content::Column::Subject.eq(key))
+                .one(&tx.txn)
+                .await?;
+            match known {
+                Some(k) => {
+                    incident_id.get_or_insert(k.incident_id);
+                }
+                None => fresh.push((key.clone(), v)),
+            }
+        }
+        let mut opened = false;
+        if !fresh.is_empty() {
+            let names: Vec<String> = fresh
+                .iter()
+                .map(|(_, v)| subject_text(&v.subject))
+                .collect();
+            let reasons: Vec<&str> = fresh
+                .iter()
+                .flat_map(|(_, v)| v.reasons.iter().map(|r| r.code.as_str()))
+                .collect();
+            let summary = changegate_domain::enforce::cut(
+                &format!(
+                    "Nội dung đang chạy chưa được phê duyệt / content running without a valid approval on {}/{env} (source {}): {} [{}]",
+                    sys.code,
+                    n.source.trim(),
+                    names.join(", "),
+                    reasons.join(", ")
+                ),
+                4000,
+            );
+            let i = incident::ActiveModel {
+                system_id: Set(sys.id),
+                kind: Set(UNAPPROVED_CONTENT.into()),
+                severity: Set("high".into()),
+                summary: Set(summary),
+                status: Set(changegate_domain::gate::IncidentStatus::Open.into()),
+                reported_by: Set(who.user_id),
+                reported_at: Set(tx.at()),
+                resolved_by: Set(None),
+                resolved_at: Set(None),
+                ..Default::default()
+            }
+            .insert(&tx.txn)
+            .await?;
+            for (key, _) in &fresh {
+                unapproved_content::ActiveModel {
+                    system_id: Set(sys.id),
+                    environment: Set(env.clone()),
+                    subject: Set(key.clone()),
+                    incident_id: Set(i.id),
+                    first_observed_at: Set(observed_at),
+                    ..Default::default()
+                }
+                .insert(&tx.txn)
+                .await?;
+            }
+            let blocking = self
+                .pack
+                .incidents
+                .blocking_severities
+                .iter()
+                .any(|s| s.as_str() == "high");
+            tx.notify("incident.reported", serde_json::json!({
+                "id": i.id, "system": sys.code, "system_name": sys.name, "kind": i.kind, "severity": i.severity,
+                "summary": i.summary, "actor": who.display_name, "blocking": blocking, "breach_deadline": null,
+            }))
+            .await?;
+            tx.audit(event(
+                Some(who),
+                "incident.report",
+                "incident",
+                i.id,
+                Some(sys.id),
+                None,
+                Some(serde_json::json!({
+                    "id": i.id, "system": sys.code, "kind": i.kind, "severity": i.severity,
+                    "summary": i.summary, "environment": env, "source": n.source,
+                })),
+            ))
+            .await?;
+            incident_id = Some(i.id);
+            opened = true;
+        }
+        let subjects_view: Vec<wire::ObservedSubject> =
+            verdicts.into_iter().map(|(_, v)| v).collect();
+        let row = observation::ActiveModel {
+            system_id: Set(sys.id),
+            environment: Set(env.clone()),
+            source: Set(n.source.trim().to_owned()),
+            subjects: Set(to_json(&subjects_view)),
+            unapproved: Set(unapproved),
+            incident_id: Set(incident_id),
+            observed_at: Set(observed_at),
+            recorded_by: Set(who.user_id),
+            recorded_at: Set(tx.at()),
+            ..Default::default()
+        }
+        .insert(&tx.txn)
+        .await?;
+        self.source_seen(&tx, sys.id, &env, n.source.trim(), observed_at, who.user_id)
+            .await?;
+        let view = wire::Observation {
+            id: row.id,
+            system: sys.code.clone(),
+            env,
+            source: row.source,
+            subjects: subjects_view,
+            unapproved,
+            incident: incident_id,
+            incident_opened: opened,
+            observed_at,
+            recorded_at: row.recorded_at,
+        };
+        tx.audit(event(
+            Some(who),
+            if unapproved {
+                "observation.unapproved"
+            } else {
+                "observation.record"
+            },
+            "observation",
+            view.id,
+            Some(sys.id),
+            None,
+            Some(serde_json::json!(view)),
+        ))
+        .await?;
+        tx.commit().await?;
+        if opened {
+            tracing::warn!(system = %view.system, environment = %view.env, incident = ?incident_id, "unapproved content observed running");
+        }
+        Ok(view)
+    }
+
+    async fn source_seen(
+        &self,
+        tx: &crate::WriteTx<'_>,
+        system_id: i64,
+        env: &str,
+        source: &str,
+        at: DateTime<Utc>,
+        by: i64,
+    ) -> AppResult<()> {
+        let existing = observation_source::Entity::find()
+            .filter(observation_source::Column::SystemId.eq(system_id))
+            .filter(observation_source::Column::Environment.eq(env))
+            .filter(observation_source::Column::Source.eq(source))
+            .one(&tx.txn)
+            .await?;
+        match existing {
+            Some(s) => {
+                let last = s.last_observed_at.max(at);
+                let mut am: observation_source::ActiveModel = s.into();
+                am.last_observed_at = Set(last);
+                am.last_recorded_by = Set(by);
+                am.silent_since = Set(None);
+                am.update(&tx.txn).await?;
+            }
+            None => {
+                observation_source::ActiveModel {
+                    system_id: Set(system_id),
+                    environment: Set(env.to_owned()),
+                    source: Set(source.to_owned()),
+                    last_observed_at: Set(at),
+                    last_recorded_by: Set(by),
+                    silent_since: Set(None),
+                    ..Default::default()
+                }
+                .insert(&tx.txn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sources of observations visible to the principal, silent ones first.
+    pub async fn observation_sources(
+        &self,
+        who: &Principal,
+    ) -> AppResult<Vec<wire::ObservationSource>> {
+        let systems: std::collections::BTreeMap<i64, system::Model> = system::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter(|s| may_see_org(who, s.owner_org_id))
+            .map(|s| (s.id, s))
+            .collect();
+        let mut out: Vec<wire::ObservationSource> = observation_source::Entity::find()
+            .order_by_asc(observation_source::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                Some(wire::ObservationSource {
+                    system: systems.get(&s.system_id)?.code.clone(),
+                    env: s.environment,
+                    source: s.source,
+                    last_observed_at: s.last_observed_at,
+                    silent_since: s.silent_since,
+                })
+            })
+            .collect();
+        out.sort_by_key(|s| s.silent_since.is_none());
+        Ok(out)
+    }
+
+    /// Signals every source that has been silent longer than the pack's interval at `now` (once
+    /// per silence): an audit event `observation.source_silent` per source. Returns how many.
+    pub async fn signal_silent_sources(&self, now: DateTime<Utc>) -> AppResult<usize> {
+        let limit =
+            now - Duration::minutes(i64::from(self.pack.observations.source_silence_minutes));
+        let silent = observation_source::Entity::find()
+            .filter(observation_source::Column::LastObservedAt.lt(limit))
+            .filter(observation_source::Column::SilentSince.is_null())
+            .all(&self.db)
+            .await?;
+        if silent.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.begin().await?;
+        let mut n = 0;
+        for s in silent {
+            // Read again inside the transaction: another replica may have signalled it, or the
+            // source reported in the meantime.
+            let Some(s) = observation_source::Entity::find_by_id(s.id)
+                .one(&tx.txn)
+                .await?
+            else {
+                continue;
+            };
+            if s.silent_since.is_some() || s.last_observed_at >= limit {
+                continue;
+            }
+            let code = system::Entity::find_by_id(s.system_id)
+                .one(&tx.txn)
+                .await?
+                .map(|x| x.code)
+                .unwrap_or_default();
+            let detail = serde_json::json!({
+                "system": code, "environment": s.environment, "source": s.source,
+                "last_observed_at": s.last_observed_at,
+                "silence_minutes": self.pack.observations.source_silence_minutes,
+            });
+            let id = s.id;
+            let mut am: observation_source::ActiveModel = s.into();
+            am.silent_since = Set(Some(now));
+            am.update(&tx.txn).await?;
+            tx.audit(event(
+                None,
+                "observation.source_silent",
+                "observation_source",
+                id,
+                None,
+                None,
+                Some(detail),
+            ))
+            .await?;
+            n += 1;
+        }
+        tx.commit().await?;
+        if n > 0 {
+            tracing::warn!(
+                sources = n,
+                "observation sources silent beyond the pack's interval"
+            );
+        }
+        Ok(n)
+    }
+
+    /// Signals silent sources every minute until the app is dropped.
+    pub fn spawn_silence_watch(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = std::sync::Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(app) = weak.upgrade() else { break };
+                if let Err(e) = app.signal_silent_sources(crate::now()).await {
+                    tracing::warn!(error = %e, "could not check observation sources for silence");
+                }
+            }
+        })
+    }
+}

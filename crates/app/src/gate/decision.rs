@@ -1,0 +1,195 @@
+//! Deciding: the gate's query parsed, [`App::decide`] over the index, and the signed answer
+//! pipelines receive ([`App::gate_decision`]).
+
+use super::index::poisoned;
+use crate::identity::tokens::Principal;
+use crate::{App, AppError, AppResult};
+use changegate_api as wire;
+use changegate_api::attestation::{
+    DecisionPredicate, PREDICATE_TYPE, ResourceDescriptor, STATEMENT_TYPE, Statement,
+};
+use changegate_domain::gate::{Decision, GateQuery, decide};
+use changegate_domain::{ArtifactDigest, Code, CommitId, EnvName, TreeId};
+use chrono::{DateTime, Utc};
+
+/// Parses the gate's query, naming the bad parameter.
+pub fn parse_query(p: &wire::GateParams) -> AppResult<(Code, GateQuery)> {
+    let mut errors = vec![];
+    let code = Code::parse(&p.system)
+        .map_err(|e| errors.push(("system".to_owned(), e.to_string())))
+        .ok();
+    let env = EnvName::parse(&p.env)
+        .map_err(|e| errors.push(("env".to_owned(), e.to_string())))
+        .ok();
+    let commit = p
+        .commit
+        .as_deref()
+        .map(CommitId::parse)
+        .transpose()
+        .map_err(|e| errors.push(("commit".to_owned(), e.to_string())))
+        .ok()
+        .flatten();
+    let tree = p
+        .tree
+        .as_deref()
+        .map(TreeId::parse)
+        .transpose()
+        .map_err(|e| errors.push(("tree".to_owned(), e.to_string())))
+        .ok()
+        .flatten();
+    let artifact = p
+        .artifact
+        .as_deref()
+        .map(ArtifactDigest::parse)
+        .transpose()
+        .map_err(|e| errors.push(("artifact".to_owned(), e.to_string())))
+        .ok()
+        .flatten();
+    if let Some(n) = &p.nonce
+        && !nonce_ok(n)
+    {
+        errors.push((
+            "nonce".to_owned(),
+            "16 to 128 characters, letters, digits, - and _ only".to_owned(),
+        ));
+    }
+    if errors.is_empty() && commit.is_none() && tree.is_none() && artifact.is_none() {
+        errors.push((
+            "commit".to_owned(),
+            "give the content to judge: commit (with tree), tree, or artifact".to_owned(),
+        ));
+    }
+    match (code, env, errors.is_empty()) {
+        (Some(code), Some(env), true) => Ok((
+            code,
+            GateQuery {
+                env,
+                commit,
+                tree,
+                artifact,
+            },
+        )),
+        _ => Err(AppError::Invalid(errors)),
+    }
+}
+
+/// A nonce the server repeats in what it signs: long enough to be fresh, short and plain
+/// enough to be harmless.
+fn nonce_ok(n: &str) -> bool {
+    (16..=128).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl App {
+    /// Asks the gate. Any failure to gather the facts is an error, which the edge turns into a
+    /// denial (fail closed).
+    /// Decides for `who`: an owner's or pipeline's token learns nothing about another
+    /// organisation's systems (they answer as unknown).
+    pub async fn decide(
+        &self,
+        who: &crate::Principal,
+        p: &wire::GateParams,
+    ) -> AppResult<(Decision, DateTime<Utc>)> {
+        let (code, q) = parse_query(p)?;
+        if !self.gate.is_fresh() {
+            return Err(AppError::Unavailable(
+                "the gate's view of the database is stale".into(),
+            ));
+        }
+        let now = Utc::now();
+        let entry = self
+            .gate
+            .entry(&self.db, &self.pack, self.tz, code.as_str())
+            .await?;
+        let entry = entry.filter(|e| crate::registry::may_see_org(who, e.owner_org));
+        let decision = match entry {
+            None => decide(&q, code.as_str(), None, &[], now),
+            Some(e) => {
+                let inner = e.inner.read().map_err(|_| poisoned())?;
+                decide(
+                    &q,
+                    code.as_str(),
+                    Some(&inner.facts),
+                    &inner.candidates(&q),
+                    now,
+                )
+            }
+        };
+        Ok((decision, now))
+    }
+}
+
+pub(crate) fn reasons(d: &Decision) -> Vec<wire::GateReason> {
+    d.reasons
+        .iter()
+        .map(|r| wire::GateReason {
+            code: r.code.as_str().into(),
+            message: r.message.clone(),
+        })
+        .collect()
+}
+
+impl App {
+    /// Asks the gate and signs the answer.
+    pub async fn gate_decision(
+        &self,
+        who: &Principal,
+        p: &wire::GateParams,
+    ) -> AppResult<wire::GateDecision> {
+        let (d, now) = self.decide(who, p).await?;
+        let decision = if d.allow { "allow" } else { "deny" };
+        let reasons = reasons(&d);
+        let key = format!(
+            "{}\0{}\0{:?}\0{:?}\0{:?}\0{decision}\0{:?}\0{:?}\0{}",
+            p.system,
+            p.env,
+            p.commit,
+            p.tree,
+            p.artifact,
+            d.change_request,
+            d.valid_until,
+            reasons
+                .iter()
+                .map(|r| format!("{}:{}", r.code, r.message))
+                .collect::<Vec<_>>()
+                .join("\0"),
+        );
+        let statement = |issued_at| Statement {
+            type_: STATEMENT_TYPE.into(),
+            subject: vec![ResourceDescriptor {
+                name: format!("{}/{}", p.system, p.env),
+                digest: changegate_api::attestation::question_digests(p),
+            }],
+            predicate_type: PREDICATE_TYPE.into(),
+            predicate: DecisionPredicate {
+                system: p.system.clone(),
+                environment: p.env.clone(),
+                decision: decision.into(),
+                reasons: reasons.clone(),
+                change_request: d.change_request,
+                issued_at,
+                nonce: p.nonce.clone(),
+                valid_until: d.valid_until.unwrap_or(issued_at),
+                keyid: self.signer.keyid.clone(),
+            },
+        };
+        // An asker's nonce makes each request its own statement: signed for it alone, never
+        // reused. Without one (the original contract), the same answer is reused for a second.
+        let (at, envelope) = if p.nonce.is_some() {
+            (now, self.signer.sign(&statement(now)))
+        } else {
+            self.signer.signed(key, now, statement)
+        };
+        Ok(wire::GateDecision {
+            decision: decision.into(),
+            reasons,
+            change_request: d.change_request,
+            valid_until: d.valid_until,
+            system: p.system.clone(),
+            environment: p.env.clone(),
+            decided_at: at,
+            attestation: Some(envelope),
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! Incident clocks (Decree 331/2026, Art. 31.2.d; Decree 356/2025): the notices an incident
+//! calls for and when each is due, counted from the incident's detection, not its report.
+//!
+//! - a serious (high, critical) incident: an initial notice within the pack's
+//!   `initial_notice_hours` (24) of detection;
+//! - one touching national security or public order: the initial notice "at once", that is by the
+//!   time it is reported (never before the report);
+//! - every incident: the report within `report_hours` (72) of detection;
+//! - a personal-data breach: the notice to A05 within `breach_notify_hours` (72) of detection.
+//!
+//! Interim and final reports are recorded when sent; they start no clock of their own.
+
+use crate::change::Severity;
+use crate::policy::PolicyPack;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+str_enum!(
+    /// A notice about an incident.
+    NoticeKind, "notice kind" {
+        /// The initial notice (*thông báo ban đầu*).
+        Initial = "initial",
+        /// The incident report (*báo cáo sự cố*).
+        Report = "report",
+        /// An interim report.
+        Interim = "interim",
+        /// The final report, once it is handled.
+        Final = "final",
+        /// The notice of a personal-data breach to A05 (Decree 356/2025).
+        A05 = "a05",
+    }
+);
+
+impl NoticeKind {
+    /// Whether it is sent once (a second record of it is refused); interim reports may be many.
+    pub fn once(self) -> bool {
+        self != NoticeKind::Interim
+    }
+}
+
+/// What the clocks need to know about an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// When it was detected (at or before the report).
+    pub detected_at: DateTime<Utc>,
+    /// When it was reported to changegate.
+    pub reported_at: DateTime<Utc>,
+    /// How serious.
+    pub severity: Severity,
+    /// It touches national security or public order.
+    pub national_security: bool,
+    /// It is a personal-data breach.
+    pub breach: bool,
+}
+
+/// One notice due, and by when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// Which notice.
+    pub kind: NoticeKind,
+    /// By when.
+    pub due: DateTime<Utc>,
+}
+
+/// The notices an incident calls for, each with its deadline.
+pub fn deadlines(f: &Facts, pack: &PolicyPack) -> Vec<Deadline> {
+    let hours = |h: u32| f.detected_at + Duration::hours(i64::from(h));
+    let mut out = vec![];
+    if f.national_security {
+        out.push(Deadline {
+            kind: NoticeKind::Initial,
+            due: f.reported_at.max(f.detected_at),
+        });
+    } else if matches!(f.severity, Severity::High | Severity::Critical) {
+        out.push(Deadline {
+            kind: NoticeKind::Initial,
+            due: hours(pack.incidents.initial_notice_hours),
+        });
+    }
+    out.push(Deadline {
+        kind: NoticeKind::Report,
+        due: hours(pack.incidents.report_hours),
+    });
+    if f.breach {
+        out.push(Deadline {
+            kind: NoticeKind::A05,
+            due: hours(pack.incidents.breach_notify_hours),
+        });
+    }
+    out
+}
+
+/// Why a detection time is refused: in the future, or after the report.
+pub fn check_detected(
+    detected_at: DateTime<Utc>,
+    reported_at: DateTime<Utc>,
+) -> Result<(), String> {
+    if detected_at > reported_at {
+        return Err(format!(
+            "{} is after the report ({}): an incident is detected before it is reported",
+            detected_at.to_rfc3339(),
+            reported_at.to_rfc3339()
+        ));
+    }
+    if reported_at - detected_at > Duration::days(3650) {
+        return Err("more than ten years before the report".into());
+    }
+    Ok(())
+}
+
+impl fmt::Display for Deadline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} by {}", self.kind, self.due.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::tests::PACK;
+    use proptest::prelude::*;
+
+    fn pack() -> PolicyPack {
+        PolicyPack::parse("population-db.toml", PACK).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    fn due(d: &[Deadline], k: NoticeKind) -> Option<DateTime<Utc>> {
+        d.iter().find(|x| x.kind == k).map(|x| x.due)
+    }
+
+    #[test]
+    fn a_serious_incident_detected_23_hours_before_its_report_has_one_hour_left() {
+        let f = Facts {
+            detected_at: at(0),
+            reported_at: at(23 * 3600),
+            severity: Severity::High,
+            national_security: false,
+            breach: true,
+        };
+        let d = deadlines(&f, &pack());
+        assert_eq!(due(&d, NoticeKind::Initial), Some(at(24 * 3600)));
+        assert_eq!(due(&d, NoticeKind::Report), Some(at(72 * 3600)));
+        assert_eq!(
+            due(&d, NoticeKind::A05),
+            Some(at(72 * 3600)),
+            "a breach's 72 hours count from detection"
+        );
+        let low = Facts {
+            severity: Severity::Low,
+            breach: false,
+            ..f
+        };
+        let d = deadlines(&low, &pack());
+        assert_eq!(due(&d, NoticeKind::Initial), None);
+        assert_eq!(due(&d, NoticeKind::A05), None);
+    }
+
+    #[test]
+    fn a_detection_after_the_report_is_refused() {
+        assert!(check_detected(at(10), at(5)).is_err());
+        assert!(check_detected(at(5), at(5)).is_ok());
+    }
+
+    proptest! {
+        /// Every deadline is detection + the pack's hours, except "at once", which is the report
+        /// itself: never before the report, never before the detection.
+        #[test]
+        fn deadlines_count_from_detection_and_at_once_is_never_before_the_report(
+            detected in 0i64..1_000_000,
+            delay in 0i64..500_000,
+            sev in 0usize..4,
+            national in any::<bool>(),
+            breach in any::<bool>(),
+        ) {
+            let p = pack();
+            let f = Facts {
+                detected_at: at(detected),
+                reported_at: at(detected + delay),
+                severity: Severity::ALL[sev],
+                national_security: national,
+                breach,
+            };
+            let hours = |h: u32| f.detected_at + Duration::hours(i64::from(h));
+            for d in deadlines(&f, &p) {
+                match d.kind {
+                    NoticeKind::Initial if national => prop_assert_eq!(d.due, f.reported_at),
+                    NoticeKind::Initial => prop_assert_eq!(d.due, hours(p.incidents.initial_notice_hours)),
+                    NoticeKind::Report => prop_assert_eq!(d.due, hours(p.incidents.report_hours)),
+                    NoticeKind::A05 => prop_assert_eq!(d.due, hours(p.incidents.breach_notify_hours)),
+                    other => prop_assert!(false, "no clock for {other}"),
+                }
+                prop_assert!(d.due >= f.detected_at);
+            }
+            let serious = national || matches!(f.severity, Severity::High | Severity::Critical);
+            prop_assert_eq!(deadlines(&f, &p).iter().any(|d| d.kind == NoticeKind::Initial), serious);
+        }
+    }
+}

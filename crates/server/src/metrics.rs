@@ -1,0 +1,411 @@
+//! `/metrics` in the Prometheus text format (crates `metrics` and `metrics-exporter-prometheus`),
+//! on its own listen address (`[metrics] listen = "127.0.0.1:9464"`; off when not set), so that
+//! it is never exposed where the API is.
+//!
+//! Recorded where things happen, at few places of the edge: the gate's answers (by decision and
+//! reason code, and their latency), HTTP answers by status class, sign-in failures. Computed by
+//! database queries at scrape time (so that every replica reports the same, and nothing is kept
+//! in memory): the gate index's lag behind the audit log, the outbox backlog and failed
+//! deliveries, job runs and their last duration, locked accounts, open incidents by severity and
+//! overdue items (re-reviews, breach notifications). Every label takes its value from a closed
+//! set (decisions, reason codes, severities, job names, status classes): no user-controlled
+//! string becomes a label.
+
+use changegate_app::App;
+use changegate_store::sea_orm::{ConnectionTrait, Statement};
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// `[metrics]` of the configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the `/metrics` listener (e.g. `127.0.0.1:9464`); unset: no metrics.
+    pub listen: Option<String>,
+}
+
+/// Buckets of the gate's latency, in seconds.
+const GATE_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Buckets of the other durations, in seconds.
+const HTTP_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// The process-wide recorder (one per process: the tests run many servers in one).
+fn handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let built = PrometheusBuilder::new()
+                .set_buckets(&HTTP_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("changegate_gate_duration_seconds".into()),
+                        &GATE_BUCKETS,
+                    )
+                })
+                .and_then(|b| b.install_recorder());
+            match built {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Installs the recorder (idempotent); call before serving when metrics are on.
+pub fn install() -> bool {
+    handle().is_some()
+}
+
+/// A gate answer: its decision, reason codes (a closed set) and how long it took. Long-polls
+/// (`wait`) are counted but not timed.
+pub fn gate_answered(decision: &str, reasons: &[&str], took: Option<Duration>) {
+    let decision = if decision == "allow" { "allow" } else { "deny" };
+    metrics::counter!("changegate_gate_decisions_total", "decision" => decision).increment(1);
+    for r in reasons {
+        metrics::counter!("changegate_gate_denial_reasons_total", "reason" => reason_label(r))
+            .increment(1);
+    }
+    if let Some(t) = took {
+        metrics::histogram!("changegate_gate_duration_seconds").record(t.as_secs_f64());
+    }
+}
+
+/// A gate question that could not be answered (bad input, 503).
+pub fn gate_failed(status: u16) {
+    metrics::counter!("changegate_gate_decisions_total", "decision" => "error", "status" => status_class(status))
+        .increment(1);
+}
+
+/// The reason codes the gate gives; anything else counts as `other`.
+fn reason_label(code: &str) -> &'static str {
+    changegate_api::ReasonCode::ALL
+        .iter()
+        .map(changegate_api::ReasonCode::as_str)
+        .find(|c| *c == code)
+        .unwrap_or("other")
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// One HTTP answer: counted by status class; a failed sign-in (`POST /login` answered 4xx) too.
+pub fn http_answered(method: &http::Method, path: &str, status: u16, took: Duration) {
+    metrics::counter!("changegate_http_responses_total", "class" => status_class(status))
+        .increment(1);
+    metrics::histogram!("changegate_http_duration_seconds").record(took.as_secs_f64());
+    if method == http::Method::POST && path == "/login" && (400..500).contains(&status) {
+        metrics::counter!("changegate_sign_in_failures_total").increment(1);
+    }
+}
+
+/// The text of `/metrics`: the recorded series and the ones computed now from the database.
+pub async fn render(app: &App) -> String {
+    let mut out = handle().map(|h| h.render()).unwrap_or_default();
+    match gauges(app).await {
+        Ok(g) => out.push_str(&g),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: database gauges unavailable");
+            out.push_str("# HELP changegate_database_up Whether the scrape's database queries answered.\n# TYPE changegate_database_up gauge\nchangegate_database_up 0\n");
+        }
+    }
+    out
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, String)>, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (labels, v) in rows {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        if l.is_empty() {
+            let _ = writeln!(out, "{name} {v}");
+        } else {
+            let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+async fn rows(
+    db: &impl ConnectionTrait,
+    sql: &str,
+) -> Result<Vec<changegate_store::sea_orm::QueryResult>, changegate_store::sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    db.query_all_raw(Statement::from_string(backend, sql)).await
+}
+
+fn text(r: &changegate_store::sea_orm::QueryResult, i: usize) -> String {
+    r.try_get_by_index::<String>(i).unwrap_or_default()
+}
+
+fn int(r: &changegate_store::sea_orm::QueryResult, i: usize) -> i64 {
+    r.try_get_by_index::<i64>(i)
+        .or_else(|_| r.try_get_by_index::<i32>(i).map(i64::from))
+        .unwrap_or(0)
+}
+
+fn time(r: &changegate_store::sea_orm::QueryResult, i: usize) -> Option<DateTime<Utc>> {
+    r.try_get_by_index::<DateTime<Utc>>(i).ok().or_else(|| {
+        r.try_get_by_index::<String>(i)
+            .ok()
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|d| d.with_timezone(&Utc))
+    })
+}
+
+const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+const JOBS: [&str; 3] = ["review-sweep", "expire-approvals", "dispatch-notifications"];
+
+async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
+    let db = &app.db;
+    let now = Utc::now();
+    let mut out = String::new();
+
+    // The gate index: how far it is behind the audit log.
+    let head = rows(db, "SELECT seq FROM audit_head WHERE id = 1").await?;
+    let head = head.first().map_or(0, |r| int(r, 0));
+    let applied = app.gate.last_seq();
+    let lag = (head - applied).max(0);
+    let age = if lag > 0 {
+        let first = rows(
+            db,
+            &format!("SELECT at FROM audit_events WHERE seq = {}", applied + 1),
+        )
+        .await?;
+        first
+            .first()
+            .and_then(|r| time(r, 0))
+            .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+    } else {
+        0.0
+    };
+    gauge(
+        &mut out,
+        "changegate_gate_index_lag_events",
+        "Audit events not yet applied to the gate index.",
+        &[(vec![], lag as f64)],
+    );
+    gauge(
+        &mut out,
+        "changegate_gate_index_age_seconds",
+        "Age of the oldest audit event the gate index has not applied (0: up to date).",
+        &[(vec![], age)],
+    );
+
+    // The outbox.
+    let by_status = rows(
+        db,
+        "SELECT status, COUNT(*) FROM deliveries GROUP BY status",
+    )
+    .await?;
+    let count_of = |s: &str| {
+        by_status
+            .iter()
+            .find(|r| text(r, 0) == s)
+            .map_or(0, |r| int(r, 1)) as f64
+    };
+    gauge(
+        &mut out,
+        "changegate_outbox_backlog",
+        "Webhook deliveries waiting to be delivered.",
+        &[(vec![], count_of("pending"))],
+    );
+    gauge(
+        &mut out,
+        "changegate_outbox_failed",
+        "Webhook deliveries given up after their last attempt.",
+        &[(vec![], count_of("failed"))],
+    );
+
+    // Jobs: runs and failures, and the last run's duration.
+    let runs = rows(
+        db,
+        "SELECT job, COUNT(*), SUM(CASE WHEN outcome LIKE 'failed%' THEN 1 ELSE 0 END) FROM job_runs GROUP BY job",
+    )
+    .await?;
+    let mut run_rows = vec![];
+    let mut fail_rows = vec![];
+    for j in JOBS {
+        let r = runs.iter().find(|r| text(r, 0) == j);
+        run_rows.push((
+            vec![("job", j.to_owned())],
+            r.map_or(0, |r| int(r, 1)) as f64,
+        ));
+        fail_rows.push((
+            vec![("job", j.to_owned())],
+            r.map_or(0, |r| int(r, 2)) as f64,
+        ));
+    }
+    gauge(
+        &mut out,
+        "changegate_job_runs",
+        "Runs of each scheduled job recorded in the database.",
+        &run_rows,
+    );
+    gauge(
+        &mut out,
+        "changegate_job_failures",
+        "Runs of each scheduled job that failed.",
+        &fail_rows,
+    );
+    let last = rows(
+        db,
+        "SELECT job, started_at, finished_at FROM job_runs WHERE id IN (SELECT MAX(id) FROM job_runs WHERE finished_at IS NOT NULL GROUP BY job)",
+    )
+    .await?;
+    let mut dur_rows = vec![];
+    for j in JOBS {
+        if let Some(r) = last.iter().find(|r| text(r, 0) == j)
+            && let (Some(s), Some(f)) = (time(r, 1), time(r, 2))
+        {
+            dur_rows.push((
+                vec![("job", j.to_owned())],
+                (f - s).num_milliseconds().max(0) as f64 / 1000.0,
+            ));
+        }
+    }
+    gauge(
+        &mut out,
+        "changegate_job_last_duration_seconds",
+        "Duration of each job's last finished run.",
+        &dur_rows,
+    );
+
+    // Accounts locked after failed sign-ins.
+    let locked = rows(
+        db,
+        "SELECT locked_until FROM users WHERE locked_until IS NOT NULL",
+    )
+    .await?;
+    let n = locked
+        .iter()
+        .filter_map(|r| time(r, 0))
+        .filter(|t| *t > now)
+        .count();
+    gauge(
+        &mut out,
+        "changegate_accounts_locked",
+        "Accounts locked now after failed sign-ins.",
+        &[(vec![], n as f64)],
+    );
+
+    // Incidents open, and overdue breach notifications, by severity.
+    let open = rows(
+        db,
+        "SELECT severity, kind, COALESCE(detected_at, reported_at), a05_notified_at FROM incidents WHERE status = 'open'",
+    )
+    .await?;
+    let hours = i64::from(app.pack.incidents.breach_notify_hours);
+    let mut open_rows = vec![];
+    let mut late_rows = vec![];
+    for s in SEVERITIES {
+        let of: Vec<_> = open.iter().filter(|r| text(r, 0) == s).collect();
+        let late = of
+            .iter()
+            .filter(|r| {
+                text(r, 1) == "data_breach"
+                    && time(r, 3).is_none()
+                    && time(r, 2).is_some_and(|t| t + chrono::Duration::hours(hours) < now)
+            })
+            .count();
+        open_rows.push((vec![("severity", s.to_owned())], of.len() as f64));
+        late_rows.push((vec![("severity", s.to_owned())], late as f64));
+    }
+    gauge(
+        &mut out,
+        "changegate_incidents_open",
+        "Open incidents by severity.",
+        &open_rows,
+    );
+    gauge(
+        &mut out,
+        "changegate_breach_notifications_overdue",
+        "Open personal-data breaches whose A05 notification is overdue, by severity.",
+        &late_rows,
+    );
+
+    // Systems whose periodic re-review is overdue.
+    let due = rows(
+        db,
+        "SELECT next_review_due FROM systems WHERE status = 'active' AND next_review_due IS NOT NULL",
+    )
+    .await?;
+    let n = due
+        .iter()
+        .filter_map(|r| time(r, 0))
+        .filter(|t| *t < now)
+        .count();
+    gauge(
+        &mut out,
+        "changegate_re_reviews_overdue",
+        "Active systems whose periodic re-review is overdue.",
+        &[(vec![], n as f64)],
+    );
+    gauge(
+        &mut out,
+        "changegate_database_up",
+        "Whether the scrape's database queries answered.",
+        &[(vec![], 1.0)],
+    );
+    Ok(out)
+}
+
+/// The metrics router: `GET /metrics` only.
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let app = app.clone();
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    render(&app).await,
+                )
+            }
+        }),
+    )
+}
+
+/// Serves `/metrics` on `listen` in the background (when configured).
+pub async fn spawn(
+    cfg: &MetricsConfig,
+    app: Arc<App>,
+) -> anyhow::Result<Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>> {
+    let Some(listen) = &cfg.listen else {
+        return Ok(None);
+    };
+    install();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} for /metrics: {e}"))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        // The same bounds as the main listener (issue 16): idle sockets cannot exhaust it.
+        let bounds = crate::conn::ServerConfig::default();
+        let forever = std::future::pending::<()>();
+        if let Err(e) = crate::conn::serve(listener, router(app), None, bounds, forever).await {
+            tracing::warn!(error = %e, "the /metrics listener stopped");
+        }
+    });
+    Ok(Some((addr, task)))
+}
