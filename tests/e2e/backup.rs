@@ -190,3 +190,113 @@ async fn backup_of_a_postgresql_database_says_to_use_pg_dump() {
     assert!(err.contains("pg_dump"), "{err}");
     assert!(!root.path().join("x.db").exists());
 }
+
+/// The job's copies in `dir`, sorted.
+fn job_copies(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("changegate-") && n.ends_with(".db"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn the_scheduled_backup_keeps_the_newest_copies_and_reports_a_failure() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path()).await;
+    std::fs::write(
+        root.path().join("cg.toml"),
+        "data_dir = \"data\"\n[backup]\ndir = \"backups\"\nkeep = 2\n",
+    )
+    .unwrap();
+    let job = ["admin", "run-job", "backup", "--config", "cg.toml"];
+
+    // Three slots (a slot is a second): two copies kept, the oldest removed.
+    let mut written = vec![];
+    for _ in 0..3 {
+        let (code, out, err) = cg(root.path(), &job).await;
+        assert_eq!(code, Some(0), "run-job backup: {out}{err}");
+        assert!(out.contains("audit events verified"), "{out}");
+        written.push(
+            job_copies(&root.path().join("backups"))
+                .last()
+                .cloned()
+                .unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let kept = job_copies(&root.path().join("backups"));
+    assert_eq!(kept, written[1..], "the two newest copies are kept");
+    // Owner-only (the copy holds password and token digests), and a copy restores.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(root.path().join("backups").join(&kept[1]))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    let from = format!("backups/{}", kept[1]);
+    let (code, out, err) = cg(
+        root.path(),
+        &["restore", "--data-dir", "restored", "--from", &from],
+    )
+    .await;
+    assert_eq!(code, Some(0), "restore: {out}{err}");
+
+    // A directory that cannot be made (a file stands in its place): the run fails, says why,
+    // and the failure is audited and queued for the webhook that subscribed to it.
+    std::fs::write(root.path().join("blocked"), b"not a directory").unwrap();
+    std::fs::write(
+        root.path().join("cg.toml"),
+        "data_dir = \"data\"\n[backup]\ndir = \"blocked\"\nkeep = 2\n",
+    )
+    .unwrap();
+    let db = changegate_store::connect(&format!(
+        "sqlite://{}?mode=rw",
+        data.join("changegate.db").display()
+    ))
+    .await
+    .unwrap();
+    // A webhook subscribed to the event, as an operator would add one.
+    db.execute_unprepared(
+        "INSERT INTO webhooks (url, secret, events, active, created_by, created_at) \
+         SELECT 'http://127.0.0.1:9/ops', 'whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3', \
+         '[\"backup.failed\"]', 1, MIN(id), '2026-12-02T00:00:00+00:00' FROM users",
+    )
+    .await
+    .unwrap();
+    let (code, out, err) = cg(root.path(), &job).await;
+    assert_eq!(
+        code,
+        Some(1),
+        "a failed backup must fail the run: {out}{err}"
+    );
+    assert!(err.contains("backup failed"), "{err}");
+    let row = db
+        .query_one_raw(changegate_store::sea_orm::Statement::from_string(
+            changegate_store::sea_orm::DbBackend::Sqlite,
+            "SELECT entity_id FROM audit_events WHERE action = 'backup.failed'",
+        ))
+        .await
+        .unwrap()
+        .expect("the failure is audited");
+    let file: String = row.try_get_by_index(0).unwrap();
+    assert!(file.starts_with("blocked/changegate-"), "{file}");
+    let row = db
+        .query_one_raw(changegate_store::sea_orm::Statement::from_string(
+            changegate_store::sea_orm::DbBackend::Sqlite,
+            "SELECT payload FROM deliveries WHERE event = 'backup.failed'",
+        ))
+        .await
+        .unwrap()
+        .expect("the failure is queued for the subscribed webhook");
+    let payload: String = row.try_get_by_index(0).unwrap();
+    assert!(
+        payload.contains("Sao lưu định kỳ thất bại") && payload.contains("blocked/changegate-"),
+        "{payload}"
+    );
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// Every job every 2 seconds; the scheduler logs the slots another replica ran.
-const EVERY_TWO_SECONDS: &str = "log_level = \"info,changegate_server::scheduler=debug\"\n[jobs]\nreview_sweep = \"*/2 * * * * *\"\nexpire_approvals = \"*/2 * * * * *\"\ndispatch_notifications = \"*/2 * * * * *\"\n";
+const EVERY_TWO_SECONDS: &str = "log_level = \"info,changegate_server::scheduler=debug\"\n[jobs]\nreview_sweep = \"*/2 * * * * *\"\nexpire_approvals = \"*/2 * * * * *\"\ndispatch_notifications = \"*/2 * * * * *\"\nbackup = \"*/2 * * * * *\"\n";
 
 #[tokio::test]
 async fn two_replicas_run_each_job_slot_once_and_see_each_others_writes() {

@@ -30,14 +30,17 @@ pub enum Job {
     ExpireApprovals,
     /// Delivers queued notifications (the server's dispatcher also runs continuously).
     DispatchNotifications,
+    /// Copies the embedded SQLite database into `[backup] dir`, keeping the newest copies.
+    Backup,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 3] = [
+    pub const ALL: [Job; 4] = [
         Job::ReviewSweep,
         Job::ExpireApprovals,
         Job::DispatchNotifications,
+        Job::Backup,
     ];
 
     /// The job's name (`review-sweep`).
@@ -46,6 +49,7 @@ impl Job {
             Job::ReviewSweep => "review-sweep",
             Job::ExpireApprovals => "expire-approvals",
             Job::DispatchNotifications => "dispatch-notifications",
+            Job::Backup => "backup",
         }
     }
 

@@ -6,6 +6,7 @@
 //! handlers stay thin. Errors are [`AppError`]; `anyhow` is not used here.
 
 pub mod audit;
+pub mod backup;
 pub mod changes;
 pub mod ci;
 pub mod demo;
@@ -139,6 +140,8 @@ pub struct App {
     pub enforce: enforce::Enforcement,
     /// Signed audit checkpoints: how often, and the file that keeps the latest.
     pub checkpoints: audit::checkpoints::Settings,
+    /// The scheduled backup: where from, where to, how many to keep.
+    pub backup: backup::Settings,
     /// Set when the audit log failed verification at start and the server serves reads only:
     /// why. Every write is then refused.
     pub read_only: std::sync::OnceLock<String>,
@@ -247,6 +250,7 @@ impl App {
             sessions: sessions::SessionState::default(),
             enforce: enforce::Enforcement::default(),
             checkpoints: audit::checkpoints::Settings::default(),
+            backup: backup::Settings::default(),
             read_only: std::sync::OnceLock::new(),
             write_lock: tokio::sync::Mutex::new(()),
         }

@@ -223,6 +223,12 @@ async fn open(db: &DbOpts) -> anyhow::Result<App> {
         ..cfg.clone()
     });
     let mut app = App::open(&cfg.database_url()?, cfg.pack()?).await?;
+    // `run-job backup` copies what the server's job would (on PostgreSQL it says to use pg_dump).
+    app.backup = changegate_app::backup::Settings {
+        source: cfg.sqlite_file(),
+        dir: cfg.backup.dir.clone(),
+        keep: cfg.backup.keep.max(1),
+    };
     // Tokens issued here get the server's digest when its key is readable; otherwise the
     // server gives them one at their first use.
     let key = cfg.token_key_path();

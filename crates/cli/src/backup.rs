@@ -1,19 +1,16 @@
 //! `changegate backup --to FILE` and `changegate restore --from FILE` (embedded SQLite).
 //!
-//! A backup is SQLite's `VACUUM INTO`: one read transaction, so the copy is consistent while the
-//! server keeps writing (WAL readers do not block writers). It is written next to FILE under a
-//! temporary name, its audit chain verified, and only then renamed to FILE: a failed backup
-//! never leaves a file that looks like one. A restore checks the copy the same way (SQLite's
-//! integrity check, then the audit chain) before it puts it in place, in an empty data
-//! directory only. PostgreSQL is backed up with `pg_dump` (see the README); both commands say so.
+//! The copy and its checks are `changegate_app::backup`'s (the scheduled `backup` job uses the
+//! same). A restore checks the copy (SQLite's integrity check, then the audit chain) before it
+//! puts it in place, in an empty data directory only. PostgreSQL is backed up with `pg_dump`
+//! (see the README); both commands say so.
 
 use crate::DbOpts;
 use crate::config;
 use anyhow::{Context, bail};
-use changegate_app::audit::{Verified, verify_db};
-use changegate_store::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use changegate_app::backup::{PG_ADVICE, backup_sqlite, check_copy, partial, remove_db_files};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// `changegate backup`.
@@ -39,155 +36,10 @@ pub struct RestoreArgs {
     from: PathBuf,
 }
 
-const PG_ADVICE: &str = "the database is PostgreSQL: back it up with pg_dump, e.g. \
-`pg_dump --format=custom --file changegate.dump \"$DATABASE_URL\"`, and restore with \
-`pg_restore --dbname \"$DATABASE_URL\" changegate.dump` into an empty database (see the README); \
-then `changegate audit verify`";
-
-/// What a checked copy holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checked {
-    /// Audit events, all verified.
-    pub events: i64,
-    /// Bytes.
-    pub size: u64,
-}
-
 /// The SQLite file of the configuration, or the PostgreSQL advice.
 fn sqlite_file(cfg: &config::Config) -> anyhow::Result<PathBuf> {
-    match &cfg.database_url {
-        None => Ok(cfg.data_dir.join("changegate.db")),
-        Some(u) if u.starts_with("sqlite:") => {
-            let rest = u.trim_start_matches("sqlite:").trim_start_matches("//");
-            let path = rest.split('?').next().unwrap_or(rest);
-            Ok(PathBuf::from(path))
-        }
-        Some(_) => bail!("{PG_ADVICE}"),
-    }
-}
-
-/// A connection to the SQLite file `path`, which must exist (never creates one).
-async fn open_sqlite(path: &Path) -> anyhow::Result<changegate_store::sea_orm::DatabaseConnection> {
-    if !path.is_file() {
-        bail!("there is no database at {}", path.display());
-    }
-    changegate_store::connect(&format!("sqlite://{}?mode=rw", path.display()))
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))
-}
-
-/// Checks the SQLite file at `path`: SQLite's own integrity check (a truncated or damaged file
-/// fails it), then the audit chain, naming the first bad event.
-pub async fn check_copy(path: &Path) -> anyhow::Result<Checked> {
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    let mut head = [0u8; 16];
-    {
-        use std::io::Read;
-        let mut f =
-            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if f.read_exact(&mut head).is_err() || &head != b"SQLite format 3\0" {
-            bail!(
-                "{} is not a changegate backup (not an SQLite database)",
-                path.display()
-            );
-        }
-    }
-    let db = open_sqlite(path)
-        .await
-        .map_err(|e| anyhow::anyhow!("the file is damaged or truncated ({})", e.root_cause()))?;
-    let verdict = async {
-        let rows = db
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "PRAGMA integrity_check",
-            ))
-            .await
-            .map_err(|e| anyhow::anyhow!("the file is damaged or truncated: {e}"))?;
-        let problems: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
-            .filter(|s| s != "ok")
-            .take(3)
-            .collect();
-        if !problems.is_empty() || rows.is_empty() {
-            bail!(
-                "the file is damaged or truncated (SQLite integrity check: {})",
-                problems.join("; ")
-            );
-        }
-        match verify_db(&db)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read its audit log: {e}"))?
-        {
-            Verified::Intact(events) => Ok(Checked { events, size }),
-            Verified::Broken(b) => bail!("its audit log does not verify: {b}"),
-        }
-    }
-    .await;
-    let _ = db.close().await;
-    verdict
-}
-
-/// A temporary name next to `file`.
-fn partial(file: &Path) -> PathBuf {
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "backup".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    file.with_file_name(format!(".{name}.partial-{}-{nanos}", std::process::id()))
-}
-
-/// Removes the journal files SQLite may leave beside `p`, and `p` itself when `itself`.
-fn remove_db_files(p: &Path, itself: bool) {
-    let own = if itself { &[""][..] } else { &[][..] };
-    for suffix in own.iter().chain(["-wal", "-shm", "-journal"].iter()) {
-        let mut s = p.as_os_str().to_owned();
-        s.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(s));
-    }
-}
-
-/// Writes a verified copy of the SQLite database `src` to `to` (replacing it only when `force`).
-pub async fn backup_sqlite(src: &Path, to: &Path, force: bool) -> anyhow::Result<Checked> {
-    if to.exists() && !force {
-        bail!(
-            "{} exists; choose another file or add --force to replace it",
-            to.display()
-        );
-    }
-    if to.is_dir() {
-        bail!("{} is a directory", to.display());
-    }
-    let tmp = partial(to);
-    let db = open_sqlite(src).await?;
-    let path = tmp.to_string_lossy().replace('\'', "''");
-    let made = db
-        .execute_unprepared(&format!("VACUUM INTO '{path}'"))
-        .await
-        .with_context(|| format!("cannot write {}", tmp.display()));
-    let _ = db.close().await;
-    if let Err(e) = made {
-        remove_db_files(&tmp, true);
-        return Err(e);
-    }
-    let checked = match check_copy(&tmp).await {
-        Ok(c) => c,
-        Err(e) => {
-            remove_db_files(&tmp, true);
-            return Err(e.context("the copy did not verify; nothing was written"));
-        }
-    };
-    remove_db_files(&tmp, false);
-    if let Err(e) = std::fs::rename(&tmp, to) {
-        remove_db_files(&tmp, true);
-        return Err(e).with_context(|| format!("cannot write {}", to.display()));
-    }
-    Ok(checked)
+    cfg.sqlite_file()
+        .ok_or_else(|| anyhow::anyhow!("{PG_ADVICE}"))
 }
 
 /// `changegate backup --to FILE [--force]`.
@@ -242,7 +94,7 @@ pub async fn restore(a: RestoreArgs) -> anyhow::Result<()> {
         Ok(c) => c,
         Err(e) => {
             remove_db_files(&tmp, true);
-            return Err(e.context(format!(
+            return Err(anyhow::Error::new(e).context(format!(
                 "{} refused; nothing was restored",
                 a.from.display()
             )));

@@ -62,6 +62,31 @@ pub struct Config {
     /// deadline (issue 16).
     #[serde(default)]
     pub server: crate::conn::ServerConfig,
+    /// `[backup]`: the scheduled backup of the embedded SQLite database (when `[jobs] backup`
+    /// runs).
+    #[serde(default)]
+    pub backup: BackupConfig,
+}
+
+/// `[backup]`: where the scheduled `backup` job writes and how many copies it keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The directory of the job's copies (`changegate-YYYYMMDDTHHMMSSZ.db`, mode 0600). Unset:
+    /// the job does nothing. Put it on another disk than `data_dir`. Only for the embedded
+    /// SQLite database: PostgreSQL is backed up with `pg_dump`.
+    pub dir: Option<PathBuf>,
+    /// How many of the job's copies to keep; older ones are removed after a good one is written.
+    pub keep: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            keep: 14,
+        }
+    }
 }
 
 /// `[audit]`: signed checkpoints of the audit log.
@@ -131,6 +156,8 @@ pub struct JobsConfig {
     pub expire_approvals: String,
     /// Retries of webhook deliveries (the dispatcher also runs continuously).
     pub dispatch_notifications: String,
+    /// The backup into `[backup] dir` (does nothing when it is not set).
+    pub backup: String,
 }
 
 impl Default for JobsConfig {
@@ -139,6 +166,7 @@ impl Default for JobsConfig {
             review_sweep: "0 0 7 * * *".into(),
             expire_approvals: "0 */10 * * * *".into(),
             dispatch_notifications: "*/30 * * * * *".into(),
+            backup: "0 30 1 * * *".into(),
         }
     }
 }
@@ -163,6 +191,7 @@ impl Default for Config {
             tls: None,
             audit: AuditConfig::default(),
             server: Default::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -285,10 +314,44 @@ impl Config {
                     Job::DispatchNotifications,
                     self.jobs.dispatch_notifications.clone(),
                 ),
+                (Job::Backup, self.jobs.backup.clone()),
             ],
         };
         crate::scheduler::validate(&s)?;
         Ok(s)
+    }
+
+    /// The embedded SQLite database's file, or `None` when the database is PostgreSQL.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        match &self.database_url {
+            None => Some(self.data_dir.join("changegate.db")),
+            Some(u) if u.starts_with("sqlite:") => {
+                let rest = u.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = rest.split('?').next().unwrap_or(rest);
+                Some(PathBuf::from(path))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// The settings of the scheduled backup; `[backup] dir` with a PostgreSQL database is an
+    /// error that says to use pg_dump.
+    pub fn backup_settings(&self) -> anyhow::Result<changegate_app::backup::Settings> {
+        let source = self.sqlite_file();
+        if self.backup.dir.is_some() && source.is_none() {
+            bail!(
+                "configuration: backup.dir is for the embedded SQLite database; {}",
+                changegate_app::backup::PG_ADVICE
+            );
+        }
+        if self.backup.keep == 0 {
+            bail!("configuration: backup.keep must be at least 1");
+        }
+        Ok(changegate_app::backup::Settings {
+            source,
+            dir: self.backup.dir.clone(),
+            keep: self.backup.keep,
+        })
     }
 
     /// The file that keeps the latest signed audit checkpoint outside the database.

@@ -176,6 +176,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
         every: i64::from(cfg.audit.checkpoint_every.max(1)),
         anchor: Some(cfg.audit_anchor_path()),
     };
+    app.backup = cfg.backup_settings()?;
     verify_audit(&app, cfg.audit.on_break).await?;
     if app.read_only.get().is_none() {
         app.publish_signing_key().await?;

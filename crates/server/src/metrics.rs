@@ -12,6 +12,7 @@
 //! string becomes a label.
 
 use changegate_app::App;
+use changegate_app::jobs::Job;
 use changegate_store::sea_orm::{ConnectionTrait, Statement};
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -171,7 +172,6 @@ fn time(r: &changegate_store::sea_orm::QueryResult, i: usize) -> Option<DateTime
 }
 
 const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
-const JOBS: [&str; 3] = ["review-sweep", "expire-approvals", "dispatch-notifications"];
 
 async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     let db = &app.db;
@@ -242,7 +242,7 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     .await?;
     let mut run_rows = vec![];
     let mut fail_rows = vec![];
-    for j in JOBS {
+    for j in Job::ALL.map(Job::name) {
         let r = runs.iter().find(|r| text(r, 0) == j);
         run_rows.push((
             vec![("job", j.to_owned())],
@@ -271,7 +271,7 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     )
     .await?;
     let mut dur_rows = vec![];
-    for j in JOBS {
+    for j in Job::ALL.map(Job::name) {
         if let Some(r) = last.iter().find(|r| text(r, 0) == j)
             && let (Some(s), Some(f)) = (time(r, 1), time(r, 2))
         {

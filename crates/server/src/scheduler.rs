@@ -68,6 +68,10 @@ pub async fn run_job(
             app.run_claimed(job, slot, runner, || dispatch_all(app))
                 .await
         }
+        Job::Backup => {
+            app.run_claimed(job, slot, runner, || app.scheduled_backup(slot))
+                .await
+        }
     }
 }
 
