@@ -62,6 +62,19 @@ pub struct Config {
     /// deadline (issue 16).
     #[serde(default)]
     pub server: crate::conn::ServerConfig,
+    /// `[web]`: how the web pages name things (issue 17).
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `[web]`: how the web pages name things.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// The display name of each environment on Vietnamese pages, by its id
+    /// (`production = "Vận hành chính thức"`). An environment not named here shows the built-in
+    /// name of a common id (production, staging, test, development, dr), or its id.
+    pub environment_names: std::collections::BTreeMap<String, String>,
 }
 
 /// `[audit]`: signed checkpoints of the audit log.
@@ -163,6 +176,7 @@ impl Default for Config {
             tls: None,
             audit: AuditConfig::default(),
             server: Default::default(),
+            web: WebConfig::default(),
         }
     }
 }
