@@ -316,11 +316,22 @@ pub fn error_page(
     s: Option<&WebSession>,
     path: &str,
 ) -> Response {
+    // What is not found goes back to its list (its own page is not found either).
+    let back = if page.status == StatusCode::NOT_FOUND {
+        back_of(path)
+            .splitn(3, '/')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        back_of(path)
+    };
+    let back = local_path(&back);
+    // The language switch comes back to `back`: the path asked for is not repeated.
     let base = match s {
-        Some(s) => base_context(s, lang, tz, path),
+        Some(s) => base_context(s, lang, tz, &back),
         None => minijinja::context! { lang => lang.code(), tz => tz },
     };
-    let back = back_of(path);
     let ctx = minijinja::context! { status => page.status.as_u16(),
     title_key => page.title, message_key => page.message,
     back => (back != "/").then_some(back), ..base };
