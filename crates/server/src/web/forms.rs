@@ -22,6 +22,8 @@ use std::time::Duration;
 
 /// The largest form body read (the API's own limit is the same order).
 const MAX_FORM: usize = 2 * 1024 * 1024;
+/// Changed after every form that acted (see [`guard`]).
+const ACTED_COOKIE: &str = "cg_acted";
 /// How long a second submission waits for the first to finish.
 const WAIT_FIRST: Duration = Duration::from_secs(15);
 
@@ -162,6 +164,21 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
                 see_other(&login_with_next(&page))
             }
         };
+    }
+    let mut res = res;
+    if location(&res).is_some() {
+        // A form acted: the pages shown before it are stale. A changed cookie keeps browsers
+        // from restoring them from their back-forward cache (they ask the server again), so
+        // the back button shows what came of the action, never the old form.
+        res.headers_mut().append(
+            header::SET_COOKIE,
+            super::session::set_cookie(
+                app.edge.behind_tls,
+                ACTED_COOKIE,
+                &super::session::random_token()[..12],
+                None,
+            ),
+        );
     }
     if let Some((t, f)) = &claim {
         let done = match location(&res) {
