@@ -733,7 +733,11 @@ async fn every_page_of_every_role_fits_a_phone_and_a_desktop_and_speaks_vietname
         .await;
     let draft = ok(w
         .owner
-        .file_change(&change("TTHC", &["production"], vec![git(&random_oid(), &random_oid())]))
+        .file_change(&change(
+            "TTHC",
+            &["production"],
+            vec![git(&random_oid(), &random_oid())],
+        ))
         .await);
     let open = w.submitted("TTHC").await;
 
@@ -774,7 +778,11 @@ async fn every_page_of_every_role_fits_a_phone_and_a_desktop_and_speaks_vietname
         ),
         (&rev, "reviewer-remediations", "/remediations".to_owned()),
         (&rev, "reviewer-incidents", "/incidents".to_owned()),
-        (&rev, "reviewer-incident", format!("/incidents/{}", serious.id)),
+        (
+            &rev,
+            "reviewer-incident",
+            format!("/incidents/{}", serious.id),
+        ),
         (
             &rev,
             "reviewer-resolve-confirm",
@@ -844,7 +852,16 @@ async fn every_page_of_every_role_fits_a_phone_and_a_desktop_and_speaks_vietname
     own.click_to_page("#logout").await;
     first_sign_in(&own, "thanh.tra.vien", &inspector_otp).await;
     let mut more = vec![];
-    for p in ["/", "/systems", "/systems/TTHC", "/changes", "/audit", "/admin/signals", "/remediations", "/incidents"] {
+    for p in [
+        "/",
+        "/systems",
+        "/systems/TTHC",
+        "/changes",
+        "/audit",
+        "/admin/signals",
+        "/remediations",
+        "/incidents",
+    ] {
         more.push(("inspector", p.to_owned()));
     }
     for (role, path) in &more {
@@ -860,13 +877,21 @@ async fn every_page_of_every_role_fits_a_phone_and_a_desktop_and_speaks_vietname
             }
             if let Some(d) = &dir {
                 let n = path.trim_matches('/').replace('/', "-");
-                own.screenshot(&d.join(format!("{role}-{n}-{width}.png"))).await;
+                own.screenshot(&d.join(format!("{role}-{n}-{width}.png")))
+                    .await;
             }
         }
     }
     own.click_to_page("#logout").await;
     first_sign_in(&own, "quan.tri.vien", &admin_otp).await;
-    for path in ["/", "/systems", "/admin/signals", "/audit", "/tokens", "/account"] {
+    for path in [
+        "/",
+        "/systems",
+        "/admin/signals",
+        "/audit",
+        "/tokens",
+        "/account",
+    ] {
         for (width, height) in [(1366, 900), (390, 844)] {
             own.set_window_size(width, height).await;
             own.goto(path).await;
@@ -880,5 +905,8 @@ async fn every_page_of_every_role_fits_a_phone_and_a_desktop_and_speaks_vietname
         }
     }
     assert!(wide.is_empty(), "pages scroll sideways: {wide:#?}");
-    assert!(english.is_empty(), "English on Vietnamese pages: {english:#?}");
+    assert!(
+        english.is_empty(),
+        "English on Vietnamese pages: {english:#?}"
+    );
 }

@@ -15,8 +15,7 @@ use changegate_tests::*;
 
 /// Saves screenshots of the current page at 1366 and 390 px (with `CHANGEGATE_SCREENSHOTS`).
 async fn shots(b: &Browser, name: &str) {
-    let Some(dir) = std::env::var_os("CHANGEGATE_SCREENSHOTS").map(std::path::PathBuf::from)
-    else {
+    let Some(dir) = std::env::var_os("CHANGEGATE_SCREENSHOTS").map(std::path::PathBuf::from) else {
         return;
     };
     std::fs::create_dir_all(&dir).unwrap();
@@ -70,10 +69,18 @@ async fn a_form_sent_after_the_session_ended_keeps_its_fields_through_the_sign_i
     end_sessions_elsewhere(&t, "chu.he.thong").await;
     b.submit_form_of("title").await;
     let at = b.path().await;
-    assert!(at.starts_with("/login?next="), "{at}: {}", b.page_text().await);
+    assert!(
+        at.starts_with("/login?next="),
+        "{at}: {}",
+        b.page_text().await
+    );
     let told = b.text("div.flash.ok").await;
     assert!(told.contains("giữ lại"), "the sign-in says nothing: {told}");
-    assert_eq!(count_changes(&t).await, before, "nothing is filed without a session");
+    assert_eq!(
+        count_changes(&t).await,
+        before,
+        "nothing is filed without a session"
+    );
     shots(&b, "login-draft-kept").await;
 
     // Signing in comes back to the form, filled in as it was.
@@ -108,7 +115,10 @@ async fn a_form_sent_after_the_session_ended_keeps_its_fields_through_the_sign_i
         .unwrap()
         .into_iter()
         .find(|c| c.title == title);
-    assert!(filed.is_some(), "the change typed before the sign-in is filed");
+    assert!(
+        filed.is_some(),
+        "the change typed before the sign-in is filed"
+    );
 }
 
 #[tokio::test]
@@ -136,8 +146,10 @@ async fn the_same_form_sent_twice_at_once_files_one_change_and_both_answers_lead
     r1.assert_redirect("/changes/", "the first submission");
     r2.assert_redirect("/changes/", "the second submission");
     assert_eq!(
-        r1.redirect().map(|p| p.split('?').next().map(str::to_owned)),
-        r2.redirect().map(|p| p.split('?').next().map(str::to_owned)),
+        r1.redirect()
+            .map(|p| p.split('?').next().map(str::to_owned)),
+        r2.redirect()
+            .map(|p| p.split('?').next().map(str::to_owned)),
         "both answers lead to the one change"
     );
     assert_eq!(count_changes(&t).await, before + 1, "filed once");
@@ -237,17 +249,27 @@ async fn destructive_actions_ask_first_and_error_pages_lead_back() {
     let change = format!("/changes/{}", cr.id);
     let page = web.get(&change).await;
     let link = by_id(&page.body, "withdraw-change").expect("a withdraw link");
-    assert_eq!(link.attr("href").as_deref(), Some(format!("{change}/withdraw").as_str()));
+    assert_eq!(
+        link.attr("href"),
+        Some(format!("{change}/withdraw").as_str())
+    );
     // The link asks first; posting without the confirmation asks too; nothing changes.
     let ask = web.get(&format!("{change}/withdraw")).await;
     assert_eq!(ask.status, 200);
-    assert!(by_id(&ask.body, "confirm-form").is_some(), "{}", snippet(&ask.body));
+    assert!(
+        by_id(&ask.body, "confirm-form").is_some(),
+        "{}",
+        snippet(&ask.body)
+    );
     assert!(by_id(&ask.body, "cancel").is_some());
     let csrf = field_value(&ask.body, "csrf").unwrap();
     let r = web
         .post(&format!("{change}/withdraw"), &[("csrf", &csrf)])
         .await;
-    r.assert_redirect(&format!("{change}/withdraw"), "withdraw without confirmation");
+    r.assert_redirect(
+        &format!("{change}/withdraw"),
+        "withdraw without confirmation",
+    );
     assert_eq!(ok(w.owner.change(cr.id).await).state, "submitted");
     let form_id = field_value(&ask.body, "form_id").unwrap();
     let r = web
@@ -268,7 +290,7 @@ async fn destructive_actions_ask_first_and_error_pages_lead_back() {
     assert_eq!(r.status, 409, "{}", snippet(&r.body));
     assert!(r.body.contains("<nav>") && r.body.contains("href=\"/changes\""));
     let back = by_id(&r.body, "error-back").expect("a link back");
-    assert_eq!(back.attr("href").as_deref(), Some(change.as_str()));
+    assert_eq!(back.attr("href"), Some(change.as_str()));
     // A page that does not exist: the navigation too.
     web.headers.push(("accept".into(), "text/html".into()));
     let r = web.get("/no/such/page").await;
@@ -300,8 +322,15 @@ async fn an_incident_has_its_page_with_history_notices_and_a_resolution_with_a_n
     let page = format!("/incidents/{}", incident.id);
     b.goto(&page).await;
     let text = b.page_text().await;
-    for want in ["Lộ dữ liệu hồ sơ công dân", "Báo cáo sự cố", "Nguyễn Văn An"] {
-        assert!(text.contains(want), "the incident page lacks {want:?}: {text}");
+    for want in [
+        "Lộ dữ liệu hồ sơ công dân",
+        "Báo cáo sự cố",
+        "Nguyễn Văn An",
+    ] {
+        assert!(
+            text.contains(want),
+            "the incident page lacks {want:?}: {text}"
+        );
     }
     b.find("#deadlines li[data-notice]").await;
     shots(&b, "incident").await;
@@ -324,8 +353,11 @@ async fn an_incident_has_its_page_with_history_notices_and_a_resolution_with_a_n
         Some("open")
     );
     b.click_to_page("#resolve-incident").await;
-    b.fill("#note", "Đã khóa API, thu hồi khóa truy cập, rà soát nhật ký.")
-        .await;
+    b.fill(
+        "#note",
+        "Đã khóa API, thu hồi khóa truy cập, rà soát nhật ký.",
+    )
+    .await;
     b.submit_form_of("note").await;
     b.wait_for_path(&page).await;
     assert_eq!(
@@ -352,8 +384,10 @@ async fn back_after_a_sign_off_shows_its_result_and_the_enrolment_shows_a_qr_cod
     // The enrolment page draws the otpauth URI as a QR code, inline.
     log_in(&b, "kiem.tra.vien", &reviewer_otp).await;
     b.wait_for_path("/login/password").await;
-    b.fill("input[name=new_password]", "Kiem.Tra.Vien.2026").await;
-    b.fill("input[name=confirm_password]", "Kiem.Tra.Vien.2026").await;
+    b.fill("input[name=new_password]", "Kiem.Tra.Vien.2026")
+        .await;
+    b.fill("input[name=confirm_password]", "Kiem.Tra.Vien.2026")
+        .await;
     b.submit_form_of("new_password").await;
     // The rule broken is named: the password contains the username.
     let err = b.text("p.field-error[data-field=new_password]").await;
@@ -418,14 +452,23 @@ async fn csv_exports_speak_the_pages_language_and_time_zone() {
     let csv = web.get("/export/changes.csv").await;
     assert_eq!(csv.status, 200);
     let header = csv.body.lines().next().unwrap_or_default();
-    assert!(header.contains("Tiêu đề") && header.contains("Trạng thái"), "{header}");
+    assert!(
+        header.contains("Tiêu đề") && header.contains("Trạng thái"),
+        "{header}"
+    );
     let row = csv
         .body
         .lines()
         .find(|l| l.starts_with(&cr.id.to_string()))
         .unwrap_or_default();
-    assert!(row.contains("Chờ") || row.contains("chờ"), "state in Vietnamese: {row}");
-    assert!(!row.contains("submitted") && !row.contains("software"), "{row}");
+    assert!(
+        row.contains("Chờ") || row.contains("chờ"),
+        "state in Vietnamese: {row}"
+    );
+    assert!(
+        !row.contains("submitted") && !row.contains("software"),
+        "{row}"
+    );
     // The time as the pages show it (UTC+7), not UTC.
     let local = cr
         .created_at

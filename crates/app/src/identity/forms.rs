@@ -44,7 +44,9 @@ pub enum FormClaim {
 }
 
 fn form_key(session_token: &str, form_id: &str) -> String {
-    hex::encode(Sha256::digest(format!("{session_token}\n{form_id}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("{session_token}\n{form_id}").as_bytes(),
+    ))
 }
 
 fn draft_hash(id: &str) -> String {
@@ -130,7 +132,8 @@ impl App {
     /// draft's random id.
     pub async fn save_draft(&self, page: &str, fields: &str) -> AppResult<String> {
         use base64::Engine;
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
+        let id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
         let now = crate::now();
         web_draft::Entity::delete_many()
             .filter(web_draft::Column::CreatedAt.lt(now - DRAFT_LIFETIME))
@@ -150,7 +153,11 @@ impl App {
 
     /// The fields of draft `id` kept for the page at path `page` (its query aside), once: the
     /// draft is then gone. `None` when it is not there, expired or another page's.
-    pub async fn take_draft(&self, id: &str, page: &str) -> AppResult<Option<Vec<(String, String)>>> {
+    pub async fn take_draft(
+        &self,
+        id: &str,
+        page: &str,
+    ) -> AppResult<Option<Vec<(String, String)>>> {
         let Some(row) = web_draft::Entity::find()
             .filter(web_draft::Column::DraftHash.eq(draft_hash(id)))
             .one(&self.db)
@@ -161,7 +168,9 @@ impl App {
         if row.page.split('?').next() != Some(page) {
             return Ok(None);
         }
-        web_draft::Entity::delete_by_id(row.id).exec(&self.db).await?;
+        web_draft::Entity::delete_by_id(row.id)
+            .exec(&self.db)
+            .await?;
         if row.created_at < crate::now() - DRAFT_LIFETIME {
             return Ok(None);
         }

@@ -22,8 +22,7 @@ fn login_page(
     status: StatusCode,
     username: &str,
     errors: &Errors,
-    flash_error: Option<String>,
-    flash_ok: Option<String>,
+    (flash_error, flash_ok): (Option<String>, Option<String>),
     next: &str,
 ) -> Result<Response, WebError> {
     let next = Some(local_path(next)).filter(|n| n != "/");
@@ -48,7 +47,15 @@ pub async fn form(
         next.contains("draft=")
             .then(|| super::i18n::text(a.lang, "ui.draft_kept"))
     });
-    let mut res = login_page(&a, &csrf, StatusCode::OK, "", &Errors::new(), None, ok, next)?;
+    let mut res = login_page(
+        &a,
+        &csrf,
+        StatusCode::OK,
+        "",
+        &Errors::new(),
+        (None, ok),
+        next,
+    )?;
     if fresh {
         res.headers_mut().append(
             header::SET_COOKIE,
@@ -79,7 +86,7 @@ pub async fn submit(
     }
     if !errors.is_empty() {
         let s = StatusCode::UNPROCESSABLE_ENTITY;
-        return login_page(&a, &csrf, s, username, &errors, None, None, &next);
+        return login_page(&a, &csrf, s, username, &errors, (None, None), &next);
     }
     match app.sign_in(username, password, a.ip, &a.user_agent).await {
         Ok(signed) => {
@@ -88,7 +95,8 @@ pub async fn submit(
             } else {
                 let mut res = see_other(stage_path(signed.session.stage));
                 if next != "/" {
-                    let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                    let enc: String =
+                        url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
                     res.headers_mut().append(
                         header::SET_COOKIE,
                         set_cookie(a.secure, NEXT_COOKIE, &enc, Some(3600)),
@@ -105,24 +113,24 @@ pub async fn submit(
         Err(AppError::Unauthorized(_) | AppError::Conflict(..) | AppError::Invalid(_)) => {
             let m = super::i18n::text(a.lang, "err.login_failed");
             let s = StatusCode::UNAUTHORIZED;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None, &next)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(AppError::Throttled(until)) => {
             let m = super::i18n::text(a.lang, "err.login_throttled")
                 .replace("{until}", &until_text(a.lang, &a.tz, until));
             let s = StatusCode::TOO_MANY_REQUESTS;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None, &next)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(AppError::Locked(until)) => {
             let m = super::i18n::text(a.lang, "err.account_locked")
                 .replace("{until}", &until_text(a.lang, &a.tz, until));
             let s = StatusCode::FORBIDDEN;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None, &next)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(AppError::Forbidden(_)) => {
             let m = super::i18n::text(a.lang, "err.login_refused");
             let s = StatusCode::FORBIDDEN;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None, &next)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(e) => Err(e.into()),
     }
@@ -244,7 +252,12 @@ pub async fn password_submit(
     }
     match app.change_password(&s.s, None, f.get("new_password")).await {
         Ok(next) => Ok(s.onwards(next.stage)),
-        Err(e) => unprocessable(password_errors(s.lang, e, &username, f.get("new_password"))?),
+        Err(e) => unprocessable(password_errors(
+            s.lang,
+            e,
+            &username,
+            f.get("new_password"),
+        )?),
     }
 }
 

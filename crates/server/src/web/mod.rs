@@ -161,9 +161,7 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
 async fn render_errors(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let lang = session::lang_of(req.headers());
     let (parts, body) = req.into_parts();
-    let mut res = next
-        .run(Request::from_parts(parts.clone(), body))
-        .await;
+    let mut res = next.run(Request::from_parts(parts.clone(), body)).await;
     match res.extensions_mut().remove::<ErrorPage>() {
         Some(page) => {
             let signed = signed_session(&app, &parts).await;
