@@ -452,7 +452,10 @@ pub async fn withdraw(
 ) -> Result<Response, WebError> {
     if f.get("confirmed") != "1" {
         s.check_csrf(&f)?;
-        return Ok(see_other(&format!("/changes/{}/withdraw", id.id()?)));
+        let id = id.id()?;
+        // Another organisation's change is not found, as everywhere.
+        app.get_change(s.who(), id).await?;
+        return Ok(see_other(&format!("/changes/{id}/withdraw")));
     }
     act(&app, &s, id, &f, Command::Withdraw, "withdrawn").await
 }

@@ -213,6 +213,8 @@ pub async fn resolve(
     s.check_csrf(&f)?;
     let id = id.id()?;
     if f.get("confirmed") != "1" {
+        // An incident not visible is not found, as everywhere.
+        app.incident(s.who(), id).await?;
         return Ok(see_other(&format!("/incidents/{id}/resolve")));
     }
     let note = f.get("note");
