@@ -373,4 +373,28 @@ mod tests {
         assert!(behind_tls("behind_tls = 2").is_err());
         assert!(behind_tls("behind_tls = \"maybe\"").is_err());
     }
+
+    #[test]
+    fn the_shipped_configuration_names_environments_for_the_pages() {
+        let cfg = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(include_str!(
+                "../../../config/changegate.toml"
+            )))
+            .extract::<Config>()
+            .map_err(|e| e.to_string());
+        let names = cfg.map(|c| c.web.environment_names);
+        assert_eq!(
+            names
+                .as_ref()
+                .ok()
+                .and_then(|n| n.get("production"))
+                .map(String::as_str),
+            Some("Vận hành chính thức"),
+            "{names:?}"
+        );
+        let unknown = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("[web]\nenvironment_name = {}"))
+            .extract::<Config>();
+        assert!(unknown.is_err(), "an unknown key of [web] is an error");
+    }
 }
