@@ -18,7 +18,7 @@ macro_rules! browser {
 }
 
 /// Types the username and password into the login form and sends it.
-async fn log_in(b: &Browser, username: &str, password: &str) {
+pub(crate) async fn log_in(b: &Browser, username: &str, password: &str) {
     b.goto("/login").await;
     b.fill("input[name=username]", username).await;
     b.fill("input[name=password]", password).await;
@@ -28,7 +28,7 @@ async fn log_in(b: &Browser, username: &str, password: &str) {
 /// First sign-in with the one-time password, through the forced change to [`NEW_PASSWORD`],
 /// and the TOTP enrolment when the role asks for it (answers the secret and the step used).
 /// Ends on the dashboard.
-async fn first_sign_in(b: &Browser, username: &str, otp: &str) -> Option<(String, u64)> {
+pub(crate) async fn first_sign_in(b: &Browser, username: &str, otp: &str) -> Option<(String, u64)> {
     log_in(b, username, otp).await;
     b.wait_for_path("/login/password").await;
     b.fill("input[name=new_password]", NEW_PASSWORD).await;
@@ -362,7 +362,7 @@ async fn a_reviewer_enrols_totp_signs_off_and_the_gate_flips_to_allow() {
 }
 
 /// The names of the evaluation form's answer fields (`result_0`, …), in order.
-async fn answer_fields(b: &Browser) -> Vec<String> {
+pub(crate) async fn answer_fields(b: &Browser) -> Vec<String> {
     let mut names: Vec<String> = vec![];
     for e in b.find_all("[name^=result_]").await {
         if let Some(name) = b.element_attr(&e, "name").await
@@ -678,10 +678,11 @@ async fn the_remediation_loop_in_vietnamese_changes_requested_edit_resubmit_cond
     assert_eq!(ok(w.auditor.remediation(cond.id).await).state, "verified");
 }
 
-/// The remediation pages fit a phone's width (390 px) and a desktop's (1366 px): no sideways
-/// scrolling of the page. With `CHANGEGATE_SCREENSHOTS=DIR`, saves a screenshot of each.
+/// Every page of every role fits a phone's width (390 px) and a desktop's (1366 px): no
+/// sideways scrolling of the page; and a Vietnamese page shows no English state, kind,
+/// environment or checklist id. With `CHANGEGATE_SCREENSHOTS=DIR`, saves a screenshot of each.
 #[tokio::test]
-async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
+async fn every_page_of_every_role_fits_a_phone_and_a_desktop_and_speaks_vietnamese_only() {
     let t = spawn_app().await;
     let (w, [owner_otp, reviewer_otp, _]) = web_people(&t).await;
     // A change sent back with a finding, and an approved one with a condition fulfilled.
@@ -718,13 +719,29 @@ async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
         detected_at: Some(chrono::Utc::now() - chrono::Duration::hours(20)),
         national_security: false,
     };
-    ok(w.owner.report_incident("DAT-DAI", &incident).await);
+    let serious = ok(w.owner.report_incident("DAT-DAI", &incident).await);
     incident.kind = "data_breach".into();
     incident.severity = "medium".into();
     ok(w.owner.report_incident("DAT-DAI", &incident).await);
     let dir = std::env::var_os("CHANGEGATE_SCREENSHOTS").map(std::path::PathBuf::from);
 
-    let Some((own, rev)) = Browser::start_pair(&t.url, "remediation_pages").await else {
+    let inspector_otp = t
+        .person("thanh.tra.vien", "Lê Thanh Tra", "SO-TTTT", "auditor")
+        .await;
+    let admin_otp = t
+        .person("quan.tri.vien", "Hoàng Quản Trị", "SO-TTTT", "admin")
+        .await;
+    let draft = ok(w
+        .owner
+        .file_change(&change(
+            "TTHC",
+            &["production"],
+            vec![git(&random_oid(), &random_oid())],
+        ))
+        .await);
+    let open = w.submitted("TTHC").await;
+
+    let Some((own, rev)) = Browser::start_pair(&t.url, "every_page").await else {
         return;
     };
     first_sign_in(&own, "chu.he.thong", &owner_otp).await;
@@ -735,11 +752,52 @@ async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
         (&own, "owner-sent-back", format!("/changes/{}", back.id)),
         (&own, "owner-edit", format!("/changes/{}/edit", back.id)),
         (&own, "owner-incidents", "/incidents".to_owned()),
+        (&own, "owner-systems", "/systems".to_owned()),
+        (&own, "owner-system", "/systems/TTHC".to_owned()),
+        (&own, "owner-changes", "/changes".to_owned()),
+        (&own, "owner-new-change", "/changes/new".to_owned()),
+        (&own, "owner-draft", format!("/changes/{}", draft.id)),
+        (
+            &own,
+            "owner-withdraw-confirm",
+            format!("/changes/{}/withdraw", draft.id),
+        ),
+        (&own, "owner-approved", format!("/changes/{}", approved.id)),
+        (&own, "owner-new-incident", "/incidents/new".to_owned()),
+        (&own, "owner-incident", format!("/incidents/{}", serious.id)),
+        (&own, "owner-tokens", "/tokens".to_owned()),
+        (&own, "owner-account", "/account".to_owned()),
+        (&own, "owner-not-found", "/no/such/page".to_owned()),
+        (&rev, "reviewer-dashboard", "/".to_owned()),
+        (&rev, "reviewer-changes", "/changes".to_owned()),
+        (&rev, "reviewer-change", format!("/changes/{}", approved.id)),
+        (
+            &rev,
+            "reviewer-evaluation-done",
+            format!("/changes/{}/evaluate", approved.id),
+        ),
+        (&rev, "reviewer-remediations", "/remediations".to_owned()),
+        (&rev, "reviewer-incidents", "/incidents".to_owned()),
+        (
+            &rev,
+            "reviewer-incident",
+            format!("/incidents/{}", serious.id),
+        ),
+        (
+            &rev,
+            "reviewer-resolve-confirm",
+            format!("/incidents/{}/resolve", serious.id),
+        ),
+        (&rev, "reviewer-audit", "/audit".to_owned()),
+        (&rev, "reviewer-systems", "/systems".to_owned()),
+        (&rev, "reviewer-system", "/systems/TTHC".to_owned()),
+        (&rev, "reviewer-account", "/account".to_owned()),
+        (&rev, "reviewer-tokens", "/tokens".to_owned()),
         (&rev, "reviewer-item", format!("/remediations/{}", cond.id)),
         (
             &rev,
             "reviewer-evaluate",
-            format!("/changes/{}/evaluate", w.submitted("TTHC").await.id),
+            format!("/changes/{}/evaluate", open.id),
         ),
         (
             &rev,
@@ -748,6 +806,26 @@ async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
         ),
     ];
     let mut wide = vec![];
+    let mut english = vec![];
+    // English words a Vietnamese page must not show: states, kinds, environments, checklist ids.
+    let mut words: Vec<String> = changegate_domain::CrState::ALL
+        .iter()
+        .map(|x| x.as_str().to_owned())
+        .chain(
+            changegate_domain::ChangeKind::ALL
+                .iter()
+                .map(|x| x.as_str().to_owned()),
+        )
+        .chain(["production".to_owned(), "staging".to_owned()])
+        .collect();
+    words.extend(approved.checklist.iter().map(|c| c.item.clone()));
+    let check = |text: &str, path: &str, english: &mut Vec<String>| {
+        for token in text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')) {
+            if words.iter().any(|w| w == token) {
+                english.push(format!("{path}: {token}"));
+            }
+        }
+    };
     for (width, height) in [(1366, 900), (390, 844)] {
         for (b, name, path) in &pages {
             b.set_window_size(width, height).await;
@@ -755,6 +833,9 @@ async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
             let over = b.overflow_x().await;
             if over > 0 {
                 wide.push(format!("{path} at {width} px: {over} px too wide"));
+            }
+            if width == 390 {
+                check(&b.page_text().await, path, &mut english);
             }
             if let Some(d) = &dir {
                 std::fs::create_dir_all(d).unwrap();
@@ -766,5 +847,66 @@ async fn the_remediation_pages_fit_a_phone_and_a_desktop() {
         rev.goto(&format!("/changes/{}/report", approved.id)).await;
         rev.print_pdf(&d.join("reviewer-report.pdf")).await;
     }
+    // The inspector's and the administrator's pages, in the owner's browser.
+    own.goto("/account").await;
+    own.click_to_page("#logout").await;
+    first_sign_in(&own, "thanh.tra.vien", &inspector_otp).await;
+    let mut more = vec![];
+    for p in [
+        "/",
+        "/systems",
+        "/systems/TTHC",
+        "/changes",
+        "/audit",
+        "/admin/signals",
+        "/remediations",
+        "/incidents",
+    ] {
+        more.push(("inspector", p.to_owned()));
+    }
+    for (role, path) in &more {
+        for (width, height) in [(1366, 900), (390, 844)] {
+            own.set_window_size(width, height).await;
+            own.goto(path).await;
+            let over = own.overflow_x().await;
+            if over > 0 {
+                wide.push(format!("{role} {path} at {width} px: {over} px too wide"));
+            }
+            if width == 390 {
+                check(&own.page_text().await, path, &mut english);
+            }
+            if let Some(d) = &dir {
+                let n = path.trim_matches('/').replace('/', "-");
+                own.screenshot(&d.join(format!("{role}-{n}-{width}.png")))
+                    .await;
+            }
+        }
+    }
+    own.click_to_page("#logout").await;
+    first_sign_in(&own, "quan.tri.vien", &admin_otp).await;
+    for path in [
+        "/",
+        "/systems",
+        "/admin/signals",
+        "/audit",
+        "/tokens",
+        "/account",
+    ] {
+        for (width, height) in [(1366, 900), (390, 844)] {
+            own.set_window_size(width, height).await;
+            own.goto(path).await;
+            let over = own.overflow_x().await;
+            if over > 0 {
+                wide.push(format!("admin {path} at {width} px: {over} px too wide"));
+            }
+            if width == 390 {
+                check(&own.page_text().await, path, &mut english);
+            }
+        }
+    }
     assert!(wide.is_empty(), "pages scroll sideways: {wide:#?}");
+    assert!(
+        english.is_empty(),
+        "English on Vietnamese pages: {english:#?}"
+    );
 }

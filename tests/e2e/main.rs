@@ -26,6 +26,7 @@ mod isolation;
 mod jobs;
 mod longpoll;
 mod notifications;
+mod officials_ui;
 mod openapi;
 mod ops;
 mod pipeline;

@@ -628,6 +628,14 @@ impl Browser {
         }
     }
 
+    /// The browser's back button; waits for the page it goes back to.
+    pub async fn back(&self) {
+        self.mark_page().await;
+        self.call(reqwest::Method::POST, &self.s("/back"), Some(json!({})))
+            .await;
+        self.wait_new_page().await;
+    }
+
     /// The `lang` attribute of the page's `<html>`.
     pub async fn lang(&self) -> String {
         self.attr("html", "lang").await.unwrap_or_default()

@@ -311,8 +311,26 @@ impl App {
     }
 
     /// Resolves an incident (PA05 reviewers, admins).
-    #[instrument(skip_all, fields(id), err(level = "info"))]
     pub async fn resolve_incident(&self, who: &Principal, id: i64) -> AppResult<wire::Incident> {
+        self.resolve_incident_noted(who, id, None).await
+    }
+
+    /// Resolves an incident with the reviewer's note of what was done (kept in the audit
+    /// event; at most 2000 characters).
+    #[instrument(skip_all, fields(id), err(level = "info"))]
+    pub async fn resolve_incident_noted(
+        &self,
+        who: &Principal,
+        id: i64,
+        note: Option<&str>,
+    ) -> AppResult<wire::Incident> {
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > 2000) {
+            return Err(AppError::Invalid(vec![(
+                "note".into(),
+                "the note is longer than 2000 characters".into(),
+            )]));
+        }
         // Lifting the block is PA05's call, not the registry administrator's.
         who.require(&[Role::Reviewer], "resolving an incident")?;
         let tx = self.begin().await?;
@@ -342,7 +360,10 @@ impl App {
             id,
             Some(sys.id),
             Some(serde_json::json!({"status": "open"})),
-            Some(serde_json::json!({"status": "resolved"})),
+            Some(match note {
+                Some(n) => serde_json::json!({"status": "resolved", "note": n}),
+                None => serde_json::json!({"status": "resolved"}),
+            }),
         ))
         .await?;
         tx.commit().await?;

@@ -76,6 +76,8 @@ pub struct ChangeRow {
     pub state: String,
     /// Who filed it (username).
     pub filed_by: String,
+    /// The owning organisation's name.
+    pub org_name: String,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -302,45 +304,56 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-/// One CSV field: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`,
-/// `@`, tab or carriage return is prefixed with `'` so that a spreadsheet shows text instead of
-/// running a formula.
-pub fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
+/// A system as the CSV export lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemExport {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Owning organisation's code.
+    pub owner_org: String,
+    /// Owning organisation's name.
+    pub owner_org_name: String,
+    /// Operating unit.
+    pub operating_unit: String,
+    /// Security level.
+    pub level: i16,
+    /// Part of the national population database.
+    pub population_db: bool,
+    /// `active`, `suspended`, `retired`.
+    pub status: String,
+    /// Environment ids.
+    pub environments: Vec<String>,
+    /// Last evaluated on.
+    pub last_evaluated_on: Option<NaiveDate>,
+    /// Next periodic review due.
+    pub next_review_due: Option<DateTime<Utc>>,
 }
 
-/// A CSV document: UTF-8 with a byte-order mark (so spreadsheets read Vietnamese correctly),
-/// CRLF line ends (RFC 4180).
-pub fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut out = String::from("\u{feff}");
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .map(|c| csv_field(c))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    out.push_str(&line(header.iter().map(|h| (*h).to_owned()).collect()));
-    out.push_str("\r\n");
-    for r in rows {
-        out.push_str(&line(r));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-fn date_text(d: Option<DateTime<Utc>>) -> String {
-    d.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+/// A change request as the CSV export lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeExport {
+    /// Id.
+    pub id: i64,
+    /// System code.
+    pub system: String,
+    /// Kind.
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// State.
+    pub state: String,
+    /// Environment ids.
+    pub environments: Vec<String>,
+    /// Who filed it (full name).
+    pub filed_by: String,
+    /// Filed at.
+    pub created_at: DateTime<Utc>,
+    /// Approved at.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Valid until.
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 impl App {
@@ -475,6 +488,7 @@ impl App {
             .all(&self.db)
             .await?;
         let names = usernames(&self.db, rows.iter().map(|r| r.filed_by)).await?;
+        let orgs = self.org_names().await?;
         let mut out = vec![];
         for r in rows {
             let Some(sys) = systems.get(&r.system_id) else {
@@ -495,6 +509,10 @@ impl App {
                 quorum,
                 submitted_at: submitted.get(&r.id.to_string()).copied(),
                 filed_by: names.get(&r.filed_by).cloned().unwrap_or_default(),
+                org_name: orgs
+                    .get(&sys.owner_org_id)
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_default(),
                 system: sys.code.clone(),
                 system_name: sys.name.clone(),
                 level: sys.level,
@@ -692,6 +710,52 @@ impl App {
         self.get_change(who, id).await?;
         Ok(audit_event::Entity::find()
             .filter(audit_event::Column::Entity.eq("change_request"))
+            .filter(audit_event::Column::EntityId.eq(id.to_string()))
+            .order_by_asc(audit_event::Column::Seq)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(timeline_entry)
+            .collect())
+    }
+
+    /// Everyone's full name by username (the pages show names where a person is meant; the
+    /// table is small, one query per page).
+    pub async fn all_display_names(&self) -> AppResult<HashMap<String, String>> {
+        Ok(user::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.username, u.display_name))
+            .collect())
+    }
+
+    /// An incident the principal may see (its system is visible), or not found.
+    pub async fn incident(&self, who: &Principal, id: i64) -> AppResult<wire::Incident> {
+        let systems: HashMap<i64, String> = self
+            .visible_systems(who)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.code))
+            .collect();
+        let i = incident::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .filter(|i| systems.contains_key(&i.system_id))
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let code = systems.get(&i.system_id).cloned().unwrap_or_default();
+        self.incident_view(&i, &code).await
+    }
+
+    /// The audit events of an incident (reported, notices, resolved), oldest first.
+    pub async fn incident_timeline(
+        &self,
+        who: &Principal,
+        id: i64,
+    ) -> AppResult<Vec<TimelineEntry>> {
+        self.incident(who, id).await?;
+        Ok(audit_event::Entity::find()
+            .filter(audit_event::Column::Entity.eq("incident"))
             .filter(audit_event::Column::EntityId.eq(id.to_string()))
             .order_by_asc(audit_event::Column::Seq)
             .all(&self.db)
@@ -903,49 +967,32 @@ impl App {
             .collect())
     }
 
-    /// The systems the principal may see, as CSV.
-    pub async fn systems_csv(&self, who: &Principal) -> AppResult<String> {
+    /// The systems the principal may see, for the CSV export.
+    pub async fn systems_export(&self, who: &Principal) -> AppResult<Vec<SystemExport>> {
         let orgs = self.org_names().await?;
         let mut rows = vec![];
         for s in self.visible_systems(who).await? {
-            let envs = &s.environments.0;
-            let (org, org_name) = orgs.get(&s.owner_org_id).cloned().unwrap_or_default();
-            rows.push(vec![
-                s.code,
-                s.name,
-                org,
-                org_name,
-                s.operating_unit,
-                s.level.to_string(),
-                s.population_db.to_string(),
-                s.status.as_str().to_owned(),
-                envs.join(" "),
-                s.last_evaluated_on
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
-                date_text(s.next_review_due),
-            ]);
+            let (owner_org, owner_org_name) =
+                orgs.get(&s.owner_org_id).cloned().unwrap_or_default();
+            rows.push(SystemExport {
+                code: s.code,
+                name: s.name,
+                owner_org,
+                owner_org_name,
+                operating_unit: s.operating_unit,
+                level: s.level,
+                population_db: s.population_db,
+                status: s.status.as_str().to_owned(),
+                environments: s.environments.0,
+                last_evaluated_on: s.last_evaluated_on,
+                next_review_due: s.next_review_due,
+            });
         }
-        Ok(csv(
-            &[
-                "code",
-                "name",
-                "owner_org",
-                "owner_org_name",
-                "operating_unit",
-                "level",
-                "population_db",
-                "status",
-                "environments",
-                "last_evaluated_on",
-                "next_review_due",
-            ],
-            rows,
-        ))
+        Ok(rows)
     }
 
-    /// The change requests the principal may see, newest first, as CSV.
-    pub async fn changes_csv(&self, who: &Principal) -> AppResult<String> {
+    /// The change requests the principal may see, newest first, for the CSV export.
+    pub async fn changes_export(&self, who: &Principal) -> AppResult<Vec<ChangeExport>> {
         let systems: HashMap<i64, String> = self
             .visible_systems(who)
             .await?
@@ -957,38 +1004,22 @@ impl App {
             .order_by_desc(cr::Column::Id)
             .all(&self.db)
             .await?;
-        let names = usernames(&self.db, rows.iter().map(|r| r.filed_by)).await?;
-        let mut out = vec![];
-        for r in rows {
-            let envs = &r.environments.0;
-            out.push(vec![
-                r.id.to_string(),
-                systems.get(&r.system_id).cloned().unwrap_or_default(),
-                r.kind.as_str().to_owned(),
-                r.title,
-                r.state.as_str().to_owned(),
-                envs.join(" "),
-                names.get(&r.filed_by).cloned().unwrap_or_default(),
-                date_text(Some(r.created_at)),
-                date_text(r.approved_at),
-                date_text(r.valid_until),
-            ]);
-        }
-        Ok(csv(
-            &[
-                "id",
-                "system",
-                "kind",
-                "title",
-                "state",
-                "environments",
-                "filed_by",
-                "created_at",
-                "approved_at",
-                "valid_until",
-            ],
-            out,
-        ))
+        let names = display_names(&self.db, rows.iter().map(|r| r.filed_by)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ChangeExport {
+                id: r.id,
+                system: systems.get(&r.system_id).cloned().unwrap_or_default(),
+                kind: r.kind.as_str().to_owned(),
+                title: r.title,
+                state: r.state.as_str().to_owned(),
+                environments: r.environments.0,
+                filed_by: names.get(&r.filed_by).cloned().unwrap_or_default(),
+                created_at: r.created_at,
+                approved_at: r.approved_at,
+                valid_until: r.valid_until,
+            })
+            .collect())
     }
 }
 
@@ -1007,26 +1038,24 @@ async fn usernames(
         .collect())
 }
 
+/// The full names of the users `ids`, in one query.
+async fn display_names(
+    db: &impl changegate_store::sea_orm::ConnectionTrait,
+    ids: impl Iterator<Item = i64>,
+) -> AppResult<HashMap<i64, String>> {
+    let ids: HashSet<i64> = ids.collect();
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.display_name))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed_and_formulas_are_neutralised() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_field("-1"), "'-1");
-        assert_eq!(csv_field("Sở Tài nguyên"), "Sở Tài nguyên");
-    }
-
-    #[test]
-    fn csv_documents_start_with_a_bom_and_end_lines_with_crlf() {
-        let doc = csv(&["a", "b"], vec![vec!["1".into(), "Hệ thống, tỉnh".into()]]);
-        assert_eq!(doc, "\u{feff}a,b\r\n1,\"Hệ thống, tỉnh\"\r\n");
-    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

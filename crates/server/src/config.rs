@@ -66,6 +66,19 @@ pub struct Config {
     /// runs).
     #[serde(default)]
     pub backup: BackupConfig,
+    /// `[web]`: how the web pages name things (issue 17).
+    #[serde(default)]
+    pub web: WebConfig,
+}
+
+/// `[web]`: how the web pages name things.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// The display name of each environment on Vietnamese pages, by its id
+    /// (`production = "Vận hành chính thức"`). An environment not named here shows the built-in
+    /// name of a common id (production, staging, test, development, dr), or its id.
+    pub environment_names: std::collections::BTreeMap<String, String>,
 }
 
 /// `[backup]`: where the scheduled `backup` job writes and how many copies it keeps.
@@ -192,6 +205,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             server: Default::default(),
             backup: BackupConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -421,5 +435,29 @@ mod tests {
         }
         assert!(behind_tls("behind_tls = 2").is_err());
         assert!(behind_tls("behind_tls = \"maybe\"").is_err());
+    }
+
+    #[test]
+    fn the_shipped_configuration_names_environments_for_the_pages() {
+        let cfg = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(include_str!(
+                "../../../config/changegate.toml"
+            )))
+            .extract::<Config>()
+            .map_err(|e| e.to_string());
+        let names = cfg.map(|c| c.web.environment_names);
+        assert_eq!(
+            names
+                .as_ref()
+                .ok()
+                .and_then(|n| n.get("production"))
+                .map(String::as_str),
+            Some("Vận hành chính thức"),
+            "{names:?}"
+        );
+        let unknown = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("[web]\nenvironment_name = {}"))
+            .extract::<Config>();
+        assert!(unknown.is_err(), "an unknown key of [web] is an error");
     }
 }

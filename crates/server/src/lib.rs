@@ -57,6 +57,8 @@ pub struct Edge {
     pub behind_tls: bool,
     /// The reverse proxies whose `X-Forwarded-For` header names the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Display names of environments on Vietnamese pages (`[web] environment_names`).
+    pub environment_names: std::collections::BTreeMap<String, String>,
 }
 
 impl AppState {
@@ -185,6 +187,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
     let edge = Edge {
         behind_tls: cfg.behind_tls,
         trusted_proxies,
+        environment_names: cfg.web.environment_names.clone(),
     };
     Ok(Server {
         state: AppState::new(app.clone(), edge),

@@ -22,6 +22,7 @@
 
 mod admin;
 mod allow_list;
+pub mod forms;
 mod second_factor;
 mod sessions;
 mod signals;

@@ -36,7 +36,8 @@ pub async fn change_password(
     f: FormData,
 ) -> Result<Response, WebError> {
     s.check_csrf(&f)?;
-    let mut errors = check_new_password(s.lang, &f);
+    let username = s.who().username.clone();
+    let mut errors = check_new_password(s.lang, &username, &f);
     if f.get("current_password").is_empty() {
         super::msg::add(&mut errors, s.lang, "current_password");
     }
@@ -47,7 +48,7 @@ pub async fn change_password(
             .await
         {
             Ok(_) => return Ok(see_other("/account?ok=password_changed")),
-            Err(e) => errors = password_errors(s.lang, e)?,
+            Err(e) => errors = password_errors(s.lang, e, &username, f.get("new_password"))?,
         }
     }
     page(&app, &s, StatusCode::UNPROCESSABLE_ENTITY, errors).await

@@ -54,6 +54,38 @@ fn query(q: &HashMap<String, String>) -> String {
     ser.finish()
 }
 
+/// One group of the action list: an entity and its actions, in the page's language.
+#[derive(serde::Serialize)]
+struct ActionGroup {
+    entity: String,
+    label: String,
+    actions: Vec<(String, String)>,
+}
+
+/// The actions the filter offers, by entity, labelled in `lang` (the value is the code).
+fn action_groups(lang: super::i18n::Lang) -> Vec<ActionGroup> {
+    let mut groups: Vec<ActionGroup> = vec![];
+    for (key, label) in super::i18n::under(lang, "action.") {
+        let code = &key["action.".len()..];
+        let Some((entity, _)) = code.split_once('.') else {
+            continue;
+        };
+        if groups.last().is_none_or(|g| g.entity != entity) {
+            groups.push(ActionGroup {
+                entity: entity.to_owned(),
+                label: super::i18n::get(lang, &format!("entity.{entity}"))
+                    .unwrap_or(entity)
+                    .to_owned(),
+                actions: vec![],
+            });
+        }
+        if let Some(g) = groups.last_mut() {
+            g.actions.push((code.to_owned(), label.to_owned()));
+        }
+    }
+    groups
+}
+
 /// `GET /audit?actor=&action=&system=&from=&to=&page=` (reviewers, inspectors, admins).
 pub async fn search(
     State(app): State<AppState>,
@@ -75,7 +107,8 @@ pub async fn search(
         status,
         "audit.html",
         minijinja::context! {
-        r => Value::from_serialize(&results), f => values, errors => errors, query => query(&q) },
+        r => Value::from_serialize(&results), f => values, errors => errors, query => query(&q),
+        action_groups => Value::from_serialize(action_groups(s.lang)) },
     )
 }
 

@@ -187,10 +187,13 @@ pub async fn new_form(
     s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let form = ChangeForm {
-        system: q.get("system").cloned().unwrap_or_default(),
-        kind: "software".into(),
-        ..Default::default()
+    let form = match s.draft(&app).await? {
+        Some(d) => ChangeForm::from(&d),
+        None => ChangeForm {
+            system: q.get("system").cloned().unwrap_or_default(),
+            kind: "software".into(),
+            ..Default::default()
+        },
     };
     form_page(&app, &s, StatusCode::OK, &form, &Errors::new()).await
 }
@@ -233,9 +236,20 @@ pub async fn file(
     let cr = match app.file_change(s.who(), new).await {
         Ok(cr) => cr,
         Err(AppError::Invalid(errs)) => {
+            // Every problem at once: the app stops at an unknown system, the page also names
+            // the other fields left empty.
             let mut errors = Errors::new();
             for (field, _) in &errs {
                 msg::add(&mut errors, s.lang, form_field(field));
+            }
+            for (field, empty) in [
+                ("title", form.title.trim().is_empty()),
+                ("environments", form.environments.is_empty()),
+                ("kind", form.kind.is_empty()),
+            ] {
+                if empty {
+                    msg::add(&mut errors, s.lang, field);
+                }
             }
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return form_page(&app, &s, status, &form, &errors).await;
@@ -299,7 +313,15 @@ pub async fn edit_form(
     if cr.state != changegate_domain::CrState::Draft.as_str() {
         return Ok(see_other(&format!("/changes/{id}?err=not_editable")));
     }
-    let (form, _) = form_of(&cr);
+    let (mut form, _) = form_of(&cr);
+    if let Some(d) = s.draft(&app).await? {
+        let (system, kind) = (form.system, form.kind);
+        form = ChangeForm {
+            system,
+            kind,
+            ..ChangeForm::from(&d)
+        };
+    }
     edit_page(&app, &s, StatusCode::OK, &form, &Errors::new(), Some(id)).await
 }
 
@@ -397,12 +419,43 @@ pub async fn submit(
     act(&app, &s, id, &f, Command::Submit, "submitted").await
 }
 
-/// `POST /changes/{id}/withdraw`.
+/// `GET /changes/{id}/withdraw`: the confirmation (an owner, a change that can be withdrawn;
+/// anyone else goes back to the change).
+pub async fn confirm_withdraw(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+) -> Result<Response, WebError> {
+    let id = id.id()?;
+    let cr = app.get_change(s.who(), id).await?;
+    let can = s.who().role == changegate_domain::Role::Owner
+        && [CrState::Draft.as_str(), CrState::Submitted.as_str()].contains(&cr.state.as_str())
+        && cr.emergency_until.is_none();
+    if !can {
+        return Ok(see_other(&format!("/changes/{id}")));
+    }
+    s.ok(
+        "confirm.html",
+        minijinja::context! { heading_key => "ui.withdraw_heading",
+        question_key => "ui.withdraw_question", what => format!("#{} · {}", cr.id, cr.title),
+        action => format!("/changes/{id}/withdraw"), back => format!("/changes/{id}"),
+        yes_key => "change.withdraw", danger => true },
+    )
+}
+
+/// `POST /changes/{id}/withdraw`: with `confirmed=1`; without, the confirmation.
 pub async fn withdraw(
     State(app): State<AppState>,
     s: Signed,
     id: Seg,
     f: FormData,
 ) -> Result<Response, WebError> {
+    if f.get("confirmed") != "1" {
+        s.check_csrf(&f)?;
+        let id = id.id()?;
+        // Another organisation's change is not found, as everywhere.
+        app.get_change(s.who(), id).await?;
+        return Ok(see_other(&format!("/changes/{id}/withdraw")));
+    }
     act(&app, &s, id, &f, Command::Withdraw, "withdrawn").await
 }

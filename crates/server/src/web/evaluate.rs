@@ -154,13 +154,38 @@ async fn page(
     )
 }
 
-/// `GET /changes/{id}/evaluate` (PA05 reviewers).
+/// Whether `s` may still evaluate `cr`: it is submitted and not yet signed by them this round.
+fn open_to(s: &Signed, cr: &ChangeRequest) -> bool {
+    cr.state == changegate_domain::CrState::Submitted.as_str()
+        && !cr
+            .sign_offs
+            .iter()
+            .any(|x| x.round == cr.round && x.reviewer == s.who().username)
+}
+
+/// `GET /changes/{id}/evaluate` (PA05 reviewers): the form, or once the change is signed by
+/// this reviewer or no longer open to evaluation, what came of it.
 pub async fn form(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Response, WebError> {
     let cr = app.get_change(s.who(), id.id()?).await?;
     if s.who().role != Role::Reviewer {
         return Err(WebError::Forbidden);
     }
-    let form = EvalForm::blank(cr.checklist.len());
+    if !open_to(&s, &cr) {
+        let mine: Vec<_> = cr
+            .sign_offs
+            .iter()
+            .filter(|x| x.reviewer == s.who().username)
+            .collect();
+        return s.ok(
+            "evaluate.html",
+            minijinja::context! { cr => Value::from_serialize(&cr), done => true,
+            mine => Value::from_serialize(&mine) },
+        );
+    }
+    let form = match s.draft(&app).await? {
+        Some(d) => EvalForm::from(&d, cr.checklist.len()),
+        None => EvalForm::blank(cr.checklist.len()),
+    };
     page(&s, StatusCode::OK, &cr, &form, &Errors::new()).await
 }
 
@@ -216,6 +241,10 @@ pub async fn submit(
     s.check_csrf(&f)?;
     let id = id.id()?;
     let cr = app.get_change(s.who(), id).await?;
+    // Signed already (the back button, a second tab) or closed: what came of it, not again.
+    if s.who().role == Role::Reviewer && !open_to(&s, &cr) {
+        return Ok(see_other(&format!("/changes/{id}/evaluate")));
+    }
     let form = EvalForm::from(&f, cr.checklist.len());
     let mut errors = Errors::new();
     // "Add rows": the same form again, with what was typed and more empty rows.

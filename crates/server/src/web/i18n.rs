@@ -83,6 +83,21 @@ pub fn get(lang: Lang, key: &str) -> Option<&'static str> {
     table.get(key).map(String::as_str)
 }
 
+/// Every key under `prefix` (`action.`) with its text in `lang`, sorted by key.
+pub fn under(lang: Lang, prefix: &str) -> Vec<(&'static str, &'static str)> {
+    let table = match lang {
+        Lang::Vi => &TABLES[0],
+        Lang::En => &TABLES[1],
+    };
+    let mut out: Vec<_> = table
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 /// The text of `key` in `lang`, or the key itself (visible, so a gap is noticed).
 pub fn text(lang: Lang, key: &str) -> String {
     get(lang, key).unwrap_or(key).to_owned()

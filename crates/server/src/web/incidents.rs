@@ -1,4 +1,5 @@
-//! Incidents: the list, the report form, resolving.
+//! Incidents: the list, the report form, an incident's page (its deadlines, notices and
+//! history), recording a notice, resolving with a note after a confirmation.
 
 use super::msg::{self, Errors};
 use super::session::{FormData, Seg, Signed, WebError, see_other};
@@ -32,6 +33,17 @@ struct IncidentForm {
     summary: String,
 }
 
+impl IncidentForm {
+    fn from(f: &FormData) -> Self {
+        IncidentForm {
+            system: f.get("system").trim().to_owned(),
+            kind: f.get("kind").trim().to_owned(),
+            severity: f.get("severity").trim().to_owned(),
+            summary: f.get("summary").to_owned(),
+        }
+    }
+}
+
 async fn form_page(
     app: &AppState,
     s: &Signed,
@@ -60,9 +72,12 @@ pub async fn new_form(
     s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let form = IncidentForm {
-        system: q.get("system").cloned().unwrap_or_default(),
-        ..Default::default()
+    let form = match s.draft(&app).await? {
+        Some(d) => IncidentForm::from(&d),
+        None => IncidentForm {
+            system: q.get("system").cloned().unwrap_or_default(),
+            ..Default::default()
+        },
     };
     form_page(&app, &s, StatusCode::OK, &form, &Errors::new()).await
 }
@@ -74,12 +89,7 @@ pub async fn report(
     f: FormData,
 ) -> Result<Response, WebError> {
     s.check_csrf(&f)?;
-    let form = IncidentForm {
-        system: f.get("system").trim().to_owned(),
-        kind: f.get("kind").trim().to_owned(),
-        severity: f.get("severity").trim().to_owned(),
-        summary: f.get("summary").to_owned(),
-    };
+    let form = IncidentForm::from(&f);
     let mut errors = Errors::new();
     // `datetime-local`: the server's local time, to the minute.
     let detected_at = match f.get("detected_at").trim() {
@@ -139,14 +149,61 @@ pub async fn notice(
         channel: f.get("channel").trim().to_owned(),
         document_number: Some(f.get("document_number").trim().to_owned()).filter(|d| !d.is_empty()),
     };
-    match app.record_incident_notice(s.who(), id.id()?, n).await {
-        Ok(_) => Ok(see_other("/incidents?ok=notice_recorded")),
-        Err(AppError::Invalid(_)) => Ok(see_other("/incidents?err=notice_invalid")),
+    let id = id.id()?;
+    match app.record_incident_notice(s.who(), id, n).await {
+        Ok(_) => Ok(see_other(&format!("/incidents/{id}?ok=notice_recorded"))),
+        Err(AppError::Invalid(_)) => Ok(see_other(&format!("/incidents/{id}?err=notice_invalid"))),
         Err(e) => Err(e.into()),
     }
 }
 
-/// `POST /incidents/{id}/resolve` (PA05 reviewers).
+/// `GET /incidents/{id}`: the incident, its notice deadlines, the notices sent, its history.
+pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Response, WebError> {
+    let id = id.id()?;
+    let incident = app.incident(s.who(), id).await?;
+    let history = app.incident_timeline(s.who(), id).await?;
+    s.ok(
+        "incident.html",
+        minijinja::context! { i => Value::from_serialize(&incident),
+        history => Value::from_serialize(&history) },
+    )
+}
+
+/// `GET /incidents/{id}/resolve`: the confirmation, with the note of what was done (PA05
+/// reviewers, an open incident; anyone else goes back to the incident).
+pub async fn confirm_resolve(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+) -> Result<Response, WebError> {
+    let id = id.id()?;
+    let i = app.incident(s.who(), id).await?;
+    if s.who().role != changegate_domain::Role::Reviewer || i.status != "open" {
+        return Ok(see_other(&format!("/incidents/{id}")));
+    }
+    resolve_page(&s, StatusCode::OK, &i, "", &Errors::new())
+}
+
+fn resolve_page(
+    s: &Signed,
+    status: StatusCode,
+    i: &changegate_api::Incident,
+    note: &str,
+    errors: &Errors,
+) -> Result<Response, WebError> {
+    let what = format!("#{} · {}", i.id, i.summary);
+    s.page(
+        status,
+        "confirm.html",
+        minijinja::context! { heading_key => "ui.resolve_heading", question_key => "ui.resolve_question",
+        what => what, action => format!("/incidents/{}/resolve", i.id), back => format!("/incidents/{}", i.id),
+        yes_key => "incidents.resolve", note_key => "ui.resolve_note", note => note, errors => errors,
+        danger => false },
+    )
+}
+
+/// `POST /incidents/{id}/resolve` (PA05 reviewers): with `confirmed=1` and the note, resolves;
+/// without, the confirmation.
 pub async fn resolve(
     State(app): State<AppState>,
     s: Signed,
@@ -154,6 +211,21 @@ pub async fn resolve(
     f: FormData,
 ) -> Result<Response, WebError> {
     s.check_csrf(&f)?;
-    app.resolve_incident(s.who(), id.id()?).await?;
-    Ok(see_other("/incidents?ok=incident_resolved"))
+    let id = id.id()?;
+    if f.get("confirmed") != "1" {
+        // An incident not visible is not found, as everywhere.
+        app.incident(s.who(), id).await?;
+        return Ok(see_other(&format!("/incidents/{id}/resolve")));
+    }
+    let note = f.get("note");
+    match app.resolve_incident_noted(s.who(), id, Some(note)).await {
+        Ok(_) => Ok(see_other(&format!("/incidents/{id}?ok=incident_resolved"))),
+        Err(AppError::Invalid(_)) => {
+            let i = app.incident(s.who(), id).await?;
+            let mut errors = Errors::new();
+            msg::add(&mut errors, s.lang, "note");
+            resolve_page(&s, StatusCode::UNPROCESSABLE_ENTITY, &i, note, &errors)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

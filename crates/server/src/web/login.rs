@@ -5,8 +5,8 @@ use super::i18n::Lang;
 use super::msg::{self, Errors};
 use super::render;
 use super::session::{
-    Anyone, CSRF_COOKIE, FormData, LANG_COOKIE, Staged, WebError, cookie, html, local_path,
-    random_token, same_secret, see_other, set_cookie, stage_path,
+    Anyone, CSRF_COOKIE, FormData, LANG_COOKIE, NEXT_COOKIE, Staged, WebError, after_sign_in,
+    cookie, html, local_path, random_token, same_secret, see_other, set_cookie, stage_path,
 };
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -22,11 +22,13 @@ fn login_page(
     status: StatusCode,
     username: &str,
     errors: &Errors,
-    flash_error: Option<String>,
-    flash_ok: Option<String>,
+    (flash_error, flash_ok): (Option<String>, Option<String>),
+    next: &str,
 ) -> Result<Response, WebError> {
+    let next = Some(local_path(next)).filter(|n| n != "/");
     let ctx = minijinja::context! { lang => a.lang.code(), tz => a.tz, csrf => csrf, path => "/login",
-    username => username, errors => errors, flash_error => flash_error, flash_ok => flash_ok };
+    username => username, errors => errors, flash_error => flash_error, flash_ok => flash_ok,
+    next => next };
     Ok(html(status, render::render("login.html", ctx)?))
 }
 
@@ -39,8 +41,21 @@ pub async fn form(
         Some(c) => (c.clone(), false),
         None => (random_token(), true),
     };
-    let ok = q.get("ok").and_then(|k| msg::flash(a.lang, k));
-    let mut res = login_page(&a, &csrf, StatusCode::OK, "", &Errors::new(), None, ok)?;
+    let next = q.get("next").map_or("", String::as_str);
+    // Coming back to a form whose fields are kept: say so.
+    let ok = q.get("ok").and_then(|k| msg::flash(a.lang, k)).or_else(|| {
+        next.contains("draft=")
+            .then(|| super::i18n::text(a.lang, "ui.draft_kept"))
+    });
+    let mut res = login_page(
+        &a,
+        &csrf,
+        StatusCode::OK,
+        "",
+        &Errors::new(),
+        (None, ok),
+        next,
+    )?;
     if fresh {
         res.headers_mut().append(
             header::SET_COOKIE,
@@ -61,6 +76,7 @@ pub async fn submit(
         return Err(WebError::Csrf);
     }
     let (username, password) = (f.get("username").trim(), f.get("password"));
+    let next = local_path(f.get("next"));
     let mut errors = Errors::new();
     if username.is_empty() {
         msg::add(&mut errors, a.lang, "username");
@@ -70,11 +86,24 @@ pub async fn submit(
     }
     if !errors.is_empty() {
         let s = StatusCode::UNPROCESSABLE_ENTITY;
-        return login_page(&a, &csrf, s, username, &errors, None, None);
+        return login_page(&a, &csrf, s, username, &errors, (None, None), &next);
     }
     match app.sign_in(username, password, a.ip, &a.user_agent).await {
         Ok(signed) => {
-            let mut res = see_other(stage_path(signed.session.stage));
+            let mut res = if signed.session.stage == Stage::Active {
+                after_sign_in(a.secure, Some(&next))
+            } else {
+                let mut res = see_other(stage_path(signed.session.stage));
+                if next != "/" {
+                    let enc: String =
+                        url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                    res.headers_mut().append(
+                        header::SET_COOKIE,
+                        set_cookie(a.secure, NEXT_COOKIE, &enc, Some(3600)),
+                    );
+                }
+                res
+            };
             res.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(a.secure, acct::SESSION_COOKIE, &signed.token, None),
@@ -84,24 +113,24 @@ pub async fn submit(
         Err(AppError::Unauthorized(_) | AppError::Conflict(..) | AppError::Invalid(_)) => {
             let m = super::i18n::text(a.lang, "err.login_failed");
             let s = StatusCode::UNAUTHORIZED;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(AppError::Throttled(until)) => {
             let m = super::i18n::text(a.lang, "err.login_throttled")
                 .replace("{until}", &until_text(a.lang, &a.tz, until));
             let s = StatusCode::TOO_MANY_REQUESTS;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(AppError::Locked(until)) => {
             let m = super::i18n::text(a.lang, "err.account_locked")
                 .replace("{until}", &until_text(a.lang, &a.tz, until));
             let s = StatusCode::FORBIDDEN;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(AppError::Forbidden(_)) => {
             let m = super::i18n::text(a.lang, "err.login_refused");
             let s = StatusCode::FORBIDDEN;
-            login_page(&a, &csrf, s, username, &errors, Some(m), None)
+            login_page(&a, &csrf, s, username, &errors, (Some(m), None), &next)
         }
         Err(e) => Err(e.into()),
     }
@@ -139,18 +168,39 @@ pub async fn password_form(s: Staged) -> Result<Response, WebError> {
     )
 }
 
-/// Maps refusals of a password change to the form's fields.
-pub(crate) fn password_errors(lang: Lang, e: AppError) -> Result<Errors, WebError> {
+/// The message naming the rule of the password policy `new` breaks for `username`, if any
+/// (the domain's own check, so the page names the rule the server applies).
+fn password_rule(lang: Lang, username: &str, new: &str) -> Option<String> {
+    use changegate_domain::password::{MIN_CHARS, PasswordProblem, check};
+    let key = match check(username, new).err()? {
+        PasswordProblem::TooShort => "ui.password_too_short",
+        PasswordProblem::TooLong => "ui.password_too_long",
+        PasswordProblem::ContainsUsername => "ui.password_contains_username",
+        PasswordProblem::Common => "ui.password_too_common",
+    };
+    Some(super::i18n::text(lang, key).replace("{n}", &MIN_CHARS.to_string()))
+}
+
+/// Maps refusals of a password change of `username` to `new` to the form's fields, naming the
+/// rule that failed.
+pub(crate) fn password_errors(
+    lang: Lang,
+    e: AppError,
+    username: &str,
+    new: &str,
+) -> Result<Errors, WebError> {
     let mut errors = Errors::new();
     match e {
         AppError::Invalid(errs) => {
             for (field, _) in errs {
-                let f = if field == "current_password" {
-                    "current_password"
+                if field == "current_password" {
+                    msg::add(&mut errors, lang, "current_password");
                 } else {
-                    "new_password"
-                };
-                msg::add(&mut errors, lang, f);
+                    // Not a rule of the policy: the same password as now.
+                    let m = password_rule(lang, username, new)
+                        .unwrap_or_else(|| super::i18n::text(lang, "ui.password_reused"));
+                    errors.insert("new_password".into(), m);
+                }
             }
         }
         AppError::Unauthorized(_) => msg::add(&mut errors, lang, "current_password"),
@@ -159,12 +209,17 @@ pub(crate) fn password_errors(lang: Lang, e: AppError) -> Result<Errors, WebErro
     Ok(errors)
 }
 
-/// Checks the new password is given and typed twice the same.
-pub(crate) fn check_new_password(lang: Lang, f: &FormData) -> Errors {
+/// Checks the new password is given, meets the policy (the rule it breaks is named) and is
+/// typed twice the same: every problem at once.
+pub(crate) fn check_new_password(lang: Lang, username: &str, f: &FormData) -> Errors {
     let mut errors = Errors::new();
-    if f.get("new_password").is_empty() {
+    let new = f.get("new_password");
+    if new.is_empty() {
         msg::add(&mut errors, lang, "new_password");
-    } else if f.get("new_password") != f.get("confirm_password") {
+    } else if let Some(m) = password_rule(lang, username, new) {
+        errors.insert("new_password".into(), m);
+    }
+    if !new.is_empty() && new != f.get("confirm_password") {
         msg::add_key(
             &mut errors,
             lang,
@@ -190,13 +245,19 @@ pub async fn password_submit(
             minijinja::context! { errors => errors },
         )
     };
-    let errors = check_new_password(s.lang, &f);
+    let username = s.s.principal.username.clone();
+    let errors = check_new_password(s.lang, &username, &f);
     if !errors.is_empty() {
         return unprocessable(errors);
     }
     match app.change_password(&s.s, None, f.get("new_password")).await {
-        Ok(next) => Ok(see_other(stage_path(next.stage))),
-        Err(e) => unprocessable(password_errors(s.lang, e)?),
+        Ok(next) => Ok(s.onwards(next.stage)),
+        Err(e) => unprocessable(password_errors(
+            s.lang,
+            e,
+            &username,
+            f.get("new_password"),
+        )?),
     }
 }
 
@@ -207,12 +268,27 @@ async fn totp_page(
     errors: Errors,
 ) -> Result<Response, WebError> {
     let e = app.totp_enrolment(&s.s).await?;
+    let qr = qr_svg(&e.otpauth_uri);
     s.page(
         status,
         "login_totp.html",
-        minijinja::context! { errors => errors,
+        minijinja::context! { errors => errors, qr_svg => qr,
         secret => e.secret_base32, otpauth_uri => e.otpauth_uri },
     )
+}
+
+/// The QR code of `text` as an inline SVG element (drawn here: no image service sees the
+/// secret), or `None` when it does not fit a QR code.
+pub(crate) fn qr_svg(text: &str) -> Option<minijinja::Value> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build();
+    // Inline in the page: the element itself, without the XML declaration.
+    let start = svg.find("<svg")?;
+    Some(minijinja::Value::from_safe_string(svg[start..].to_owned()))
 }
 
 /// `GET /login/totp`: enrolment of the second factor (the secret and its otpauth URI).
@@ -242,7 +318,7 @@ pub async fn totp_submit(
     s.check_csrf(&f)?;
     at_stage(&s, Stage::EnrolSecondFactor)?;
     match app.confirm_totp(&s.s, f.get("code").trim()).await {
-        Ok(next) => Ok(see_other(stage_path(next.stage))),
+        Ok(next) => Ok(s.onwards(next.stage)),
         Err(e) if is_wrong_code(&e) => {
             totp_page(
                 &app,
@@ -275,7 +351,7 @@ pub async fn otp_submit(
     s.check_csrf(&f)?;
     at_stage(&s, Stage::SecondFactor)?;
     match app.check_second_factor(&s.s, f.get("code").trim()).await {
-        Ok(next) => Ok(see_other(stage_path(next.stage))),
+        Ok(next) => Ok(s.onwards(next.stage)),
         Err(e) if is_wrong_code(&e) => s.page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "login_otp.html",

@@ -12,6 +12,7 @@ mod audit;
 mod changes;
 mod evaluate;
 mod export;
+mod forms;
 pub mod i18n;
 mod incidents;
 mod login;
@@ -64,7 +65,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(changes::edit_form).post(changes::edit),
         )
         .route("/changes/{id}/submit", post(changes::submit))
-        .route("/changes/{id}/withdraw", post(changes::withdraw))
+        .route(
+            "/changes/{id}/withdraw",
+            get(changes::confirm_withdraw).post(changes::withdraw),
+        )
         .route(
             "/changes/{id}/evaluate",
             get(evaluate::form).post(evaluate::submit),
@@ -79,7 +83,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/incidents/new",
             get(incidents::new_form).post(incidents::report),
         )
-        .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/incidents/{id}", get(incidents::show))
+        .route(
+            "/incidents/{id}/resolve",
+            get(incidents::confirm_resolve).post(incidents::resolve),
+        )
         .route("/incidents/{id}/notices", post(incidents::notice))
         .route("/audit", get(audit::search))
         .route("/tokens", get(tokens::list).post(tokens::create))
@@ -99,6 +107,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/signals", get(admin::signals))
         .route("/export/systems.csv", get(export::systems))
         .route("/export/changes.csv", get(export::changes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forms::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(state, render_errors))
 }
 
@@ -144,14 +156,33 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
     res
 }
 
-/// Turns the error answers of the handlers into pages in the request's language.
+/// Turns the error answers of the handlers into pages in the request's language, with the
+/// navigation of the signed-in person and a way back to what the page was about.
 async fn render_errors(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let lang = session::lang_of(req.headers());
-    let mut res = next.run(req).await;
+    let (parts, body) = req.into_parts();
+    let mut res = next.run(Request::from_parts(parts.clone(), body)).await;
     match res.extensions_mut().remove::<ErrorPage>() {
-        Some(page) => session::error_response(lang, app.tz.name(), page),
+        Some(page) => {
+            let signed = signed_session(&app, &parts).await;
+            session::error_page(lang, app.tz.name(), page, signed.as_ref(), parts.uri.path())
+        }
         None => res,
     }
+}
+
+/// The signed-in (active) session of a request, if any.
+async fn signed_session(
+    app: &AppState,
+    parts: &axum::http::request::Parts,
+) -> Option<changegate_app::sessions::WebSession> {
+    let token = session::cookie(&parts.headers, changegate_app::sessions::SESSION_COOKIE)
+        .filter(|t| !t.is_empty())?;
+    let ip = session::peer_ip(parts, &app.edge.trusted_proxies);
+    app.web_session(token, ip)
+        .await
+        .ok()
+        .filter(|s| s.stage == changegate_app::sessions::Stage::Active)
 }
 
 /// The answer to a path nobody serves: a page for a browser, a problem document for the API.
@@ -164,7 +195,9 @@ pub async fn fallback(State(app): State<AppState>, req: Request) -> Response {
     if wants_html && !req.uri().path().starts_with("/api/") {
         let lang = session::lang_of(req.headers());
         let page = session::WebError::NotFound.page();
-        return session::error_response(lang, app.tz.name(), page);
+        let (parts, _) = req.into_parts();
+        let signed = signed_session(&app, &parts).await;
+        return session::error_page(lang, app.tz.name(), page, signed.as_ref(), "/");
     }
     crate::error::not_found().await.into_response()
 }

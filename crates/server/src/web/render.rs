@@ -4,7 +4,11 @@
 //! - `t("key", name=value, …)`: the text of `key` in the page's language, with `{name}` replaced;
 //! - `t_or("key", fallback)`: the same, or `fallback` when there is no such key;
 //! - `dt` / `day` filters: a time or date in the server's time zone, in the page language's style;
-//! - `urlencode` filter: a query-string component.
+//! - `urlencode` filter: a query-string component;
+//! - `env_name` filter: an environment's display name (the configured one on Vietnamese pages,
+//!   else the built-in name of a common id, else the id);
+//! - `person(username)`: a person's full name from the page's `people`; `system` and the
+//!   command line named in the page's language.
 
 use super::i18n::{self, Lang};
 use minijinja::value::Kwargs;
@@ -101,6 +105,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "admin_signals.html",
         include_str!("../../templates/web/admin_signals.html"),
     ),
+    (
+        "incident.html",
+        include_str!("../../templates/web/incident.html"),
+    ),
+    (
+        "confirm.html",
+        include_str!("../../templates/web/confirm.html"),
+    ),
 ];
 
 fn lang_of(state: &State) -> Lang {
@@ -196,6 +208,40 @@ fn item_no(checklist: Value, id: &str) -> Value {
     n.map_or_else(|| Value::from(id), Value::from)
 }
 
+fn env_name(state: &State, v: Value) -> String {
+    let id = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let lang = lang_of(state);
+    if lang == Lang::Vi
+        && let Some(name) = state
+            .lookup("env_names")
+            .and_then(|m| m.get_attr(&id).ok())
+            .and_then(|n| n.as_str().map(str::to_owned))
+    {
+        return name;
+    }
+    i18n::get(lang, &format!("env.{id}")).map_or(id, str::to_owned)
+}
+
+fn person(state: &State, username: Value) -> String {
+    let name = username
+        .as_str()
+        .map_or_else(|| username.to_string(), str::to_owned);
+    if let Some(full) = state
+        .lookup("people")
+        .and_then(|m| m.get_attr(&name).ok())
+        .and_then(|n| n.as_str().map(str::to_owned))
+    {
+        return full;
+    }
+    let lang = lang_of(state);
+    match name.split_once(':') {
+        _ if name == "system" => i18n::text(lang, "actor.system"),
+        Some(("cli", _)) => i18n::text(lang, "actor.cli"),
+        Some(("ci", rest)) => i18n::text(lang, "actor.ci").replace("{name}", rest),
+        _ => name,
+    }
+}
+
 fn urlencode(v: Value) -> String {
     let s = v
         .as_str()
@@ -221,6 +267,8 @@ fn environment() -> Environment<'static> {
     env.add_filter("dt", dt);
     env.add_filter("day", day);
     env.add_filter("urlencode", urlencode);
+    env.add_filter("env_name", env_name);
+    env.add_function("person", person);
     env
 }
 

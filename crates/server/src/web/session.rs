@@ -19,6 +19,29 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 pub const LANG_COOKIE: &str = "cg_lang";
 /// The double-submit CSRF cookie of the forms shown before sign-in.
 pub const CSRF_COOKIE: &str = "cg_csrf";
+/// The page to come back to once the sign-in's stages are done (URL-encoded local path).
+pub const NEXT_COOKIE: &str = "cg_next";
+
+/// The page a finished sign-in goes to: `next` when it is a local path, else the dashboard.
+/// Clears the [`NEXT_COOKIE`].
+pub fn after_sign_in(secure: bool, next: Option<&str>) -> Response {
+    let mut res = see_other(&local_path(next.unwrap_or("/")));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(secure, NEXT_COOKIE, "", Some(0)),
+    );
+    res
+}
+
+/// The [`NEXT_COOKIE`]'s page, if it is a local path.
+pub fn next_of(headers: &HeaderMap) -> Option<String> {
+    let raw = cookie(headers, NEXT_COOKIE)?;
+    let decoded: String = url::form_urlencoded::parse(format!("n={raw}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    let p = local_path(&decoded);
+    (p != "/").then_some(p)
+}
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, Path=/, Secure when `secure` (the server is
 /// reached over TLS, directly or through a proxy); `max_age` 0 removes the cookie, `None` makes
@@ -263,8 +286,55 @@ pub fn see_other(to: &str) -> Response {
 
 /// Renders the error page of `page` in `lang`.
 pub fn error_response(lang: Lang, tz: &str, page: ErrorPage) -> Response {
-    let ctx = minijinja::context! { lang => lang.code(), tz => tz, status => page.status.as_u16(),
-    title_key => page.title, message_key => page.message };
+    error_page(lang, tz, page, None, "/")
+}
+
+/// Where an error page's "back" goes from `path`: the thing the page was about (`/changes/8`
+/// for `/changes/8/evaluate`), or its list (`/incidents` for `/incidents/new`).
+pub fn back_of(path: &str) -> String {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let back = match segs.as_slice() {
+        [area, id, ..]
+            if ["changes", "incidents", "remediations", "systems"].contains(area)
+                && !["new"].contains(id)
+                && segs.len() > 2 =>
+        {
+            format!("/{area}/{id}")
+        }
+        [area, ..] if segs.len() >= 2 => format!("/{area}"),
+        _ => "/".to_owned(),
+    };
+    local_path(&back)
+}
+
+/// Renders the error page of `page` in `lang`; for a signed-in person (`s`) with the
+/// navigation, and a link back from `path` (see [`back_of`]).
+pub fn error_page(
+    lang: Lang,
+    tz: &str,
+    page: ErrorPage,
+    s: Option<&WebSession>,
+    path: &str,
+) -> Response {
+    // What is not found goes back to its list (its own page is not found either).
+    let back = if page.status == StatusCode::NOT_FOUND {
+        back_of(path)
+            .splitn(3, '/')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        back_of(path)
+    };
+    let back = local_path(&back);
+    // The language switch comes back to `back`: the path asked for is not repeated.
+    let base = match s {
+        Some(s) => base_context(s, lang, tz, &back),
+        None => minijinja::context! { lang => lang.code(), tz => tz },
+    };
+    let ctx = minijinja::context! { status => page.status.as_u16(),
+    title_key => page.title, message_key => page.message,
+    back => (back != "/").then_some(back), ..base };
     let body = render::render("error.html", ctx).unwrap_or_else(|e| {
         tracing::error!(error = %e, "the error page failed");
         String::from("error")
@@ -436,6 +506,8 @@ pub struct Staged {
     pub tz: String,
     /// Cookies are marked `Secure` (the server is behind TLS).
     pub secure: bool,
+    /// The page the sign-in was asked for, to go to once it is done.
+    pub next: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Staged {
@@ -447,6 +519,7 @@ impl FromRequestParts<AppState> for Staged {
             lang: lang_of(&parts.headers),
             tz: app.tz.name().to_owned(),
             secure: app.edge.behind_tls,
+            next: next_of(&parts.headers),
         })
     }
 }
@@ -465,6 +538,12 @@ pub struct Signed {
     pub path: String,
     /// A page-level message named in the query (`?ok=…`, `?err=…`), already translated.
     flash: (Option<String>, Option<String>),
+    /// Configured display names of environments (the `env_name` filter).
+    edge: std::sync::Arc<crate::Edge>,
+    /// Full names by username (the `person` function).
+    people: std::collections::HashMap<String, String>,
+    /// A draft was restored into this page's form (the page says so).
+    restored: std::sync::atomic::AtomicBool,
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -493,6 +572,9 @@ impl FromRequestParts<AppState> for Signed {
                 .path_and_query()
                 .map_or("/".to_owned(), |p| p.as_str().to_owned()),
             flash,
+            edge: app.edge.clone(),
+            people: app.all_display_names().await?,
+            restored: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -504,6 +586,7 @@ pub fn base_context(s: &WebSession, lang: Lang, tz: &str, path: &str) -> Value {
         lang => lang.code(),
         tz => tz,
         csrf => s.csrf,
+        form_id => random_token(),
         path => path,
         me => minijinja::context! {
             username => p.username,
@@ -515,6 +598,23 @@ pub fn base_context(s: &WebSession, lang: Lang, tz: &str, path: &str) -> Value {
 }
 
 impl Signed {
+    /// The fields of the draft named by `?draft=` kept for this page (a form sent after the
+    /// session had ended), once.
+    pub async fn draft(&self, app: &AppState) -> Result<Option<FormData>, WebError> {
+        let (page, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
+        let Some(id) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "draft")
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| (16..=100).contains(&v.len()))
+        else {
+            return Ok(None);
+        };
+        let d = app.take_draft(&id, page).await?.map(FormData);
+        self.restored
+            .store(d.is_some(), std::sync::atomic::Ordering::Relaxed);
+        Ok(d)
+    }
+
     /// The person.
     pub fn who(&self) -> &Principal {
         &self.s.principal
@@ -532,7 +632,9 @@ impl Signed {
     /// Renders a page with the layout's context added to `ctx`.
     pub fn page(&self, status: StatusCode, name: &str, ctx: Value) -> Result<Response, WebError> {
         let base = base_context(&self.s, self.lang, &self.tz, &self.path);
-        let flash = minijinja::context! { flash_ok => self.flash.0, flash_error => self.flash.1 };
+        let flash = minijinja::context! { flash_ok => self.flash.0, flash_error => self.flash.1,
+        env_names => self.edge.environment_names, people => self.people,
+        draft_restored => self.restored.load(std::sync::atomic::Ordering::Relaxed) };
         let body = render::render(name, minijinja::context! { ..flash, ..ctx, ..base })?;
         Ok(html(status, body))
     }
@@ -544,6 +646,15 @@ impl Signed {
 }
 
 impl Staged {
+    /// Where a finished stage goes: the next stage, or once signed in, the page asked for.
+    pub fn onwards(&self, stage: Stage) -> Response {
+        if stage == Stage::Active {
+            after_sign_in(self.secure, self.next.as_deref())
+        } else {
+            see_other(stage_path(stage))
+        }
+    }
+
     /// Refuses a form whose `csrf` field is not this session's token.
     pub fn check_csrf(&self, f: &FormData) -> Result<(), WebError> {
         if same_secret(f.get("csrf"), &self.s.csrf) {

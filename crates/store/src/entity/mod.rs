@@ -27,4 +27,6 @@ pub mod signing_key;
 pub mod system;
 pub mod unapproved_content;
 pub mod user;
+pub mod web_draft;
+pub mod web_form_use;
 pub mod webhook;
