@@ -28,6 +28,7 @@ mod longpoll;
 mod notifications;
 mod openapi;
 mod ops;
+mod people;
 mod pipeline;
 mod process;
 mod re_review;

@@ -17,6 +17,7 @@ mod incidents;
 mod login;
 pub mod msg;
 mod pages;
+mod people;
 mod remediations;
 pub mod render;
 pub mod session;
@@ -87,6 +88,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
         .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{username}", get(people::show))
+        .route(
+            "/admin/users/{username}/deactivate",
+            post(people::deactivate),
+        )
+        .route(
+            "/admin/users/{username}/reactivate",
+            post(people::reactivate),
+        )
+        .route("/admin/users/{username}/edit", post(people::edit))
         .route("/admin/users/{username}/unlock", post(admin::unlock))
         .route(
             "/admin/users/{username}/reset-password",

@@ -101,6 +101,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "admin_signals.html",
         include_str!("../../templates/web/admin_signals.html"),
     ),
+    (
+        "admin_user.html",
+        include_str!("../../templates/web/admin_user.html"),
+    ),
+    ("pager.html", include_str!("../../templates/web/pager.html")),
 ];
 
 fn lang_of(state: &State) -> Lang {
