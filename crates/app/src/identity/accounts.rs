@@ -119,6 +119,18 @@ async fn revoke_tokens(
     Ok(live)
 }
 
+/// Ends everything the account signed in with: its API step-up windows, its sessions and its
+/// tokens. Answers how many sessions ended and which tokens were revoked.
+async fn end_credentials(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> AppResult<(u64, Vec<String>)> {
+    close_step_up(db, user_id).await?;
+    let sessions = revoke_sessions(db, user_id, None, at).await?;
+    Ok((sessions, revoke_tokens(db, user_id, at).await?))
+}
+
 fn summary(
     u: user::Model,
     orgs: &HashMap<i64, String>,
@@ -282,9 +294,7 @@ impl App {
         am.deactivated_by = Set((who.user_id > 0).then_some(who.user_id));
         am.deactivation_reason = Set(Some(reason.trim().to_owned()));
         let u = am.update(&tx.txn).await?;
-        close_step_up(&tx.txn, u.id).await?;
-        let sessions = revoke_sessions(&tx.txn, u.id, None, at).await?;
-        let tokens = revoke_tokens(&tx.txn, u.id, at).await?;
+        let (sessions, tokens) = end_credentials(&tx.txn, u.id, at).await?;
         tx.audit(event(
             Some(who),
             "user.deactivate",
@@ -423,9 +433,7 @@ impl App {
         am.role = Set(role.as_str().to_owned());
         am.org_id = Set(org.id);
         let u = am.update(&tx.txn).await?;
-        close_step_up(&tx.txn, u.id).await?;
-        let sessions = revoke_sessions(&tx.txn, u.id, None, at).await?;
-        let tokens = revoke_tokens(&tx.txn, u.id, at).await?;
+        let (sessions, tokens) = end_credentials(&tx.txn, u.id, at).await?;
         tx.audit(event(
             Some(who),
             "user.edit",

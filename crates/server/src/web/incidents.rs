@@ -1,6 +1,7 @@
 //! Incidents: the list, the report form, resolving.
 
 use super::msg::{self, Errors};
+use super::query::ListQuery;
 use super::session::{FormData, Seg, Signed, WebError, see_other};
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -25,15 +26,9 @@ pub async fn list(
     s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let get = |k: &str| {
-        q.get(k)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let page = match get("page") {
-        Some(p) => Some(p.parse::<u64>().map_err(|_| WebError::BadRequest)?),
-        None => None,
-    };
+    let lq = ListQuery(&q);
+    let get = |k: &str| lq.get(k);
+    let page = lq.page()?;
     let filter = IncidentFilter {
         state: get("state"),
         system: get("system"),

@@ -18,6 +18,7 @@ mod login;
 pub mod msg;
 mod pages;
 mod people;
+mod query;
 mod remediations;
 pub mod render;
 pub mod session;

@@ -3,6 +3,7 @@
 //! requires, checked again by the server), or reactivation.
 
 use super::msg::{self, Errors};
+use super::query::ListQuery;
 use super::session::{FormData, Seg, Signed, WebError, see_other};
 use crate::AppState;
 use axum::extract::State;
@@ -17,21 +18,13 @@ use std::collections::HashMap;
 
 /// The list's filters and page from the query string (empty values are no filter).
 pub fn user_filter(q: &HashMap<String, String>) -> Result<UserFilter, WebError> {
-    let get = |k: &str| {
-        q.get(k)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let page = match get("page") {
-        Some(p) => Some(p.parse::<u64>().map_err(|_| WebError::BadRequest)?),
-        None => None,
-    };
+    let q = ListQuery(q);
     Ok(UserFilter {
-        org: get("org"),
-        role: get("role"),
-        status: get("status"),
-        q: get("q"),
-        page,
+        org: q.get("org"),
+        role: q.get("role"),
+        status: q.get("status"),
+        q: q.get("q"),
+        page: q.page()?,
         limit: None,
     })
 }
