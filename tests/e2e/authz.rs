@@ -100,6 +100,10 @@ enum Needs {
     Fulfilled,
     /// A fresh active system of STNMT (`{code}` names it instead of TTHC).
     FreshSystem,
+    /// A fresh active owner of STNMT (`{username}` names them).
+    Person,
+    /// A fresh owner of STNMT who was deactivated (`{username}` names them).
+    Leaver,
 }
 
 struct Row {
@@ -180,6 +184,14 @@ static TABLE: &[Row] = &[
     row("GET",   "/api/v1/systems",                                 Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
     row("PATCH", "/api/v1/systems/{code}",                          Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
     row("POST",  "/api/v1/systems/{code}/retire",                   FreshSystem,[NOAUTH, EXPIRED, NOAUTH, R200, FORBID, FORBID, FORBID, FORBID, FORBID]),
+    // Accounts over their life (issue 11): an admin's alone (the role is checked before the
+    // username); every caller lists the incidents it may see.
+    row("GET",   "/api/v1/users",                                   Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("GET",   "/api/v1/users/{username}",                        Person,   [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("PATCH", "/api/v1/users/{username}",                        Person,   [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("POST",  "/api/v1/users/{username}/deactivate",             Person,   [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("POST",  "/api/v1/users/{username}/reactivate",             Leaver,   [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("GET",   "/api/v1/incidents",                               Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
 ];
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -277,6 +289,32 @@ async fn fixture(t: &TestApp, w: &World, needs: Needs) -> Fixture {
                 change: None,
             }
         }
+        Person | Leaver => {
+            let username = format!("nv.{}", &random_oid()[..10]);
+            let op = Principal::operator();
+            t.app
+                .create_user(
+                    &op,
+                    NewUser {
+                        username: username.clone(),
+                        display_name: "Nhân Viên Mới".into(),
+                        org: "STNMT".into(),
+                        role: "owner".into(),
+                    },
+                )
+                .await
+                .expect("a fresh owner");
+            if needs == Leaver {
+                t.app
+                    .deactivate_user(&op, &username, "Nghỉ việc")
+                    .await
+                    .expect("deactivated");
+            }
+            Fixture {
+                id: username,
+                change: None,
+            }
+        }
         Token => {
             let tok = t
                 .app
@@ -324,7 +362,11 @@ fn request(
     } else {
         "TTHC"
     };
-    let mut path = row.path.replace("{code}", code).replace("{id}", &fx.id);
+    let mut path = row
+        .path
+        .replace("{code}", code)
+        .replace("{id}", &fx.id)
+        .replace("{username}", &fx.id);
     let body = match (row.method, row.path) {
         ("GET", "/api/v1/gate") => {
             path.push_str(&format!(
@@ -411,6 +453,11 @@ fn request(
         ("POST", "/api/v1/remediations/{id}/verify") => {
             Some(json!({ "accepted": true, "note": "Đã kiểm tra" }))
         }
+        ("PATCH", "/api/v1/users/{username}") => Some(json!({ "org": "CUCTHUE" })),
+        ("POST", "/api/v1/users/{username}/deactivate") => {
+            Some(json!({ "reason": format!("Nghỉ việc, lần {n}") }))
+        }
+        ("POST", "/api/v1/users/{username}/reactivate") => None,
         ("PATCH", "/api/v1/systems/{code}") => Some(json!({ "name": format!("Hệ thống {n}") })),
         ("POST", "/api/v1/systems/{code}/retire") => {
             Some(json!({ "reason": format!("Thay thế bởi hệ thống mới, lần {n}") }))

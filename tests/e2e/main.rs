@@ -29,6 +29,7 @@ mod notifications;
 mod officials_ui;
 mod openapi;
 mod ops;
+mod people;
 mod pipeline;
 mod process;
 mod re_review;

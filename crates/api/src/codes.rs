@@ -187,6 +187,16 @@ wire_codes! {
         AccountLocked = "account_locked",
         /// The system is retired: it takes no new change requests and cannot be retired again.
         SystemRetired = "system_retired",
+        /// An admin cannot deactivate or change their own account.
+        OwnAccount = "own_account",
+        /// The change would leave no active admin.
+        LastAdmin = "last_admin",
+        /// Deactivating an account that is already inactive.
+        AlreadyInactive = "already_inactive",
+        /// Reactivating an account that is already active.
+        AlreadyActive = "already_active",
+        /// The account is inactive (reactivate it first).
+        AccountInactive = "account_inactive",
     }
 }
 

@@ -8,8 +8,10 @@
 pub mod attestation;
 mod codes;
 mod enforce;
+mod people;
 mod types;
 
 pub use codes::{Decision, ProblemCode, ReasonCode};
 pub use enforce::*;
+pub use people::*;
 pub use types::*;

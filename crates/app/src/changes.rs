@@ -7,7 +7,7 @@ use crate::{App, AppError, AppResult, WriteTx, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::{
     Actor, CheckResult, Command, Conclusion, Condition, ItemResult, SignOff, SignOffRecord, apply,
-    check_justification, check_text, may_file, search_words,
+    check_justification, check_text, may_file,
 };
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
 use changegate_domain::{
@@ -18,13 +18,10 @@ use changegate_store::entity::{
     change_request as cr, cr_subject, incident, sign_off, system, user,
 };
 use changegate_store::sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    sea_query::{Expr, ExprTrait, LikeExpr},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
 };
 use changegate_store::types::{JsonText, Text};
-use chrono::{NaiveDate, Utc};
 use std::collections::{BTreeSet, HashMap};
 use tracing::instrument;
 
@@ -1140,59 +1137,18 @@ impl App {
             }
         }
         // Dates are days of the server's time zone, both ends included.
-        let day = |field: &str, d: &str, errors: &mut Vec<(String, String)>| {
-            let start = NaiveDate::parse_from_str(d, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .and_then(|t| t.and_local_timezone(self.tz).earliest());
-            if start.is_none() {
-                errors.push((field.into(), format!("{d:?} is not a date (YYYY-MM-DD)")));
-            }
-            start.map(|t| t.with_timezone(&Utc))
-        };
-        let from = f
-            .from
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .and_then(|d| day("from", d, &mut errors));
-        let to =
-            f.to.as_deref()
-                .filter(|s| !s.is_empty())
-                .and_then(|d| day("to", d, &mut errors));
-        if let (Some(a), Some(b)) = (from, to)
-            && a > b
-        {
-            errors.push(("to".into(), "is before from".into()));
-        }
+        let (from, to) =
+            crate::lists::day_range(self.tz, f.from.as_deref(), f.to.as_deref(), &mut errors);
         if let Some(a) = from {
             q = q.filter(cr::Column::CreatedAt.gte(a));
         }
         if let Some(b) = to {
-            q = q.filter(cr::Column::CreatedAt.lt(b + chrono::Duration::days(1)));
+            q = q.filter(cr::Column::CreatedAt.lt(b));
         }
-        if let Some(text) = f.q.as_deref() {
-            if text.chars().count() > 200 {
-                errors.push(("q".into(), "at most 200 characters".into()));
-            }
-            for w in search_words(text) {
-                let escaped = w
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                q = q.filter(
-                    Expr::col(cr::Column::SearchText)
-                        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
-                );
-            }
+        for w in crate::lists::search(cr::Column::SearchText, f.q.as_deref(), &mut errors) {
+            q = q.filter(w);
         }
-        let per_page = f.limit.unwrap_or(PER_PAGE);
-        if !(1..=500).contains(&per_page) {
-            errors.push(("limit".into(), "must be from 1 to 500".into()));
-        }
-        let page = f.page.unwrap_or(1);
-        if page == 0 || page > 100_000 {
-            errors.push(("page".into(), "must be from 1 to 100000".into()));
-        }
+        let (page, per_page) = crate::lists::paging(f.page, f.limit, PER_PAGE, &mut errors);
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }

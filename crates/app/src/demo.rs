@@ -168,6 +168,7 @@ impl App {
                 });
             }
             self.seed_demo_systems(&op, &approved, &pending).await?;
+            self.seed_people(&op).await?;
         } else {
             for (username, display_name, org, role) in USERS {
                 let otp = self.reissue_password(&op, username).await?;
@@ -502,6 +503,79 @@ impl App {
                 detected_at: Some(now - chrono::Duration::hours(30)),
                 national_security: false,
             },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Someone who left and more incidents (issue 11): an owner who reported an incident, then
+    /// left and was deactivated (his name stays on what he did; the admin's list shows him
+    /// inactive with the reason); incidents of every kind and several severities and states, so
+    /// that the list's filters and its search without diacritics ("nang cap") find something.
+    /// None of the open ones is of a blocking severity: the demo's gates stay as they were.
+    async fn seed_people(&self, op: &Principal) -> AppResult<()> {
+        let (leaver, name) = ("hoang.van.nam", "Hoàng Văn Nam");
+        self.create_user(
+            op,
+            wire::NewUser {
+                username: leaver.into(),
+                display_name: name.into(),
+                org: "STNMT".into(),
+                role: "owner".into(),
+            },
+        )
+        .await?;
+        let nam = self.principal(leaver).await?;
+        let thu = self.principal("pham.thi.thu").await?;
+        let an = self.principal("nguyen.van.an").await?;
+        let hoa = self.principal("tran.thi.hoa").await?;
+        let malware = self
+            .report_incident(
+                &nam,
+                "TTHC-TINH",
+                wire::NewIncident {
+                    kind: "malware".into(),
+                    severity: "low".into(),
+                    summary: "Phần mềm diệt virus phát hiện và cách ly mã độc trên máy trạm của cán bộ một cửa.".into(),
+                    detected_at: None,
+                    national_security: false,
+                },
+            )
+            .await?;
+        self.resolve_incident(&hoa, malware.id).await?;
+        for (who, system, kind, severity, summary) in [
+            (
+                &thu,
+                "THUE-TINH",
+                "vulnerability",
+                "medium",
+                "Cần nâng cấp thư viện OpenSSL trên máy chủ ứng dụng: phiên bản đang dùng có lỗ hổng đã công bố.",
+            ),
+            (
+                &an,
+                "DAT-DAI",
+                "other",
+                "low",
+                "Mất kết nối đến cơ sở dữ liệu quốc gia về dân cư trong 40 phút do sự cố đường truyền.",
+            ),
+        ] {
+            self.report_incident(
+                who,
+                system,
+                wire::NewIncident {
+                    kind: kind.into(),
+                    severity: severity.into(),
+                    summary: summary.into(),
+                    detected_at: None,
+                    national_security: false,
+                },
+            )
+            .await?;
+        }
+        self.deactivate_user(
+            op,
+            leaver,
+            "Nghỉ việc từ 01/12/2026 theo Quyết định số 215/QĐ-STNMT; thu hồi tài khoản theo yêu cầu của danh mục kiểm tra.",
         )
         .await?;
         Ok(())

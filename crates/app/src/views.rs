@@ -206,29 +206,6 @@ pub struct AuditResults {
     pub has_next: bool,
 }
 
-/// A user as the admin page lists them.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserRow {
-    /// Username.
-    pub username: String,
-    /// Full name.
-    pub display_name: String,
-    /// Organisation code.
-    pub org: String,
-    /// Role.
-    pub role: String,
-    /// Must set a new password at the next login.
-    pub must_change_password: bool,
-    /// Active.
-    pub active: bool,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Locked until then after repeated failed sign-ins.
-    pub locked_until: Option<DateTime<Utc>>,
-    /// Has enrolled a second factor.
-    pub second_factor: bool,
-}
-
 /// The evaluation report (*biên bản kiểm tra, đánh giá an toàn thông tin*) of one round.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -907,31 +884,6 @@ impl App {
             page,
             has_next,
         })
-    }
-
-    /// Every user (admin).
-    pub async fn list_users(&self, who: &Principal) -> AppResult<Vec<UserRow>> {
-        who.require(&[Role::Admin], "listing users")?;
-        let orgs = self.org_names().await?;
-        let now = Utc::now();
-        Ok(user::Entity::find()
-            .order_by_asc(user::Column::Username)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .filter(|u| u.username != crate::registry::SERVICE_USER)
-            .map(|u| UserRow {
-                org: orgs.get(&u.org_id).map(|o| o.0.clone()).unwrap_or_default(),
-                username: u.username,
-                display_name: u.display_name,
-                role: u.role,
-                must_change_password: u.must_change_password,
-                active: u.active,
-                created_at: u.created_at,
-                locked_until: u.locked_until.filter(|t| *t > now),
-                second_factor: u.totp_secret.is_some(),
-            })
-            .collect())
     }
 
     /// The owner organisations a list's filter may name, by code: every one for those who see

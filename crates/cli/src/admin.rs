@@ -115,6 +115,20 @@ pub enum AdminCmd {
         /// Username.
         username: String,
     },
+    /// Deactivates an account (someone who left): its sessions and API tokens end at once, it
+    /// cannot sign in; its history stays attributed to it.
+    DeactivateUser {
+        /// Username.
+        username: String,
+        /// Why (kept with the account and in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reactivates a deactivated account; its old sessions and tokens stay ended.
+    ReactivateUser {
+        /// Username.
+        username: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -396,6 +410,14 @@ pub async fn run(db: DbOpts, cmd: AdminCmd) -> anyhow::Result<()> {
             println!(
                 "user {username}: second factor removed and every session signed out; a reviewer or admin enrols again at the next sign-in"
             );
+        }
+        AdminCmd::DeactivateUser { username, reason } => {
+            app.deactivate_user(&op, &username, &reason).await?;
+            println!("user {username} deactivated: every session and API token ended");
+        }
+        AdminCmd::ReactivateUser { username } => {
+            app.reactivate_user(&op, &username).await?;
+            println!("user {username} reactivated");
         }
     }
     Ok(())

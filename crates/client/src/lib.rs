@@ -502,6 +502,59 @@ impl Client {
         .await
     }
 
+    /// `GET /api/v1/users` with filters (`org`, `role`, `status`, `q`, `page`, `limit`).
+    pub async fn users(&self, query: &[(&str, String)]) -> Result<UserList, ClientError> {
+        self.get("/api/v1/users", query).await
+    }
+
+    /// `GET /api/v1/users/{username}`.
+    pub async fn user(&self, username: &str) -> Result<UserSummary, ClientError> {
+        self.get(&format!("/api/v1/users/{username}"), &[]).await
+    }
+
+    /// `PATCH /api/v1/users/{username}`.
+    pub async fn edit_user(
+        &self,
+        username: &str,
+        e: &EditUser,
+    ) -> Result<UserSummary, ClientError> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/users/{username}"),
+            &[],
+            Some(e),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/users/{username}/deactivate`.
+    pub async fn deactivate_user(
+        &self,
+        username: &str,
+        reason: &str,
+    ) -> Result<UserSummary, ClientError> {
+        let body = Deactivation {
+            reason: reason.into(),
+        };
+        self.post(&format!("/api/v1/users/{username}/deactivate"), &body)
+            .await
+    }
+
+    /// `POST /api/v1/users/{username}/reactivate`.
+    pub async fn reactivate_user(&self, username: &str) -> Result<UserSummary, ClientError> {
+        self.post(
+            &format!("/api/v1/users/{username}/reactivate"),
+            &serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/incidents` with filters (`state`, `system`, `org`, `kind`, `severity`,
+    /// `from`, `to`, `q`, `page`, `limit`).
+    pub async fn incidents(&self, query: &[(&str, String)]) -> Result<IncidentList, ClientError> {
+        self.get("/api/v1/incidents", query).await
+    }
+
     /// A raw request, for tests of bad input: returns status, content type and body.
     pub async fn raw(
         &self,

@@ -32,6 +32,13 @@ str_enum!(
     }
 );
 
+/// The normalised text an incident is searched by: its summary in lower case without Vietnamese
+/// diacritics, as [`crate::change::search_text`] does for change requests (search with
+/// [`crate::change::search_words`]).
+pub fn search_text(summary: &str) -> String {
+    crate::password::fold(summary)
+}
+
 impl NoticeKind {
     /// Whether it is sent once (a second record of it is refused); interim reports may be many.
     pub fn once(self) -> bool {

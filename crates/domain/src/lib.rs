@@ -28,7 +28,9 @@ pub use ids::{
     ArtifactDigest, Code, CommitId, EnvName, ParseError, SecurityLevel, Subject, TreeId, Username,
 };
 pub use policy::{PolicyError, PolicyPack};
-pub use roles::{OrgKind, Role};
+pub use roles::{
+    Account, AccountChange, AccountRefusal, AccountStatus, OrgKind, Role, check_account_change,
+};
 
 /// A closed set of values with one name each: how a state, kind or role is written on the wire
 /// and in the database. The store keeps such values as text through this trait alone.

@@ -135,6 +135,124 @@ impl OrgKind {
     }
 }
 
+str_enum!(
+    /// Where an account stands, as a list of accounts is filtered by it.
+    AccountStatus, "account status" {
+        /// May sign in and use its tokens.
+        Active = "active",
+        /// Deactivated (someone who left): no sign-in, no session, no token.
+        Inactive = "inactive",
+        /// Active, but locked for a while after repeated failed sign-ins.
+        Locked = "locked",
+    }
+);
+
+/// An account as the account rules see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    /// User id.
+    pub id: i64,
+    /// Role.
+    pub role: Role,
+    /// Whether it may sign in and use its tokens.
+    pub active: bool,
+}
+
+/// What an admin asks to do to an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    /// Deactivate it (someone who left): sessions and tokens end, sign-in refused.
+    Deactivate,
+    /// Make it active again.
+    Reactivate,
+    /// Give it another role, another organisation, or both (sessions and tokens end).
+    Move {
+        /// The new role.
+        role: Role,
+        /// The kind of the new organisation.
+        org_kind: OrgKind,
+    },
+}
+
+/// Why an account change is refused. Each has a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccountRefusal {
+    /// An admin cannot deactivate or move their own account (nobody locks themself out, or
+    /// gives themself another role).
+    #[error("an admin cannot deactivate or change their own account; another admin must")]
+    OwnAccount,
+    /// The change would leave no active admin.
+    #[error("this is the last active admin; make another admin first")]
+    LastAdmin,
+    /// Deactivating an account that is not active.
+    #[error("the account is already inactive")]
+    AlreadyInactive,
+    /// Reactivating an account that is active.
+    #[error("the account is already active")]
+    AlreadyActive,
+    /// Moving an inactive account (reactivate it first).
+    #[error("the account is inactive; reactivate it first")]
+    Inactive,
+    /// The role does not fit the organisation's kind.
+    #[error("this role cannot belong to an organisation of that kind")]
+    RoleDoesNotFitOrg,
+}
+
+impl AccountRefusal {
+    /// The refusal's stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            AccountRefusal::OwnAccount => "own_account",
+            AccountRefusal::LastAdmin => "last_admin",
+            AccountRefusal::AlreadyInactive => "already_inactive",
+            AccountRefusal::AlreadyActive => "already_active",
+            AccountRefusal::Inactive => "account_inactive",
+            AccountRefusal::RoleDoesNotFitOrg => "role_does_not_fit_org",
+        }
+    }
+}
+
+/// Whether admin `actor` (user id) may make `change` to `target`, given how many admins are
+/// active now (`active_admins`, the target included when it is one).
+pub fn check_account_change(
+    actor: i64,
+    target: Account,
+    change: AccountChange,
+    active_admins: u64,
+) -> Result<(), AccountRefusal> {
+    let stays_admin = match change {
+        AccountChange::Deactivate => {
+            if !target.active {
+                return Err(AccountRefusal::AlreadyInactive);
+            }
+            false
+        }
+        AccountChange::Reactivate => {
+            return if target.active {
+                Err(AccountRefusal::AlreadyActive)
+            } else {
+                Ok(())
+            };
+        }
+        AccountChange::Move { role, org_kind } => {
+            if !target.active {
+                return Err(AccountRefusal::Inactive);
+            }
+            if !role.fits_org(org_kind) {
+                return Err(AccountRefusal::RoleDoesNotFitOrg);
+            }
+            role == Role::Admin
+        }
+    };
+    if target.id == actor {
+        return Err(AccountRefusal::OwnAccount);
+    }
+    if target.role == Role::Admin && target.active && !stays_admin && active_admins <= 1 {
+        return Err(AccountRefusal::LastAdmin);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +280,108 @@ mod tests {
             Role::Observer,
         ] {
             assert!(!r.needs_second_factor(), "{r}");
+        }
+    }
+
+    const ADMIN: Account = Account {
+        id: 1,
+        role: Role::Admin,
+        active: true,
+    };
+
+    #[test]
+    fn an_admin_cannot_deactivate_themself_nor_the_last_admin() {
+        use AccountChange::*;
+        assert_eq!(
+            check_account_change(1, ADMIN, Deactivate, 2),
+            Err(AccountRefusal::OwnAccount)
+        );
+        let other = Account { id: 2, ..ADMIN };
+        assert_eq!(
+            check_account_change(1, other, Deactivate, 1),
+            Err(AccountRefusal::LastAdmin)
+        );
+        assert_eq!(check_account_change(1, other, Deactivate, 2), Ok(()));
+        let demote = Move {
+            role: Role::Auditor,
+            org_kind: OrgKind::Inspector,
+        };
+        assert_eq!(
+            check_account_change(1, other, demote, 1),
+            Err(AccountRefusal::LastAdmin)
+        );
+        assert_eq!(check_account_change(1, other, demote, 2), Ok(()));
+        assert_eq!(
+            check_account_change(1, ADMIN, demote, 2),
+            Err(AccountRefusal::OwnAccount)
+        );
+    }
+
+    #[test]
+    fn deactivation_and_reactivation_go_one_way_each() {
+        use AccountChange::*;
+        let owner = Account {
+            id: 5,
+            role: Role::Owner,
+            active: true,
+        };
+        let gone = Account {
+            active: false,
+            ..owner
+        };
+        assert_eq!(check_account_change(1, owner, Deactivate, 1), Ok(()));
+        assert_eq!(
+            check_account_change(1, gone, Deactivate, 1),
+            Err(AccountRefusal::AlreadyInactive)
+        );
+        assert_eq!(check_account_change(1, gone, Reactivate, 1), Ok(()));
+        assert_eq!(
+            check_account_change(1, owner, Reactivate, 1),
+            Err(AccountRefusal::AlreadyActive)
+        );
+        let to_reviewer_at_owner = Move {
+            role: Role::Reviewer,
+            org_kind: OrgKind::Owner,
+        };
+        assert_eq!(
+            check_account_change(1, owner, to_reviewer_at_owner, 1),
+            Err(AccountRefusal::RoleDoesNotFitOrg)
+        );
+        assert_eq!(
+            check_account_change(1, gone, to_reviewer_at_owner, 1),
+            Err(AccountRefusal::Inactive)
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever an admin (or the operator at the command line, id 0) asks, an accepted change
+        /// never leaves zero active admins where there was one, and never touches the asker's
+        /// own account.
+        #[test]
+        fn no_accepted_change_leaves_no_active_admin(
+            actor in 0i64..4, id in 1i64..4, role in 0usize..7, active: bool,
+            change in 0usize..3, new_role in 0usize..7, kind in 0usize..3, others in 0u64..3,
+        ) {
+            let target = Account { id, role: Role::ALL[role], active };
+            let kinds = [OrgKind::Owner, OrgKind::Reviewer, OrgKind::Inspector];
+            let c = match change {
+                0 => AccountChange::Deactivate,
+                1 => AccountChange::Reactivate,
+                _ => AccountChange::Move { role: Role::ALL[new_role], org_kind: kinds[kind] },
+            };
+            let before = u64::from(target.role == Role::Admin && target.active);
+            // The asker is an active admin account unless it is the operator or the target.
+            let admins = others + before + u64::from(actor != 0 && actor != id);
+            if check_account_change(actor, target, c, admins).is_ok() {
+                let target_admin_after = match c {
+                    AccountChange::Deactivate => false,
+                    AccountChange::Reactivate => target.role == Role::Admin,
+                    AccountChange::Move { role, .. } => role == Role::Admin,
+                };
+                let after = admins - before + u64::from(target_admin_after);
+                proptest::prop_assert!(admins == 0 || after >= 1);
+                proptest::prop_assert!(id != actor || c == AccountChange::Reactivate);
+            }
         }
     }
 }

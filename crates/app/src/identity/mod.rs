@@ -20,6 +20,7 @@
 //! refresh of a session's last-seen time and idle expiry on page views: bookkeeping, not an
 //! action, written at most every 30 seconds without an audit event.
 
+pub mod accounts;
 mod admin;
 mod allow_list;
 pub mod forms;

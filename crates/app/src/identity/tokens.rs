@@ -7,9 +7,11 @@
 //! databases (and rows whose digest was made under another replica's key) hold an argon2id hash
 //! of the secret: such a token is verified that way, and a row without a digest gets this
 //! server's. Replicas should share the token key file, as they share the database. A verified
-//! token is remembered (by its SHA-256, in memory only) and its row re-checked for revocation and
-//! expiry every 30 seconds. Revocation in this process takes effect at once; in another replica
-//! within the audit poll interval.
+//! token is remembered (by its SHA-256, in memory only) with its principal, and its whole row
+//! re-read every 30 seconds; in between, every request still reads by primary key whether the
+//! token is revoked or its account inactive ([`still_live`]). So a revocation, a deactivation or a
+//! role change (which revokes the account's tokens) refuses the very next request, on this replica
+//! and on every other, without waiting for the audit-log follower.
 
 use crate::{AppError, AppResult};
 use argon2::Argon2;
@@ -308,9 +310,18 @@ impl AuthCache {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = Utc::now();
         // The hot path: a token verified in the last 30 seconds costs a hash and an Arc clone.
-        let cached = match self.verified.read().ok().as_ref().and_then(|m| m.get(&key)) {
+        let hit = self.verified.read().ok().and_then(|m| m.get(&key).cloned());
+        let cached = match hit {
             Some(c) if c.expires_at <= now => return Err(AppError::TokenExpired(c.expires_at)),
-            Some(c) if c.checked.elapsed() < RECHECK => return Ok(c.principal.clone()),
+            Some(c) if c.checked.elapsed() < RECHECK => {
+                // No cache keeps a revoked token or a deactivated account alive: one read by
+                // primary key, every request.
+                if still_live(db, c.principal.token_id.unwrap_or_default()).await? {
+                    return Ok(c.principal.clone());
+                }
+                self.forget_token(&c.public_id);
+                return Err(AppError::Unauthorized("the token has been revoked".into()));
+            }
             Some(_) => true,
             None => false,
         };
@@ -394,6 +405,26 @@ impl AuthCache {
         }
         Ok(principal)
     }
+}
+
+/// Whether API token `token_id` is not revoked and its account is active, read now.
+async fn still_live(db: &impl ConnectionTrait, token_id: i64) -> AppResult<bool> {
+    use changegate_store::sea_orm::sea_query::{ExprTrait, Query};
+    let account_active = Query::select()
+        .expr(Expr::val(1))
+        .from(user::Entity)
+        .and_where(
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((api_token::Entity, api_token::Column::UserId)),
+        )
+        .and_where(Expr::col((user::Entity, user::Column::Active)).eq(true))
+        .to_owned();
+    Ok(api_token::Entity::find_by_id(token_id)
+        .filter(api_token::Column::RevokedAt.is_null())
+        .filter(Expr::exists(account_active))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 async fn load(

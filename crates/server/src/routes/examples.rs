@@ -180,3 +180,11 @@ pub(crate) fn new_webhook() -> Value {
         "events": ["change_request.submitted", "incident.reported"]
     })
 }
+
+pub(crate) fn edit_user() -> Value {
+    json!({ "role": "auditor", "org": "SO-TTTT" })
+}
+
+pub(crate) fn deactivation() -> Value {
+    json!({ "reason": "Nghỉ việc từ 01/12/2026 (Quyết định số 123/QĐ-STNMT)" })
+}

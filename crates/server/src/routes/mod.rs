@@ -10,6 +10,7 @@ mod examples;
 mod gate;
 mod health;
 mod incidents;
+mod people;
 mod registry;
 mod remediations;
 mod webhooks;
@@ -26,6 +27,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(changes::router())
         .merge(ci::router())
         .merge(incidents::router())
+        .merge(people::router())
         .merge(remediations::router())
         .merge(audit::router())
         .merge(webhooks::router())

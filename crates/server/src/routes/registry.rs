@@ -17,7 +17,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
         .routes(routes!(create_organisation))
-        .routes(routes!(create_user))
+        .routes(routes!(create_user, list_users))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
         .routes(routes!(create_system, list_systems))
@@ -57,6 +57,18 @@ async fn create_user(
         StatusCode::CREATED,
         axum::Json(app.create_user(&who, n).await?),
     ))
+}
+
+/// Accounts (admin), by username, filtered by organisation, role, status (`active`,
+/// `inactive`, `locked`) and words of the username or full name; paged.
+#[utoipa::path(get, path = "/api/v1/users", tag = "registry", params(super::people::UserParams),
+    responses((status = 200, body = UserList), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn list_users(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Query(q): Query<super::people::UserParams>,
+) -> Answer<UserList> {
+    Ok(axum::Json(app.users_page(&who, &q.into()).await?))
 }
 
 /// Issues a token for oneself; the secret is shown once.

@@ -4,15 +4,17 @@
 use super::msg::{self, Errors};
 use super::session::{FormData, Seg, Signed, WebError, see_other};
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use changegate_api::NewUser;
 use changegate_api::ProblemCode;
 use changegate_app::AppError;
+use changegate_app::identity::accounts::USERS_PER_PAGE;
 use changegate_domain::Role;
 use minijinja::Value;
 use serde::Serialize;
+use std::collections::HashMap;
 
 #[derive(Serialize, Default)]
 struct UserForm {
@@ -26,19 +28,42 @@ async fn page(
     app: &AppState,
     s: &Signed,
     status: StatusCode,
+    q: &HashMap<String, String>,
     ctx: Value,
 ) -> Result<Response, WebError> {
-    let users = app.list_users(s.who()).await?;
+    let filter = super::people::user_filter(q)?;
+    let list = match app.users_page(s.who(), &filter).await {
+        Ok(l) => l,
+        // A filter naming nothing: no accounts, not an error page.
+        Err(AppError::Invalid(_)) => changegate_api::UserList {
+            items: vec![],
+            page: 1,
+            per_page: USERS_PER_PAGE,
+            total: 0,
+        },
+        Err(e) => return Err(e.into()),
+    };
     let orgs = app.list_organisations(s.who()).await?;
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-    s.page(status, "admin_users.html", minijinja::context! {
-        users => Value::from_serialize(&users), orgs => Value::from_serialize(&orgs), roles => roles, ..ctx })
+    let pages = super::people::pages(list.total, list.per_page);
+    s.page(
+        status,
+        "admin_users.html",
+        minijinja::context! {
+        users => Value::from_serialize(&list.items), total => list.total, page => list.page,
+        pages => pages, q => Value::from_serialize(q), statuses => super::people::statuses(),
+        orgs => Value::from_serialize(&orgs), roles => roles, ..ctx },
+    )
 }
 
-/// `GET /admin/users`.
-pub async fn users(State(app): State<AppState>, s: Signed) -> Result<Response, WebError> {
+/// `GET /admin/users[?org=&role=&status=&q=&page=]`.
+pub async fn users(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
     let ctx = minijinja::context! { f => Value::from_serialize(UserForm::default()), errors => Errors::new() };
-    page(&app, &s, StatusCode::OK, ctx).await
+    page(&app, &s, StatusCode::OK, &q, ctx).await
 }
 
 /// `POST /admin/users`: creates a user; the one-time password is shown once.
@@ -65,7 +90,7 @@ pub async fn create_user(
         Ok(created) => {
             let ctx = minijinja::context! { f => Value::from_serialize(UserForm::default()), errors => errors,
             created => Value::from_serialize(&created.user), one_time_password => created.one_time_password };
-            return page(&app, &s, StatusCode::OK, ctx).await;
+            return page(&app, &s, StatusCode::OK, &HashMap::new(), ctx).await;
         }
         Err(AppError::Invalid(errs)) => {
             for (field, _) in &errs {
@@ -82,7 +107,14 @@ pub async fn create_user(
         Err(e) => return Err(e.into()),
     }
     let ctx = minijinja::context! { f => Value::from_serialize(&form), errors => errors };
-    page(&app, &s, StatusCode::UNPROCESSABLE_ENTITY, ctx).await
+    page(
+        &app,
+        &s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &HashMap::new(),
+        ctx,
+    )
+    .await
 }
 
 /// `POST /admin/users/{username}/unlock`.
@@ -110,7 +142,7 @@ pub async fn reset_password(
     let created = minijinja::context! { username => username.0 };
     let ctx = minijinja::context! { f => Value::from_serialize(UserForm::default()), errors => Errors::new(),
     created => created, one_time_password => otp, reset => true };
-    page(&app, &s, StatusCode::OK, ctx).await
+    page(&app, &s, StatusCode::OK, &HashMap::new(), ctx).await
 }
 
 /// `POST /admin/users/{username}/reset-second-factor`.

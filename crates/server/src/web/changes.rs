@@ -1,6 +1,7 @@
 //! Change requests: the list, the form, the page, submit and withdraw.
 
 use super::msg::{self, Errors};
+use super::query::ListQuery;
 use super::session::{FormData, Seg, Signed, WebError, see_other};
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -30,15 +31,9 @@ pub async fn list(
     s: Signed,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, WebError> {
-    let get = |k: &str| {
-        q.get(k)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let page = match get("page") {
-        Some(p) => Some(p.parse::<u64>().map_err(|_| WebError::BadRequest)?),
-        None => None,
-    };
+    let lq = ListQuery(&q);
+    let get = |k: &str| lq.get(k);
+    let page = lq.page()?;
     let filter = ChangeFilter {
         system: get("system"),
         org: get("org"),

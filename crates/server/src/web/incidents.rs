@@ -2,6 +2,7 @@
 //! history), recording a notice, resolving with a note after a confirmation.
 
 use super::msg::{self, Errors};
+use super::query::ListQuery;
 use super::session::{FormData, Seg, Signed, WebError, see_other};
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -9,6 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use changegate_api::NewIncident;
 use changegate_app::AppError;
+use changegate_app::incident_list::{INCIDENTS_PER_PAGE, IncidentFilter};
+use changegate_domain::gate::IncidentStatus;
 use chrono::TimeZone;
 use minijinja::Value;
 use serde::Serialize;
@@ -16,12 +19,54 @@ use std::collections::HashMap;
 
 const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
-/// `GET /incidents`: open incidents first, then resolved ones, newest first.
-pub async fn list(State(app): State<AppState>, s: Signed) -> Result<Response, WebError> {
-    let incidents = app.incidents(s.who(), false).await?;
+/// `GET /incidents[?state=&system=&org=&kind=&severity=&from=&to=&q=&page=]`: open incidents
+/// first, then resolved ones, newest first; filtered, searched (with or without diacritics),
+/// paged.
+pub async fn list(
+    State(app): State<AppState>,
+    s: Signed,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    let lq = ListQuery(&q);
+    let get = |k: &str| lq.get(k);
+    let page = lq.page()?;
+    let filter = IncidentFilter {
+        state: get("state"),
+        system: get("system"),
+        org: get("org"),
+        kind: get("kind"),
+        severity: get("severity"),
+        from: get("from"),
+        to: get("to"),
+        q: get("q"),
+        page,
+        limit: None,
+    };
+    let list = match app.list_incidents(s.who(), &filter).await {
+        Ok(l) => l,
+        // A filter naming nothing: no incidents, not an error page.
+        Err(AppError::Invalid(_)) => changegate_api::IncidentList {
+            items: vec![],
+            page: 1,
+            per_page: INCIDENTS_PER_PAGE,
+            total: 0,
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let systems: Vec<String> = app
+        .visible_systems(s.who())
+        .await?
+        .into_iter()
+        .map(|x| x.code)
+        .collect();
+    let orgs = app.filter_organisations(s.who()).await?;
+    let pages = list.total.div_ceil(list.per_page.max(1)).max(1);
     s.ok(
         "incidents.html",
-        minijinja::context! { incidents => Value::from_serialize(&incidents) },
+        minijinja::context! { incidents => Value::from_serialize(&list.items),
+        total => list.total, page => list.page, pages => pages, systems => systems, orgs => orgs,
+        q => Value::from_serialize(&q), states => IncidentStatus::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+        kinds => changegate_app::incidents::KINDS, severities => SEVERITIES },
     )
 }
 

@@ -18,6 +18,8 @@ mod incidents;
 mod login;
 pub mod msg;
 mod pages;
+mod people;
+mod query;
 mod remediations;
 pub mod render;
 pub mod session;
@@ -95,6 +97,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
         .route("/admin/users", get(admin::users).post(admin::create_user))
+        .route("/admin/users/{username}", get(people::show))
+        .route(
+            "/admin/users/{username}/deactivate",
+            post(people::deactivate),
+        )
+        .route(
+            "/admin/users/{username}/reactivate",
+            post(people::reactivate),
+        )
+        .route("/admin/users/{username}/edit", post(people::edit))
         .route("/admin/users/{username}/unlock", post(admin::unlock))
         .route(
             "/admin/users/{username}/reset-password",

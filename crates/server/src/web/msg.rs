@@ -29,6 +29,9 @@ pub const FLASHES: &[&str] = &[
     "signed_out",
     "system_edited",
     "system_retired",
+    "people.deactivated",
+    "people.reactivated",
+    "people.edited",
 ];
 
 /// Fields with a translated message (`err.<field>`).
@@ -88,6 +91,12 @@ pub const OTHER: &[&str] = &[
     "err.note_required",
     "err.code_wrong",
     "err.env_in_use",
+    "people.confirm_required",
+    "people.refused.own_account",
+    "people.refused.last_admin",
+    "people.refused.already_inactive",
+    "people.refused.already_active",
+    "people.refused.account_inactive",
 ];
 
 /// Every key chosen in Rust code (checked by a test to exist in both languages).

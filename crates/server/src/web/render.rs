@@ -113,6 +113,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "confirm.html",
         include_str!("../../templates/web/confirm.html"),
     ),
+        "admin_user.html",
+        include_str!("../../templates/web/admin_user.html"),
+    ),
+    ("pager.html", include_str!("../../templates/web/pager.html")),
 ];
 
 fn lang_of(state: &State) -> Lang {

@@ -25,10 +25,25 @@ pub struct Model {
     pub detected_at: Option<DateTimeUtc>,
     /// It touches national security or public order: its initial notice is due at once.
     pub national_security: bool,
+    /// The summary normalised for search (lower case, no diacritics); kept by
+    /// [`ActiveModelBehavior::before_save`].
+    pub search_text: String,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
-impl ActiveModelBehavior for ActiveModel {}
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    async fn before_save<C>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        use sea_orm::ActiveValue::Set;
+        if let Some(s) = self.summary.try_as_ref() {
+            self.search_text = Set(changegate_domain::incident::search_text(s));
+        }
+        Ok(self)
+    }
+}

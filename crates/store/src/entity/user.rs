@@ -29,6 +29,12 @@ pub struct Model {
     pub failed_logins: i32,
     /// Locked until then after too many failures.
     pub locked_until: Option<DateTimeUtc>,
+    /// When the account was deactivated (None: active, or never deactivated).
+    pub deactivated_at: Option<DateTimeUtc>,
+    /// Who deactivated it (user id; 0 for the operator at the command line).
+    pub deactivated_by: Option<i64>,
+    /// Why (someone who left, a compromised account…).
+    pub deactivation_reason: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -1,0 +1,144 @@
+//! The list of incidents (issue 11): filtered by state, system, organisation, kind, severity and
+//! the day reported, searched by words of the summary with or without diacritics (the
+//! `search_text` column, normalised as change requests are), paged. Open incidents first, then
+//! the newest.
+
+use crate::identity::tokens::Principal;
+use crate::incidents::KINDS;
+use crate::lists::{day_range, paging, search};
+use crate::{App, AppError, AppResult};
+use changegate_api as wire;
+use changegate_domain::Severity;
+use changegate_domain::gate::IncidentStatus;
+use changegate_store::entity::{incident, system};
+use changegate_store::sea_orm::{
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
+use changegate_store::types::Text;
+use std::collections::HashMap;
+
+/// Incidents per page of the list, unless `limit` says otherwise.
+pub const INCIDENTS_PER_PAGE: u64 = 50;
+
+/// Filters of the list of incidents (all optional; a bad one is refused naming its field).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct IncidentFilter {
+    /// `open` or `resolved`.
+    pub state: Option<String>,
+    /// System code.
+    pub system: Option<String>,
+    /// Owner organisation code.
+    pub org: Option<String>,
+    /// Kind (`malware`, `vulnerability`, `abnormal_access`, `data_breach`, `other`).
+    pub kind: Option<String>,
+    /// Severity (`low`, `medium`, `high`, `critical`).
+    pub severity: Option<String>,
+    /// Reported on or after this day (YYYY-MM-DD, server time zone).
+    pub from: Option<String>,
+    /// Reported on or before this day.
+    pub to: Option<String>,
+    /// Words of the summary, with or without diacritics.
+    pub q: Option<String>,
+    /// Page, from 1.
+    pub page: Option<u64>,
+    /// Items per page, 1-500 (default 50).
+    pub limit: Option<u64>,
+}
+
+fn given(o: &Option<String>) -> Option<&str> {
+    o.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl App {
+    /// One page of the incidents of the systems the principal may see, open ones first, then
+    /// the newest, filtered. A system or organisation the principal may not see answers as one
+    /// that does not exist.
+    pub async fn list_incidents(
+        &self,
+        who: &Principal,
+        f: &IncidentFilter,
+    ) -> AppResult<wire::IncidentList> {
+        let mut errors = vec![];
+        let systems: HashMap<i64, system::Model> = self
+            .visible_systems(who)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+        let mut ids: Vec<i64> = systems.keys().copied().collect();
+        if let Some(code) = given(&f.system) {
+            match systems.values().find(|s| s.code == code) {
+                Some(s) => ids.retain(|i| *i == s.id),
+                None => errors.push(("system".into(), format!("no system has the code {code:?}"))),
+            }
+        }
+        if let Some(code) = given(&f.org) {
+            match crate::registry::org_by_code(&self.db, code).await {
+                Ok(o) if who.role.may_see(who.org_id, o.id) => {
+                    ids.retain(|i| systems.get(i).is_some_and(|s| s.owner_org_id == o.id));
+                }
+                Ok(_) | Err(AppError::NotFound(_)) => errors.push((
+                    "org".into(),
+                    format!("no organisation has the code {code:?}"),
+                )),
+                Err(e) => return Err(e),
+            }
+        }
+        let mut q = incident::Entity::find().filter(incident::Column::SystemId.is_in(ids));
+        if let Some(st) = given(&f.state) {
+            match IncidentStatus::parse(st) {
+                Ok(st) => q = q.filter(incident::Column::Status.eq(Text(st))),
+                Err(e) => errors.push(("state".into(), e.to_string())),
+            }
+        }
+        if let Some(k) = given(&f.kind) {
+            if KINDS.contains(&k) {
+                q = q.filter(incident::Column::Kind.eq(k));
+            } else {
+                errors.push((
+                    "kind".into(),
+                    format!("{k:?} is not one of {}", KINDS.join(", ")),
+                ));
+            }
+        }
+        if let Some(sev) = given(&f.severity) {
+            match Severity::parse(sev) {
+                Ok(sev) => q = q.filter(incident::Column::Severity.eq(sev.as_str())),
+                Err(e) => errors.push(("severity".into(), e.to_string())),
+            }
+        }
+        let (from, to) = day_range(self.tz, given(&f.from), given(&f.to), &mut errors);
+        if let Some(a) = from {
+            q = q.filter(incident::Column::ReportedAt.gte(a));
+        }
+        if let Some(b) = to {
+            q = q.filter(incident::Column::ReportedAt.lt(b));
+        }
+        for w in search(incident::Column::SearchText, given(&f.q), &mut errors) {
+            q = q.filter(w);
+        }
+        let (page, per_page) = paging(f.page, f.limit, INCIDENTS_PER_PAGE, &mut errors);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        // `open` sorts before `resolved`.
+        let q = q
+            .order_by_asc(incident::Column::Status)
+            .order_by_desc(incident::Column::Id);
+        let total = q.clone().count(&self.db).await?;
+        let mut items = vec![];
+        for i in q.paginate(&self.db, per_page).fetch_page(page - 1).await? {
+            let code = systems
+                .get(&i.system_id)
+                .map(|s| s.code.clone())
+                .unwrap_or_default();
+            items.push(self.incident_view(&i, &code).await?);
+        }
+        Ok(wire::IncidentList {
+            items,
+            page,
+            per_page,
+            total,
+        })
+    }
+}
