@@ -28,7 +28,7 @@ async fn log_in(b: &Browser, username: &str, password: &str) {
 /// First sign-in with the one-time password, through the forced change to [`NEW_PASSWORD`],
 /// and the TOTP enrolment when the role asks for it (answers the secret and the step used).
 /// Ends on the dashboard.
-async fn first_sign_in(b: &Browser, username: &str, otp: &str) -> Option<(String, u64)> {
+pub(crate) async fn first_sign_in(b: &Browser, username: &str, otp: &str) -> Option<(String, u64)> {
     log_in(b, username, otp).await;
     b.wait_for_path("/login/password").await;
     b.fill("input[name=new_password]", NEW_PASSWORD).await;

@@ -62,6 +62,30 @@ pub struct Config {
     /// deadline (issue 16).
     #[serde(default)]
     pub server: crate::conn::ServerConfig,
+    /// `[documents]`: who issues the printed documents (the evaluation record) and where.
+    #[serde(default)]
+    pub documents: DocumentsConfig,
+}
+
+/// `[documents]`: the issuing body, unit and place printed on official documents (the
+/// evaluation record, biên bản). An empty value prints a dotted line to fill in by hand; names
+/// of organisations are data, never code.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    /// The province in the place-and-date line (`Lâm Đồng`).
+    pub province: String,
+    /// The issuing body, over the unit in the letterhead (`CÔNG AN TỈNH LÂM ĐỒNG`).
+    pub issuing_body: String,
+    /// The unit that issues the record (`PHÒNG AN NINH MẠNG VÀ PHÒNG, CHỐNG TỘI PHẠM SỬ DỤNG
+    /// CÔNG NGHỆ CAO`).
+    pub unit: String,
+    /// The unit's abbreviation in the document number, `Số: 12/BB-<unit_abbrev>` (`PA05`).
+    pub unit_abbrev: String,
+    /// The title of the unit's head over the signature (`TRƯỞNG PHÒNG`).
+    pub head_title: String,
+    /// The head's full name under the signature; empty: written by hand.
+    pub head_name: String,
 }
 
 /// `[audit]`: signed checkpoints of the audit log.
@@ -163,6 +187,7 @@ impl Default for Config {
             tls: None,
             audit: AuditConfig::default(),
             server: Default::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct Edge {
     pub behind_tls: bool,
     /// The reverse proxies whose `X-Forwarded-For` header names the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Who issues the printed documents, and where.
+    pub documents: config::DocumentsConfig,
 }
 
 impl AppState {
@@ -184,6 +186,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
     let edge = Edge {
         behind_tls: cfg.behind_tls,
         trusted_proxies,
+        documents: cfg.documents.clone(),
     };
     Ok(Server {
         state: AppState::new(app.clone(), edge),

@@ -342,7 +342,8 @@ pub async fn report(
     let r = app.evaluation_report(s.who(), id.id()?, round).await?;
     s.ok(
         "report.html",
-        minijinja::context! { r => Value::from_serialize(&r) },
+        minijinja::context! { r => Value::from_serialize(&r),
+        doc => Value::from_serialize(&app.edge.documents), pack_name => app.pack.meta.name_vi.clone() },
     )
 }
 
