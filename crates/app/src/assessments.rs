@@ -11,8 +11,9 @@ use changegate_store::entity::{
     change_request as cr, external_assessment as ea, record_counter, sign_off, user,
 };
 use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 use chrono::Datelike;
@@ -34,10 +35,7 @@ pub fn parse_major(v: &[String], errors: &mut Vec<(String, String)>) -> Vec<Majo
 }
 
 /// The external assessment recorded for a change request, if any.
-pub async fn assessment_of(
-    db: &impl ConnectionTrait,
-    cr_id: i64,
-) -> AppResult<Option<ea::Model>> {
+pub async fn assessment_of(db: &impl ConnectionTrait, cr_id: i64) -> AppResult<Option<ea::Model>> {
     Ok(ea::Entity::find()
         .filter(ea::Column::ChangeRequestId.eq(cr_id))
         .one(db)
@@ -80,7 +78,11 @@ impl App {
     /// Gives a concluded evaluation's record the next number of the year (in the configured
     /// time zone), in the sign-off's transaction. The counter is incremented in place, so two
     /// replicas on one PostgreSQL database never hand out the same number.
-    pub(crate) async fn number_record(&self, tx: &WriteTx<'_>, row: cr::Model) -> AppResult<cr::Model> {
+    pub(crate) async fn number_record(
+        &self,
+        tx: &WriteTx<'_>,
+        row: cr::Model,
+    ) -> AppResult<cr::Model> {
         if row.record_number.is_some() {
             return Ok(row);
         }

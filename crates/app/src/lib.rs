@@ -107,10 +107,9 @@ impl From<Refusal> for AppError {
             Refusal::WrongState(_) => {
                 AppError::Conflict(wire::ProblemCode::IllegalTransition, r.to_string())
             }
-            Refusal::ExternalAssessmentRequired(_) => AppError::Conflict(
-                wire::ProblemCode::ExternalAssessmentRequired,
-                r.to_string(),
-            ),
+            Refusal::ExternalAssessmentRequired(_) => {
+                AppError::Conflict(wire::ProblemCode::ExternalAssessmentRequired, r.to_string())
+            }
             Refusal::AlreadySigned => {
                 AppError::Conflict(wire::ProblemCode::AlreadySigned, r.to_string())
             }

@@ -518,8 +518,7 @@ pub fn check_assessments(
     }
     if cr.population_db
         && let Some(item) = &pack.changes.risk_assessment_item
-        && s
-            .checklist
+        && s.checklist
             .iter()
             .any(|r| &r.item == item && r.result == CheckResult::Na)
     {
@@ -541,14 +540,19 @@ pub fn check_external_assessment(
     signed_off_on: Option<NaiveDate>,
 ) -> Result<(), Refusal> {
     if assessed_on > today {
-        return Err(invalid("assessed_on", format!("{assessed_on} is in the future")));
+        return Err(invalid(
+            "assessed_on",
+            format!("{assessed_on} is in the future"),
+        ));
     }
     if let Some(d) = signed_off_on
         && assessed_on > d
     {
         return Err(invalid(
             "assessed_on",
-            format!("{assessed_on} is after the sign-off ({d}): an assessment the sign-off relied on came before it"),
+            format!(
+                "{assessed_on} is after the sign-off ({d}): an assessment the sign-off relied on came before it"
+            ),
         ));
     }
     Ok(())

@@ -623,7 +623,8 @@ pub(crate) mod tests {
     fn a_version_1_pack_without_the_new_tables_still_parses() {
         let start = PACK.find("[changes]").unwrap_or(0);
         let end = PACK.find("[observations]").unwrap_or(0);
-        let v1 = format!("{}{}", &PACK[..start], &PACK[end..]).replace("version = 2", "version = 1");
+        let v1 =
+            format!("{}{}", &PACK[..start], &PACK[end..]).replace("version = 2", "version = 1");
         let pack = PolicyPack::parse("v1.toml", &v1).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(pack.pack_ref().version, 1);
         assert!(!pack.changes.major_change_external_assessment);

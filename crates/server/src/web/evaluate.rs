@@ -293,6 +293,17 @@ pub async fn submit(
             msg::add_key(&mut errors, s.lang, "code", "err.code_wrong");
             page(&s, StatusCode::UNPROCESSABLE_ENTITY, &cr, &form, &errors).await
         }
+        Err(AppError::Conflict(changegate_api::ProblemCode::ExternalAssessmentRequired, _)) => {
+            // Decree 331/2026 Art. 31.2.c: a major change passes only after its external
+            // assessment; the answers stay on the form.
+            msg::add_key(
+                &mut errors,
+                s.lang,
+                "conclusion",
+                "major.assessment_missing",
+            );
+            page(&s, StatusCode::CONFLICT, &cr, &form, &errors).await
+        }
         Err(AppError::Locked(until)) => {
             // The answers stay on the form; the reviewer learns when it can be sent again.
             errors.insert("code".into(), locked_message(&s, until));

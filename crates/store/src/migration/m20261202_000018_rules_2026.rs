@@ -26,10 +26,17 @@ impl MigrationTrait for Migration {
         add(
             m,
             "sign_offs",
-            string_len("pack_id", 64).default("population-db").to_owned(),
+            string_len("pack_id", 64)
+                .default("population-db")
+                .to_owned(),
         )
         .await?;
-        add(m, "sign_offs", integer("pack_version").default(1).to_owned()).await?;
+        add(
+            m,
+            "sign_offs",
+            integer("pack_version").default(1).to_owned(),
+        )
+        .await?;
         // JSON array of the aspects of a major change (`function`, `scope`, `architecture`,
         // `technology`); empty: not a major change.
         add(
@@ -86,7 +93,12 @@ impl MigrationTrait for Migration {
             add(m, "incidents", text_null(c)).await?;
         }
         add(m, "incidents", big_integer_null("breach_subjects")).await?;
-        add(m, "incidents", string_len_null("breach_confirmation_ref", 200)).await?;
+        add(
+            m,
+            "incidents",
+            string_len_null("breach_confirmation_ref", 200),
+        )
+        .await?;
         Ok(())
     }
 
@@ -115,8 +127,13 @@ impl MigrationTrait for Migration {
             ("sign_offs", "pack_version"),
             ("sign_offs", "pack_id"),
         ] {
-            m.alter_table(Table::alter().table(t.to_owned()).drop_column(c.to_owned()).to_owned())
-                .await?;
+            m.alter_table(
+                Table::alter()
+                    .table(t.to_owned())
+                    .drop_column(c.to_owned())
+                    .to_owned(),
+            )
+            .await?;
         }
         Ok(())
     }
