@@ -38,6 +38,7 @@ mod remediation;
 mod remediation_loop;
 mod replicas;
 mod review;
+mod rules_2026;
 mod sink;
 mod smoke;
 mod transitions;

@@ -21,6 +21,7 @@ async fn the_whole_loop_blocks_until_pa05_signs_off_then_allows_exactly_that_con
             components: vec![],
             git: None,
             remediates_incident: None,
+            major_change: vec![],
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -18,7 +18,7 @@ const APPROVED: (&str, &str) = (
 /// The fixture's audit log holds this many events.
 const FIXTURE_EVENTS: u64 = 68;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     crate::cli::workspace()
         .join("tests/fixtures/upgrade")
         .join(name)

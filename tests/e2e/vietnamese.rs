@@ -87,6 +87,7 @@ async fn vietnamese_names_titles_notes_and_findings_come_back_byte_for_byte() {
             }],
             git: None,
             remediates_incident: None,
+            major_change: vec![],
         })
         .await);
     let cr2 = ok(owner

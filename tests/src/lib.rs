@@ -585,6 +585,7 @@ pub fn change(system: &str, envs: &[&str], subjects: Vec<WireSubject>) -> NewCha
         components: vec![],
         git: None,
         remediates_incident: None,
+        major_change: vec![],
     }
 }
 

@@ -89,6 +89,10 @@ pub struct DecisionPredicate {
     pub valid_until: DateTime<Utc>,
     /// The signing key.
     pub keyid: String,
+    /// The policy pack the decision was made under (absent from statements signed before pack
+    /// version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<crate::types::PackRef>,
 }
 
 /// A published verification key.
@@ -340,6 +344,7 @@ mod tests {
                 nonce: None,
                 valid_until: Utc::now(),
                 keyid: keyid.into(),
+                pack: None,
             },
         }
     }

@@ -151,6 +151,9 @@ wire_codes! {
         IllegalTransition = "illegal_transition",
         /// The reviewer has already signed off this change.
         AlreadySigned = "already_signed",
+        /// A major change passes only after its external assessment is recorded (Decree
+        /// 331/2026 Art. 31.2.c).
+        ExternalAssessmentRequired = "external_assessment_required",
         /// Something with that code or name exists.
         AlreadyExists = "already_exists",
         /// The account already has a second factor.

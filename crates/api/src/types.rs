@@ -390,6 +390,10 @@ pub struct NewChangeRequest {
     /// incident is open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediates_incident: Option<i64>,
+    /// What makes it a major change of the system (Decree 331/2026 Art. 31.2.c): any of
+    /// `function`, `scope`, `architecture`, `technology`; empty or absent: not a major change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub major_change: Vec<String>,
 }
 
 /// The git facts of a change: its range, commits and diffstat, for the reviewer.
@@ -467,6 +471,9 @@ pub struct EditChangeRequest {
     /// Components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<ComponentChange>>,
+    /// What makes it a major change (an empty list: not one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub major_change: Option<Vec<String>>,
 }
 
 /// A checklist item the evaluation must answer.
@@ -590,6 +597,75 @@ pub struct SignOffView {
     pub conditions: Vec<WireCondition>,
     /// When.
     pub at: DateTime<Utc>,
+    /// The policy pack it was made under (id and version).
+    #[serde(default)]
+    pub pack: Option<PackRef>,
+}
+
+/// The policy pack a decision was made under.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct PackRef {
+    /// Pack id (`population-db`).
+    pub id: String,
+    /// Pack version.
+    pub version: u32,
+}
+
+/// `POST /api/v1/change-requests/{id}/external-assessment`: the assessment of a major change by
+/// a licensed or designated external organisation (Decree 331/2026 Art. 31.2.c).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewExternalAssessment {
+    /// The organisation that assessed the change.
+    pub organisation: String,
+    /// Its licence or designation (number, issuer).
+    pub licence: String,
+    /// The assessment report's reference.
+    pub report_ref: String,
+    /// The day of the assessment: not in the future, not after the sign-off.
+    pub assessed_on: NaiveDate,
+}
+
+/// A recorded external assessment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ExternalAssessment {
+    /// The organisation that assessed the change.
+    pub organisation: String,
+    /// Its licence or designation.
+    pub licence: String,
+    /// The assessment report's reference.
+    pub report_ref: String,
+    /// The day of the assessment.
+    pub assessed_on: NaiveDate,
+    /// Who recorded it (username).
+    pub recorded_by: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// `PUT /api/v1/incidents/{id}/breach`: the fields of Decree 356/2025's notice of a personal-data
+/// breach that changegate knows, and the confirmation record's reference. Kept exactly as given.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BreachRecord {
+    /// What happened.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The categories of personal data concerned.
+    #[serde(default)]
+    pub data_categories: Option<String>,
+    /// About how many data subjects.
+    #[serde(default)]
+    pub subjects: Option<i64>,
+    /// The likely consequences.
+    #[serde(default)]
+    pub consequences: Option<String>,
+    /// The measures taken.
+    #[serde(default)]
+    pub measures: Option<String>,
+    /// The confirmation record's (biên bản xác nhận) number or reference.
+    #[serde(default)]
+    pub confirmation_ref: Option<String>,
 }
 
 /// `POST .../request-changes`.
@@ -793,6 +869,19 @@ pub struct ChangeRequest {
     pub checklist: Vec<ChecklistItem>,
     /// Sign-offs, every round.
     pub sign_offs: Vec<SignOffView>,
+    /// What makes it a major change (`function`, `scope`, `architecture`, `technology`; Decree
+    /// 331/2026 Art. 31.2.c); empty: not one.
+    #[serde(default)]
+    pub major_change: Vec<String>,
+    /// Its external assessment, once recorded.
+    #[serde(default)]
+    pub external_assessment: Option<ExternalAssessment>,
+    /// The evaluation record's number and year, assigned when its evaluation concluded.
+    #[serde(default)]
+    pub record_number: Option<i32>,
+    /// The year of that number.
+    #[serde(default)]
+    pub record_year: Option<i32>,
     /// When PA05 sent it back to its owner and it is a draft again: that round's note and findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_back: Option<SentBack>,
@@ -923,7 +1012,8 @@ pub struct Incident {
     pub reported_at: DateTime<Utc>,
     /// Resolved at.
     pub resolved_at: Option<DateTime<Utc>>,
-    /// For a personal-data breach: A05 must be notified by then (Decree 13/2023, Art. 23).
+    /// For a personal-data breach: A05 must be notified by then, 72 hours from detection
+    /// (Decree 356/2025).
     #[serde(default)]
     pub a05_deadline: Option<DateTime<Utc>>,
     /// When A05 was notified.
@@ -941,6 +1031,9 @@ pub struct Incident {
     /// The notices sent, oldest first.
     #[serde(default)]
     pub notices: Vec<IncidentNotice>,
+    /// A personal-data breach: the fields of its notice to A05 (Decree 356/2025).
+    #[serde(default)]
+    pub breach: Option<BreachRecord>,
 }
 
 /// `POST /api/v1/incidents/{id}/a05-notified`.

@@ -265,6 +265,11 @@ pub async fn domain_view(
         approved_at: row.approved_at,
         valid_until: row.valid_until,
         emergency_until: row.emergency_until,
+        major_change: row.major_change.0.iter().copied().collect(),
+        external_assessment: crate::assessments::assessment_of(db, row.id)
+            .await?
+            .map(|a| a.assessed_on),
+        population_db: sys.population_db,
     })
 }
 
@@ -479,11 +484,24 @@ impl App {
                         findings: json_col("findings", &s.findings)?,
                         conditions: json_col("conditions", &s.conditions)?,
                         at: s.created_at,
+                        pack: Some(wire::PackRef {
+                            id: s.pack_id.clone(),
+                            version: u32::try_from(s.pack_version).unwrap_or(0),
+                        }),
                     })
                 })
                 .collect::<AppResult<_>>()?,
             sent_back: None,
             changes_since_review: vec![],
+            major_change: row
+                .major_change
+                .0
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
+            external_assessment: self.assessment_view(db, row.id).await?,
+            record_number: row.record_number,
+            record_year: row.record_year,
         };
         if row.round > 0 {
             self.add_sent_back(db, row, &mut view).await?;
@@ -579,6 +597,7 @@ impl App {
         let envs = parse_envs(&n.environments, &sys_envs, &mut errors);
         let subjects = parse_subjects(&n.subjects, &mut errors);
         check_components(&n.components, &mut errors);
+        let major = crate::assessments::parse_major(&n.major_change, &mut errors);
         if let Some(g) = &n.git {
             check_git_facts(g, &subjects, &mut errors);
         }
@@ -618,6 +637,7 @@ impl App {
             components: Set(to_json(&n.components)),
             git_facts: Set(n.git.as_ref().map(to_json)),
             remediates_incident: Set(n.remediates_incident),
+            major_change: Set(JsonText(major)),
             filed_by: Set(who.user_id),
             editors: Set(to_json(&[who.user_id])),
             round: Set(0),
@@ -632,7 +652,8 @@ impl App {
         replace_subjects(&tx.txn, row.id, sys.id, &subjects).await?;
         let view = self.change_view(&tx.txn, &row, &sys).await?;
         let after = serde_json::json!({ "system": sys.code, "kind": view.kind, "title": view.title, "description": view.description,
-            "environments": view.environments, "subjects": view.subjects, "components": view.components, "state": view.state });
+            "environments": view.environments, "subjects": view.subjects, "components": view.components, "state": view.state,
+            "major_change": view.major_change });
         tx.audit(event(
             Some(who),
             "change_request.file",
@@ -680,6 +701,10 @@ impl App {
         if let Some(c) = &e.components {
             check_components(c, &mut errors);
         }
+        let major = e
+            .major_change
+            .as_ref()
+            .map(|m| crate::assessments::parse_major(m, &mut errors));
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
@@ -697,6 +722,9 @@ impl App {
         if let Some(c) = e.components {
             am.components = Set(to_json(&c));
         }
+        if let Some(m) = major {
+            am.major_change = Set(JsonText(m));
+        }
         am.editors = Set(to_json(&next.editors));
         am.updated_at = Set(tx.at());
         let row = am.update(&tx.txn).await?;
@@ -706,7 +734,8 @@ impl App {
         let after = self.change_view(&tx.txn, &row, &sys).await?;
         let snap = |v: &wire::ChangeRequest| {
             serde_json::json!({ "title": v.title, "description": v.description,
-            "environments": v.environments, "subjects": v.subjects, "components": v.components })
+            "environments": v.environments, "subjects": v.subjects, "components": v.components,
+            "major_change": v.major_change })
         };
         tx.audit(event(
             Some(who),
@@ -911,13 +940,22 @@ impl App {
             findings: Set(to_json(&n.findings)),
             conditions: Set(to_json(&conditions)),
             created_at: Set(tx.at()),
+            pack_id: Set(self.pack.meta.id.clone()),
+            pack_version: Set(i32::try_from(self.pack.meta.version).unwrap_or(i32::MAX)),
             ..Default::default()
         }
         .insert(&tx.txn)
         .await?;
         let row = self.save_state(&tx.txn, row, &next, tx.at()).await?;
+        // The evaluation concluded: its record (biên bản) gets the year's next number.
+        let row = if matches!(next.state, CrState::Approved | CrState::Rejected) {
+            self.number_record(tx, row).await?
+        } else {
+            row
+        };
         let after = serde_json::json!({ "conclusion": n.conclusion, "checklist": n.checklist, "findings": n.findings,
-            "conditions": conditions, "round": row.round, "state": next.state.as_str(), "valid_until": next.valid_until });
+            "conditions": conditions, "round": row.round, "state": next.state.as_str(), "valid_until": next.valid_until,
+            "pack": self.pack_ref(), "record_number": row.record_number, "record_year": row.record_year });
         tx.audit(event(
             Some(who),
             "change_request.sign_off",

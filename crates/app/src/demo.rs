@@ -349,6 +349,7 @@ impl App {
             components: vec![],
             git: None,
             remediates_incident: None,
+            major_change: vec![],
         };
         let git = |c: &str, t: &str| {
             vec![wire::WireSubject::GitCommit {
@@ -458,7 +459,47 @@ impl App {
         self.act_on_change(Some(&thu), cr.id, Command::Withdraw)
             .await?;
         self.seed_remediation(&an, &thu, &hoa, &duc).await?;
-        self.seed_incident_clocks(&an, &hoa).await
+        self.seed_incident_clocks(&an, &hoa).await?;
+        self.seed_major_change(&an).await
+    }
+
+    /// Decree 331/2026 Art. 31.2.c: a major change (architecture, technology) submitted with its
+    /// external assessment recorded, awaiting PA05's evaluation.
+    async fn seed_major_change(&self, an: &Principal) -> AppResult<()> {
+        let cr = self
+            .file_change(
+                an,
+                wire::NewChangeRequest {
+                    system: "TTHC-TINH".into(),
+                    kind: "software".into(),
+                    title: "Chuyển cổng dịch vụ công sang nền tảng điện toán đám mây của tỉnh".into(),
+                    description: "Thay đổi kiến trúc triển khai (máy chủ vật lý sang máy ảo) và nền tảng công nghệ (hệ quản trị cơ sở dữ liệu mới).".into(),
+                    environments: vec!["production".into()],
+                    subjects: vec![wire::WireSubject::GitCommit {
+                        commit: oid("demo-major-commit"),
+                        tree: oid("demo-major-tree"),
+                    }],
+                    components: vec![],
+                    git: None,
+                    remediates_incident: None,
+                    major_change: vec!["architecture".into(), "technology".into()],
+                },
+            )
+            .await?;
+        self.act_on_change(Some(an), cr.id, Command::Submit).await?;
+        let today = self.today();
+        self.record_external_assessment(
+            an,
+            cr.id,
+            wire::NewExternalAssessment {
+                organisation: "Trung tâm Giám sát an toàn không gian mạng quốc gia".into(),
+                licence: "Tổ chức được Bộ Công an chỉ định đánh giá an ninh mạng".into(),
+                report_ref: "Báo cáo đánh giá số 45/BC-NCSC".into(),
+                assessed_on: today - chrono::Duration::days(2),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Incident clocks counting from detection: a serious incident detected 20 hours before its
@@ -493,7 +534,7 @@ impl App {
         )
         .await?;
         self.resolve_incident(hoa, serious.id).await?;
-        self.report_incident(
+        let breach = self.report_incident(
             an,
             "TTHC-TINH",
             wire::NewIncident {
@@ -502,6 +543,20 @@ impl App {
                 summary: "Lộ danh sách hồ sơ thủ tục hành chính (họ tên, số định danh) qua một đường dẫn chia sẻ công khai.".into(),
                 detected_at: Some(now - chrono::Duration::hours(30)),
                 national_security: false,
+            },
+        )
+        .await?;
+        // Decree 356/2025: what the notice to A05 will say, and the confirmation record.
+        self.record_breach(
+            an,
+            breach.id,
+            wire::BreachRecord {
+                description: Some("Một đường dẫn chia sẻ công khai trỏ tới danh sách hồ sơ thủ tục hành chính đã bị truy cập từ bên ngoài.".into()),
+                data_categories: Some("Họ tên, số định danh cá nhân, số điện thoại".into()),
+                subjects: Some(1200),
+                consequences: Some("Nguy cơ bị lợi dụng để lừa đảo qua điện thoại.".into()),
+                measures: Some("Đã gỡ đường dẫn, đổi quyền chia sẻ, rà soát nhật ký truy cập.".into()),
+                confirmation_ref: Some("Biên bản xác nhận số 03/BB-STNMT".into()),
             },
         )
         .await?;
@@ -660,6 +715,7 @@ impl App {
             components: vec![],
             git: None,
             remediates_incident: None,
+            major_change: vec![],
         };
         let cr = self.file_change(thu, c).await?;
         self.act_on_change(Some(thu), cr.id, Command::Submit)
@@ -707,6 +763,7 @@ impl App {
             components: vec![],
             git: None,
             remediates_incident: None,
+            major_change: vec![],
         };
         let cr = self.file_change(thu, c).await?;
         self.act_on_change(Some(thu), cr.id, Command::Submit)

@@ -6,7 +6,9 @@ use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::gate::IncidentStatus;
-use changegate_domain::incident::{Facts, NoticeKind, check_detected, deadlines};
+use changegate_domain::incident::{
+    BreachRecord, Facts, NoticeKind, check_breach, check_detected, deadlines,
+};
 use changegate_domain::{Role, Severity};
 use changegate_store::entity::{incident, incident_notice, system, user};
 use changegate_store::sea_orm::{
@@ -25,6 +27,29 @@ pub const KINDS: [&str; 5] = [
     "data_breach",
     "other",
 ];
+
+/// The printable notice of a personal-data breach.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BreachNotice {
+    /// The incident, with its breach record and deadlines.
+    pub incident: wire::Incident,
+    /// Its system's name.
+    pub system_name: String,
+    /// The system owner's name.
+    pub owner_org_name: String,
+}
+
+/// The breach fields of an incident, as stored.
+fn breach_view(i: &incident::Model) -> wire::BreachRecord {
+    wire::BreachRecord {
+        description: i.breach_description.clone(),
+        data_categories: i.breach_data_categories.clone(),
+        subjects: i.breach_subjects,
+        consequences: i.breach_consequences.clone(),
+        measures: i.breach_measures.clone(),
+        confirmation_ref: i.breach_confirmation_ref.clone(),
+    }
+}
 
 impl App {
     /// The wire view of an incident.
@@ -109,6 +134,7 @@ impl App {
                     recorded_by: recorders.get(&n.recorded_by).cloned().unwrap_or_default(),
                 })
                 .collect(),
+            breach: (i.kind == "data_breach").then(|| breach_view(i)),
         })
     }
 
@@ -233,6 +259,96 @@ impl App {
         let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// Records the fields of a personal-data breach's notice to A05 (Decree 356/2025) and its
+    /// confirmation record's reference (owners of the system's organisation, PA05 reviewers).
+    /// The record replaces the one before, exactly as given.
+    #[instrument(skip_all, fields(id), err(level = "info"))]
+    pub async fn record_breach(
+        &self,
+        who: &Principal,
+        id: i64,
+        b: wire::BreachRecord,
+    ) -> AppResult<wire::Incident> {
+        who.require(
+            &[Role::Owner, Role::Reviewer],
+            "recording a personal-data breach",
+        )?;
+        let domain = BreachRecord {
+            description: b.description.clone(),
+            data_categories: b.data_categories.clone(),
+            subjects: b.subjects,
+            consequences: b.consequences.clone(),
+            measures: b.measures.clone(),
+            confirmation_ref: b.confirmation_ref.clone(),
+        };
+        let errors = check_breach(&domain);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        let tx = self.begin().await?;
+        let i = incident::Entity::find_by_id(id)
+            .one(&tx.txn)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let sys = system::Entity::find_by_id(i.system_id)
+            .one(&tx.txn)
+            .await?
+            .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        if i.kind != "data_breach" {
+            return Err(AppError::Conflict(
+                wire::ProblemCode::IllegalTransition,
+                format!("incident {id} is not a personal-data breach"),
+            ));
+        }
+        let before = breach_view(&i);
+        let mut am: incident::ActiveModel = i.into();
+        am.breach_description = Set(b.description.clone());
+        am.breach_data_categories = Set(b.data_categories.clone());
+        am.breach_subjects = Set(b.subjects);
+        am.breach_consequences = Set(b.consequences.clone());
+        am.breach_measures = Set(b.measures.clone());
+        am.breach_confirmation_ref = Set(b.confirmation_ref.clone());
+        let i = am.update(&tx.txn).await?;
+        tx.audit(event(
+            Some(who),
+            "incident.breach",
+            "incident",
+            id,
+            Some(sys.id),
+            Some(serde_json::json!(before)),
+            Some(serde_json::json!(b)),
+        ))
+        .await?;
+        let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// What the printable notice of a personal-data breach to A05 shows (Decree 356/2025, Form
+    /// 08): the incident with its breach record, its system and the system's owner.
+    pub async fn breach_notice(&self, who: &Principal, id: i64) -> AppResult<BreachNotice> {
+        let i = incident::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let sys = system::Entity::find_by_id(i.system_id)
+            .one(&self.db)
+            .await?
+            .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
+            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let owner = changegate_store::entity::organisation::Entity::find_by_id(sys.owner_org_id)
+            .one(&self.db)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        Ok(BreachNotice {
+            incident: self.incident_view(&i, &sys.code).await?,
+            system_name: sys.name,
+            owner_org_name: owner,
+        })
     }
 
     /// Reports an incident (owners of the system's organisation, reviewers, auditors).

@@ -5,6 +5,7 @@
 //! It must not know HTTP. It returns the wire views of `changegate-api` so that the server's
 //! handlers stay thin. Errors are [`AppError`]; `anyhow` is not used here.
 
+pub mod assessments;
 pub mod audit;
 pub mod backup;
 pub mod changes;
@@ -108,6 +109,9 @@ impl From<Refusal> for AppError {
             }
             Refusal::WrongState(_) => {
                 AppError::Conflict(wire::ProblemCode::IllegalTransition, r.to_string())
+            }
+            Refusal::ExternalAssessmentRequired(_) => {
+                AppError::Conflict(wire::ProblemCode::ExternalAssessmentRequired, r.to_string())
             }
             Refusal::AlreadySigned => {
                 AppError::Conflict(wire::ProblemCode::AlreadySigned, r.to_string())

@@ -227,6 +227,8 @@ pub struct Report {
     pub date: Option<DateTime<Utc>>,
     /// The findings and conditions raised in that round, tracked to closure, with their due dates.
     pub remediations: Vec<wire::Remediation>,
+    /// The full name of who filed the change.
+    pub filed_by_name: String,
 }
 
 /// One checklist item of the report.
@@ -814,6 +816,12 @@ impl App {
                 .await?;
             self.remediation_views(&self.db, rows).await?
         };
+        let filed_by_name = user::Entity::find()
+            .filter(user::Column::Username.eq(change.filed_by.as_str()))
+            .one(&self.db)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_else(|| change.filed_by.clone());
         Ok(Report {
             date: sign_offs.iter().map(|s| s.at).max(),
             change,
@@ -824,6 +832,7 @@ impl App {
             items,
             outcome,
             remediations: raised,
+            filed_by_name,
         })
     }
 

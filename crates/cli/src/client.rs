@@ -185,6 +185,7 @@ pub async fn request(a: RequestArgs) -> anyhow::Result<()> {
             components: vec![],
             git,
             remediates_incident: a.remediates_incident,
+            major_change: vec![],
         })
         .await
         .context("filing the change request")?;

@@ -449,6 +449,30 @@ impl Client {
             .await
     }
 
+    /// `PUT /api/v1/incidents/{id}/breach`.
+    pub async fn record_breach(&self, id: i64, b: &BreachRecord) -> Result<Incident, ClientError> {
+        self.send(
+            Method::PUT,
+            &format!("/api/v1/incidents/{id}/breach"),
+            &[],
+            Some(b),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/change-requests/{id}/external-assessment`.
+    pub async fn record_external_assessment(
+        &self,
+        id: i64,
+        n: &NewExternalAssessment,
+    ) -> Result<ChangeRequest, ClientError> {
+        self.post(
+            &format!("/api/v1/change-requests/{id}/external-assessment"),
+            n,
+        )
+        .await
+    }
+
     /// `POST .../revoke`.
     pub async fn revoke(&self, id: i64, reason: &str) -> Result<ChangeRequest, ClientError> {
         self.act(id, "revoke", serde_json::json!({ "reason": reason }))

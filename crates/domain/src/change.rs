@@ -9,7 +9,7 @@
 use crate::ids::SecurityLevel;
 use crate::policy::PolicyPack;
 use crate::roles::{OrgKind, Role};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -141,6 +141,20 @@ pub enum Actor {
     System,
 }
 
+str_enum!(
+    /// What makes a change a major change (Decree 331/2026, Art. 31.2.c).
+    MajorAspect, "major change" {
+        /// Its function.
+        Function = "function",
+        /// Its scope.
+        Scope = "scope",
+        /// Its architecture.
+        Architecture = "architecture",
+        /// Its technology.
+        Technology = "technology",
+    }
+);
+
 /// One checklist answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -234,6 +248,12 @@ pub struct ChangeRequest {
     /// For an emergency change, set at its first submission: until when it may deploy without
     /// sign-off (break-glass); its retroactive evaluation must pass by then.
     pub emergency_until: Option<DateTime<Utc>>,
+    /// What makes it a major change (empty: not one).
+    pub major_change: BTreeSet<MajorAspect>,
+    /// The day of its external assessment, once recorded (Decree 331/2026, Art. 31.2.c).
+    pub external_assessment: Option<NaiveDate>,
+    /// The system is connected to the population database.
+    pub population_db: bool,
 }
 
 /// What can be done to a change request.
@@ -317,6 +337,9 @@ pub enum Refusal {
     /// Something other than a change request is not in a state where this can happen.
     #[error("{0}")]
     WrongState(String),
+    /// A major change's external assessment is not recorded yet.
+    #[error("{0}")]
+    ExternalAssessmentRequired(String),
     /// This reviewer already signed off in this round.
     #[error("this reviewer has already signed off this change request")]
     AlreadySigned,
@@ -474,6 +497,67 @@ pub fn check_sign_off(s: &SignOff, pack: &PolicyPack) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Decree 331/2026 rules on a sign-off, as the pack sets them: a major change passes only once
+/// its external assessment is recorded (Art. 31.2.c), and a change of a population-database
+/// system says whether the owner's risk assessment was updated (Art. 10.2): pass or fail, not n/a.
+pub fn check_assessments(
+    cr: &ChangeRequest,
+    s: &SignOff,
+    pack: &PolicyPack,
+) -> Result<(), Refusal> {
+    if pack.changes.major_change_external_assessment
+        && !cr.major_change.is_empty()
+        && cr.external_assessment.is_none()
+        && s.conclusion == Conclusion::Pass
+    {
+        let aspects: Vec<&str> = cr.major_change.iter().map(|a| a.as_str()).collect();
+        return Err(Refusal::ExternalAssessmentRequired(format!(
+            "a major change ({}) passes only after its external assessment is recorded",
+            aspects.join(", ")
+        )));
+    }
+    if cr.population_db
+        && let Some(item) = &pack.changes.risk_assessment_item
+        && s.checklist
+            .iter()
+            .any(|r| &r.item == item && r.result == CheckResult::Na)
+    {
+        return Err(invalid(
+            "checklist",
+            format!(
+                "item {item:?}: a change of a population-database system says whether the owner's risk assessment was updated (pass or fail, not na)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the record of an external assessment: made on or before `today` and, when the change
+/// was already signed off, on or before that sign-off.
+pub fn check_external_assessment(
+    assessed_on: NaiveDate,
+    today: NaiveDate,
+    signed_off_on: Option<NaiveDate>,
+) -> Result<(), Refusal> {
+    if assessed_on > today {
+        return Err(invalid(
+            "assessed_on",
+            format!("{assessed_on} is in the future"),
+        ));
+    }
+    if let Some(d) = signed_off_on
+        && assessed_on > d
+    {
+        return Err(invalid(
+            "assessed_on",
+            format!(
+                "{assessed_on} is after the sign-off ({d}): an assessment the sign-off relied on came before it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks findings: text, at most 200, and an item that is one of the pack's checklist.
 pub fn check_findings(findings: &[Finding], pack: &PolicyPack) -> Result<(), Refusal> {
     if findings.len() > 200 {
@@ -569,6 +653,7 @@ pub fn apply(
                 return Err(Refusal::AlreadySigned);
             }
             check_sign_off(s, pack)?;
+            check_assessments(cr, s, pack)?;
             next.signoffs.push(SignOffRecord {
                 reviewer: p.id,
                 conclusion: s.conclusion,
@@ -674,6 +759,79 @@ mod tests {
             approved_at: None,
             valid_until: None,
             emergency_until: None,
+            major_change: BTreeSet::new(),
+            external_assessment: None,
+            population_db: true,
+        }
+    }
+
+    #[test]
+    fn a_major_change_passes_only_after_its_external_assessment() {
+        let p = pack();
+        let mut cr = new_cr(3, 1);
+        cr.major_change = BTreeSet::from([MajorAspect::Architecture]);
+        let cr = run(&cr, 1, Command::Submit).unwrap_or_else(|e| panic!("{e}"));
+        let pass = Command::SignOff(full_sign_off(&p, Conclusion::Pass));
+        assert!(matches!(
+            run(&cr, 4, pass.clone()),
+            Err(Refusal::ExternalAssessmentRequired(_))
+        ));
+        // PA05 may still reject it.
+        let fail = Command::SignOff(full_sign_off(&p, Conclusion::Fail));
+        assert_eq!(
+            run(&cr, 4, fail).map(|c| c.state).ok(),
+            Some(CrState::Rejected)
+        );
+        let assessed = ChangeRequest {
+            external_assessment: NaiveDate::from_ymd_opt(2026, 11, 30),
+            ..cr.clone()
+        };
+        assert_eq!(
+            run(&assessed, 4, pass).map(|c| c.state).ok(),
+            Some(CrState::Approved)
+        );
+    }
+
+    #[test]
+    fn a_population_database_change_answers_the_risk_assessment_item() {
+        let p = pack();
+        let cr = run(&new_cr(3, 1), 1, Command::Submit).unwrap_or_else(|e| panic!("{e}"));
+        let mut s = full_sign_off(&p, Conclusion::Pass);
+        for r in &mut s.checklist {
+            if r.item == "risk-assessed" {
+                r.result = CheckResult::Na;
+            }
+        }
+        match run(&cr, 4, Command::SignOff(s.clone())) {
+            Err(Refusal::Invalid { message, .. }) => assert!(message.contains("risk-assessed")),
+            other => panic!("{other:?}"),
+        }
+        let other_system = ChangeRequest {
+            population_db: false,
+            ..cr
+        };
+        assert!(run(&other_system, 4, Command::SignOff(s)).is_ok());
+    }
+
+    #[test]
+    fn an_external_assessment_after_the_sign_off_or_in_the_future_is_refused() {
+        let d = |day| NaiveDate::from_ymd_opt(2026, 12, day).unwrap_or_default();
+        assert!(check_external_assessment(d(1), d(2), None).is_ok());
+        assert!(check_external_assessment(d(3), d(2), None).is_err());
+        assert!(check_external_assessment(d(2), d(5), Some(d(2))).is_ok());
+        assert!(check_external_assessment(d(3), d(5), Some(d(2))).is_err());
+    }
+
+    proptest! {
+        /// Whatever the dates, an accepted assessment is never after today nor after the sign-off.
+        #[test]
+        fn an_accepted_external_assessment_is_never_after_today_or_the_sign_off(
+            a in 0i64..800, t in 0i64..800, s in proptest::option::of(0i64..800),
+        ) {
+            let base = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default();
+            let day = |n: i64| base + Duration::days(n);
+            let ok = check_external_assessment(day(a), day(t), s.map(day)).is_ok();
+            prop_assert_eq!(ok, a <= t && s.is_none_or(|s| a <= s));
         }
     }
 

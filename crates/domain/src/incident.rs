@@ -116,6 +116,51 @@ pub fn check_detected(
     Ok(())
 }
 
+/// The fields of Decree 356/2025's notice of a personal-data breach that changegate knows, and
+/// the reference of the confirmation record (*biên bản xác nhận*) drawn up about it. Each is
+/// optional until the notice is sent; texts are kept exactly as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreachRecord {
+    /// What happened.
+    pub description: Option<String>,
+    /// The categories of personal data concerned.
+    pub data_categories: Option<String>,
+    /// About how many data subjects.
+    pub subjects: Option<i64>,
+    /// The likely consequences.
+    pub consequences: Option<String>,
+    /// The measures taken.
+    pub measures: Option<String>,
+    /// The confirmation record's number or reference.
+    pub confirmation_ref: Option<String>,
+}
+
+/// Checks a breach record, naming each bad field: texts of at most 4000 characters (the
+/// reference 200) without control characters but line breaks, a number of subjects from 0.
+pub fn check_breach(b: &BreachRecord) -> Vec<(String, String)> {
+    let mut errors = vec![];
+    for (field, v, max) in [
+        ("description", &b.description, 4000),
+        ("data_categories", &b.data_categories, 4000),
+        ("consequences", &b.consequences, 4000),
+        ("measures", &b.measures, 4000),
+        ("confirmation_ref", &b.confirmation_ref, 200),
+    ] {
+        if let Some(v) = v
+            && let Err(e) = crate::change::check_text(field, v, max, false)
+        {
+            errors.push((format!("breach.{field}"), e.to_string()));
+        }
+    }
+    if b.subjects.is_some_and(|n| n < 0) {
+        errors.push((
+            "breach.subjects".into(),
+            "the number of data subjects is 0 or more".into(),
+        ));
+    }
+    errors
+}
+
 impl fmt::Display for Deadline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} by {}", self.kind, self.due.to_rfc3339())
@@ -165,6 +210,23 @@ mod tests {
         let d = deadlines(&low, &pack());
         assert_eq!(due(&d, NoticeKind::Initial), None);
         assert_eq!(due(&d, NoticeKind::A05), None);
+    }
+
+    #[test]
+    fn a_breach_record_names_each_bad_field() {
+        let ok = BreachRecord {
+            description: Some("Lộ dữ liệu\ntra cứu".into()),
+            subjects: Some(0),
+            ..BreachRecord::default()
+        };
+        assert!(check_breach(&ok).is_empty());
+        let bad = BreachRecord {
+            subjects: Some(-1),
+            confirmation_ref: Some("x".repeat(201)),
+            ..BreachRecord::default()
+        };
+        let fields: Vec<String> = check_breach(&bad).into_iter().map(|e| e.0).collect();
+        assert_eq!(fields, ["breach.confirmation_ref", "breach.subjects"]);
     }
 
     #[test]

@@ -21,13 +21,13 @@ pub mod roles;
 
 pub use change::{
     Actor, ChangeKind, ChangeRequest, CheckResult, Command, Conclusion, Condition, CrState, Effect,
-    Finding, ItemResult, Refusal, Severity, SignOff, SignOffRecord,
+    Finding, ItemResult, MajorAspect, Refusal, Severity, SignOff, SignOffRecord,
 };
 pub use gate::{CandidateChange, Decision, GateQuery, Reason, ReasonCode, SystemFacts};
 pub use ids::{
     ArtifactDigest, Code, CommitId, EnvName, ParseError, SecurityLevel, Subject, TreeId, Username,
 };
-pub use policy::{PolicyError, PolicyPack};
+pub use policy::{PackRef, PolicyError, PolicyPack};
 pub use roles::{
     Account, AccountChange, AccountRefusal, AccountStatus, OrgKind, Role, check_account_change,
 };

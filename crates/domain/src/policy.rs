@@ -65,6 +65,10 @@ struct RawPack {
     observations: Observations,
     #[serde(default)]
     remediation: Remediation,
+    #[serde(default)]
+    changes: Changes,
+    #[serde(default)]
+    legal: Legal,
     levels: BTreeMap<String, toml::Spanned<LevelRule>>,
     checklist: Vec<toml::Spanned<ChecklistItem>>,
 }
@@ -81,6 +85,15 @@ pub struct PackMeta {
     pub name_vi: String,
     /// English name.
     pub name_en: String,
+}
+
+/// The pack a decision was made under: its id and version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PackRef {
+    /// Pack id.
+    pub id: String,
+    /// Pack version.
+    pub version: u32,
 }
 
 /// How long an approval lasts.
@@ -249,6 +262,51 @@ impl Default for Remediation {
     }
 }
 
+/// Decree 331/2026 rules on changes (`[changes]`); a pack without the table (version 1) asks
+/// for neither.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Changes {
+    /// Art. 31.2.c: a major change of function, scope, architecture or technology is assessed by
+    /// a licensed or designated external organisation before it is signed off.
+    #[serde(default)]
+    pub major_change_external_assessment: bool,
+    /// Art. 10.2: the checklist item that records whether the owner's risk assessment was
+    /// updated; a change of a population-database system answers it pass or fail, never n/a.
+    #[serde(default)]
+    pub risk_assessment_item: Option<String>,
+}
+
+/// The legal texts a pack encodes (`[legal]`), shown on the "about the rules" page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Legal {
+    /// The texts, in the order shown.
+    #[serde(default)]
+    pub texts: Vec<LegalText>,
+}
+
+/// One legal text and what the pack takes from it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LegalText {
+    /// Stable id (`decree-331-2026`).
+    pub id: String,
+    /// Its number and name, in Vietnamese (`Nghị định số 331/2026/NĐ-CP …`).
+    pub title_vi: String,
+    /// The same in English.
+    pub title_en: String,
+    /// The articles the pack relies on (`Điều 10.2, 31.2.c, 31.2.d`).
+    #[serde(default)]
+    pub articles: String,
+    /// When it came into force (`2026-08-19`).
+    pub in_force: chrono::NaiveDate,
+    /// What the pack encodes from it, in Vietnamese.
+    pub encodes_vi: String,
+    /// The same in English.
+    pub encodes_en: String,
+}
+
 /// A validated policy pack.
 #[derive(Debug, Clone)]
 pub struct PolicyPack {
@@ -270,6 +328,10 @@ pub struct PolicyPack {
     pub observations: Observations,
     /// Findings and conditions: due dates, reminders, what closes the gate.
     pub remediation: Remediation,
+    /// Major changes and risk assessments.
+    pub changes: Changes,
+    /// The legal texts it encodes.
+    pub legal: Legal,
     levels: [LevelRule; 5],
     /// The checklist, in order.
     pub checklist: Vec<ChecklistItem>,
@@ -433,6 +495,31 @@ impl PolicyPack {
         if checklist.is_empty() {
             return Err(err("checklist: at least one item is needed".into()));
         }
+        if let Some(item) = &raw.changes.risk_assessment_item
+            && !checklist.iter().any(|i| &i.id == item)
+        {
+            return Err(err(format!(
+                "changes.risk_assessment_item: {item:?} is not an item of the checklist"
+            )));
+        }
+        let mut ids = BTreeSet::new();
+        for t in &raw.legal.texts {
+            if t.id.trim().is_empty() || !ids.insert(t.id.as_str()) {
+                return Err(err(format!(
+                    "legal.texts: the id {:?} is blank or given twice",
+                    t.id
+                )));
+            }
+            if [&t.title_vi, &t.title_en, &t.encodes_vi, &t.encodes_en]
+                .iter()
+                .any(|x| x.trim().is_empty())
+            {
+                return Err(err(format!(
+                    "legal.texts {:?}: title_vi, title_en, encodes_vi and encodes_en are needed",
+                    t.id
+                )));
+            }
+        }
         Ok(Self {
             meta: raw.pack,
             approval: raw.approval,
@@ -443,6 +530,8 @@ impl PolicyPack {
             incidents: raw.incidents,
             observations: raw.observations,
             remediation: raw.remediation,
+            changes: raw.changes,
+            legal: raw.legal,
             levels,
             checklist,
         })
@@ -457,6 +546,14 @@ impl PolicyPack {
     pub fn requires_evaluation(&self, kind: ChangeKind) -> bool {
         // A re-review is an evaluation: no pack can make it pass by itself.
         kind == ChangeKind::ReReview || self.evaluation.required_for.contains(&kind)
+    }
+
+    /// The pack's id and version, as every decision records them.
+    pub fn pack_ref(&self) -> PackRef {
+        PackRef {
+            id: self.meta.id.clone(),
+            version: self.meta.version,
+        }
     }
 
     /// The checklist item with this id.
@@ -497,6 +594,55 @@ pub(crate) mod tests {
             6
         );
         assert_eq!(pack.approval.validity_days, 30);
+    }
+
+    #[test]
+    fn version_2_encodes_the_2026_texts_and_keeps_circular_46_as_the_trigger() {
+        let pack = PolicyPack::parse("population-db.toml", PACK).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pack.meta.version, 2);
+        let ids: Vec<&str> = pack.legal.texts.iter().map(|t| t.id.as_str()).collect();
+        for id in [
+            "circular-46-2022",
+            "law-116-2025",
+            "decree-331-2026",
+            "decree-356-2025",
+        ] {
+            assert!(ids.contains(&id), "{id} missing from {ids:?}");
+        }
+        assert!(!ids.contains(&"decree-85-2016") && !ids.contains(&"decree-13-2023"));
+        assert!(!PACK.contains("Decree 85/2016,") && !PACK.contains("Decree 13/2023 Art"));
+        assert!(pack.changes.major_change_external_assessment);
+        assert_eq!(
+            pack.changes.risk_assessment_item.as_deref(),
+            Some("risk-assessed")
+        );
+        assert!(pack.item("risk-assessed").is_some());
+    }
+
+    #[test]
+    fn a_version_1_pack_without_the_new_tables_still_parses() {
+        let start = PACK.find("[changes]").unwrap_or(0);
+        let end = PACK.find("[observations]").unwrap_or(0);
+        let v1 =
+            format!("{}{}", &PACK[..start], &PACK[end..]).replace("version = 2", "version = 1");
+        let pack = PolicyPack::parse("v1.toml", &v1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pack.pack_ref().version, 1);
+        assert!(!pack.changes.major_change_external_assessment);
+        assert!(pack.legal.texts.is_empty());
+    }
+
+    #[test]
+    fn a_risk_assessment_item_missing_from_the_checklist_is_refused() {
+        let bad = PACK.replacen(
+            "risk_assessment_item = \"risk-assessed\"",
+            "risk_assessment_item = \"risk-assesed\"",
+            1,
+        );
+        let e = PolicyPack::parse("p.toml", &bad)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("changes.risk_assessment_item"), "{e}");
     }
 
     #[test]

@@ -69,6 +69,30 @@ pub struct Config {
     /// `[web]`: how the web pages name things (issue 17).
     #[serde(default)]
     pub web: WebConfig,
+    /// `[documents]`: who issues the printed documents (the evaluation record) and where.
+    #[serde(default)]
+    pub documents: DocumentsConfig,
+}
+
+/// `[documents]`: the issuing body, unit and place printed on official documents (the
+/// evaluation record, biên bản). An empty value prints a dotted line to fill in by hand; names
+/// of organisations are data, never code.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    /// The province in the place-and-date line (`Lâm Đồng`).
+    pub province: String,
+    /// The issuing body, over the unit in the letterhead (`CÔNG AN TỈNH LÂM ĐỒNG`).
+    pub issuing_body: String,
+    /// The unit that issues the record (`PHÒNG AN NINH MẠNG VÀ PHÒNG, CHỐNG TỘI PHẠM SỬ DỤNG
+    /// CÔNG NGHỆ CAO`).
+    pub unit: String,
+    /// The unit's abbreviation in the document number, `Số: 12/BB-<unit_abbrev>` (`PA05`).
+    pub unit_abbrev: String,
+    /// The title of the unit's head over the signature (`TRƯỞNG PHÒNG`).
+    pub head_title: String,
+    /// The head's full name under the signature; empty: written by hand.
+    pub head_name: String,
 }
 
 /// `[web]`: how the web pages name things.
@@ -206,6 +230,7 @@ impl Default for Config {
             server: Default::default(),
             backup: BackupConfig::default(),
             web: WebConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }

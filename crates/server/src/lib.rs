@@ -59,6 +59,8 @@ pub struct Edge {
     pub trusted_proxies: Vec<IpNet>,
     /// Display names of environments on Vietnamese pages (`[web] environment_names`).
     pub environment_names: std::collections::BTreeMap<String, String>,
+    /// Who issues the printed documents, and where.
+    pub documents: config::DocumentsConfig,
 }
 
 impl AppState {
@@ -188,6 +190,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
         behind_tls: cfg.behind_tls,
         trusted_proxies,
         environment_names: cfg.web.environment_names.clone(),
+        documents: cfg.documents.clone(),
     };
     Ok(Server {
         state: AppState::new(app.clone(), edge),

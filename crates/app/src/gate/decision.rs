@@ -172,6 +172,7 @@ impl App {
                 nonce: p.nonce.clone(),
                 valid_until: d.valid_until.unwrap_or(issued_at),
                 keyid: self.signer.keyid.clone(),
+                pack: Some(self.pack_ref()),
             },
         };
         // An asker's nonce makes each request its own statement: signed for it alone, never

@@ -156,6 +156,7 @@ mod tests {
                 nonce: None,
                 valid_until: at,
                 keyid: s.keyid.clone(),
+                pack: None,
             },
         };
         let t0 = Utc::now();

@@ -22,6 +22,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(request_changes))
         .routes(routes!(revoke))
         .routes(routes!(sign_off))
+        .routes(routes!(external_assessment))
 }
 
 /// Filters of the list.
@@ -156,6 +157,23 @@ async fn revoke(
     Ok(axum::Json(
         app.act_on_change(Some(&who), id, Command::Revoke { reason: r.reason })
             .await?,
+    ))
+}
+
+/// Records the external assessment of a major change (Decree 331/2026 Art. 31.2.c; the owner of
+/// its system's organisation or a PA05 reviewer): the organisation, its licence or designation,
+/// the report's reference and the day, not in the future nor after the change's sign-off. A
+/// major change passes its sign-off only once this is recorded. Recorded once.
+#[utoipa::path(post, path = "/api/v1/change-requests/{id}/external-assessment", tag = "change requests", params(("id" = i64, Path, example = 2)), request_body(content = NewExternalAssessment, example = super::examples::external_assessment),
+    responses((status = 200, body = ChangeRequest), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn external_assessment(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(n): Json<NewExternalAssessment>,
+) -> Answer {
+    Ok(axum::Json(
+        app.record_external_assessment(&who, id, n).await?,
     ))
 }
 

@@ -188,3 +188,25 @@ pub(crate) fn edit_user() -> Value {
 pub(crate) fn deactivation() -> Value {
     json!({ "reason": "Nghỉ việc từ 01/12/2026 (Quyết định số 123/QĐ-STNMT)" })
 }
+
+/// The external assessment of a major change.
+pub(crate) fn external_assessment() -> Value {
+    json!({
+        "organisation": "Trung tâm Giám sát an toàn không gian mạng quốc gia",
+        "licence": "Giấy phép kinh doanh sản phẩm, dịch vụ an toàn thông tin mạng số 12/GP-BTTTT",
+        "report_ref": "Báo cáo đánh giá số 45/BC-NCSC",
+        "assessed_on": "2026-11-28"
+    })
+}
+
+/// A personal-data breach's notice fields (Decree 356/2025).
+pub(crate) fn breach_record() -> Value {
+    json!({
+        "description": "Tài khoản cán bộ bị lộ mật khẩu, bị dùng để tra cứu hàng loạt thông tin công dân",
+        "data_categories": "Họ tên, ngày sinh, số định danh cá nhân, nơi thường trú",
+        "subjects": 1200,
+        "consequences": "Nguy cơ lộ lọt thông tin cá nhân của công dân",
+        "measures": "Khóa tài khoản, đổi mật khẩu, chặn địa chỉ IP truy cập bất thường",
+        "confirmation_ref": "Biên bản xác nhận số 03/BB-STNMT"
+    })
+}

@@ -5,7 +5,9 @@ use crate::error::ApiError;
 use crate::extract::{Actor, Json, Path};
 use axum::extract::State;
 use axum::http::StatusCode;
-use changegate_api::{A05Notified, Incident, NewIncident, NewIncidentNotice, Problem};
+use changegate_api::{
+    A05Notified, BreachRecord, Incident, NewIncident, NewIncidentNotice, Problem,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -14,6 +16,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resolve))
         .routes(routes!(a05_notified))
         .routes(routes!(notice))
+        .routes(routes!(breach))
 }
 
 /// Records a notice sent about an incident (owners of the system's organisation, PA05
@@ -29,6 +32,21 @@ async fn notice(
     Json(n): Json<NewIncidentNotice>,
 ) -> Result<axum::Json<Incident>, ApiError> {
     Ok(axum::Json(app.record_incident_notice(&who, id, n).await?))
+}
+
+/// Records the fields of a personal-data breach's notice to A05 (Decree 356/2025: description,
+/// data categories, approximate number of data subjects, consequences, measures taken) and the
+/// confirmation record's reference (owners of the system's organisation, PA05 reviewers). It
+/// replaces the record before; texts are kept exactly as given.
+#[utoipa::path(put, path = "/api/v1/incidents/{id}/breach", tag = "incidents", params(("id" = i64, Path, example = 1)), request_body(content = BreachRecord, example = super::examples::breach_record),
+    responses((status = 200, body = Incident), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn breach(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+    Path(id): Path<i64>,
+    Json(b): Json<BreachRecord>,
+) -> Result<axum::Json<Incident>, ApiError> {
+    Ok(axum::Json(app.record_breach(&who, id, b).await?))
 }
 
 /// Reports an incident on a system; an open high or critical one closes the gate.

@@ -95,6 +95,8 @@ struct ChangeForm {
     tree: String,
     artifact: String,
     submit: bool,
+    /// Aspects of a major change checked on the form.
+    major_change: Vec<String>,
 }
 
 impl ChangeForm {
@@ -109,6 +111,7 @@ impl ChangeForm {
             tree: f.get("tree").trim().to_owned(),
             artifact: f.get("artifact").trim().to_owned(),
             submit: f.get("submit") == "1",
+            major_change: f.all("major_change"),
         }
     }
 
@@ -172,7 +175,8 @@ async fn edit_page(
         "change_new.html",
         minijinja::context! {
         systems => Value::from_serialize(&systems), envs => envs, kinds => KINDS,
-        f => Value::from_serialize(form), errors => errors, editing => editing },
+        f => Value::from_serialize(form), errors => errors, editing => editing,
+        majors => changegate_domain::MajorAspect::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>() },
     )
 }
 
@@ -203,6 +207,7 @@ fn form_field(app_field: &str) -> &'static str {
         (_, "digest") => "artifact",
         ("system", _) => "system",
         ("kind", _) | ("remediates_incident", _) => "kind",
+        (f, _) if f.starts_with("major_change") => "major_change",
         ("title", _) => "title",
         ("description", _) => "description",
         _ => "generic",
@@ -227,6 +232,7 @@ pub async fn file(
         components: vec![],
         git: None,
         remediates_incident: None,
+        major_change: form.major_change.clone(),
     };
     let cr = match app.file_change(s.who(), new).await {
         Ok(cr) => cr,
@@ -275,6 +281,7 @@ fn form_of(cr: &changegate_api::ChangeRequest) -> (ChangeForm, bool) {
         title: cr.title.clone(),
         description: cr.description.clone(),
         environments: cr.environments.clone(),
+        major_change: cr.major_change.clone(),
         ..Default::default()
     };
     let (mut gits, mut artifacts) = (0, 0);
@@ -342,6 +349,7 @@ pub async fn edit(
         environments: Some(form.environments.clone()),
         subjects: (simple && subjects_changed).then(|| form.subjects()),
         components: None,
+        major_change: Some(form.major_change.clone()),
     };
     if let Err(err) = app.edit_change(s.who(), id, e).await {
         return match err {

@@ -322,6 +322,17 @@ pub async fn submit(
             msg::add_key(&mut errors, s.lang, "code", "err.code_wrong");
             page(&s, StatusCode::UNPROCESSABLE_ENTITY, &cr, &form, &errors).await
         }
+        Err(AppError::Conflict(changegate_api::ProblemCode::ExternalAssessmentRequired, _)) => {
+            // Decree 331/2026 Art. 31.2.c: a major change passes only after its external
+            // assessment; the answers stay on the form.
+            msg::add_key(
+                &mut errors,
+                s.lang,
+                "conclusion",
+                "major.assessment_missing",
+            );
+            page(&s, StatusCode::CONFLICT, &cr, &form, &errors).await
+        }
         Err(AppError::Locked(until)) => {
             // The answers stay on the form; the reviewer learns when it can be sent again.
             errors.insert("code".into(), locked_message(&s, until));
@@ -371,7 +382,8 @@ pub async fn report(
     let r = app.evaluation_report(s.who(), id.id()?, round).await?;
     s.ok(
         "report.html",
-        minijinja::context! { r => Value::from_serialize(&r) },
+        minijinja::context! { r => Value::from_serialize(&r),
+        doc => Value::from_serialize(&app.edge.documents), pack_name => app.pack.meta.name_vi.clone() },
     )
 }
 

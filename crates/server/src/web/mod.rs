@@ -10,6 +10,7 @@ mod account;
 mod admin;
 mod audit;
 mod changes;
+mod documents;
 mod evaluate;
 mod export;
 mod forms;
@@ -42,6 +43,12 @@ const STYLE: &str = include_str!("../../static/style.css");
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/static/style.css", get(style))
+        .route("/static/print/{file}", get(documents::print_css))
+        .route("/about/rules", get(documents::about_rules))
+        .route(
+            "/incidents/{id}/breach-notice",
+            get(documents::breach_notice),
+        )
         .route("/lang", post(login::set_lang))
         .route("/login", get(login::form).post(login::submit))
         .route(

@@ -69,6 +69,14 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/report.html"),
     ),
     (
+        "about_rules.html",
+        include_str!("../../templates/web/about_rules.html"),
+    ),
+    (
+        "breach_notice.html",
+        include_str!("../../templates/web/breach_notice.html"),
+    ),
+    (
         "incidents.html",
         include_str!("../../templates/web/incidents.html"),
     ),
@@ -181,6 +189,25 @@ fn day(state: &State, v: Value) -> String {
     }
 }
 
+/// A time (RFC 3339) or date as day, month and year in the server's time zone, for the
+/// "ngày … tháng … năm …" line of an official document: `["02", "12", "2026"]`.
+fn ymd(state: &State, v: Value) -> Vec<String> {
+    let Some(s) = v.as_str() else {
+        return vec![];
+    };
+    let date = chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&tz_of(state)).date_naive())
+        .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d"));
+    date.map(|d| {
+        vec![
+            d.format("%d").to_string(),
+            d.format("%m").to_string(),
+            d.format("%Y").to_string(),
+        ]
+    })
+    .unwrap_or_default()
+}
+
 /// The time left until `due` (RFC 3339), or how long it is overdue, in the page's language.
 fn left(state: &State, due: Value) -> String {
     let Some(due) = due
@@ -270,6 +297,7 @@ fn environment() -> Environment<'static> {
     env.add_function("left", left);
     env.add_filter("dt", dt);
     env.add_filter("day", day);
+    env.add_filter("ymd", ymd);
     env.add_filter("urlencode", urlencode);
     env.add_filter("env_name", env_name);
     env.add_function("person", person);

@@ -1,7 +1,7 @@
 //! The `change_requests` table.
 
 use crate::types::{JsonText, Text};
-use changegate_domain::{ChangeKind, CrState};
+use changegate_domain::{ChangeKind, CrState, MajorAspect};
 use sea_orm::entity::prelude::*;
 
 /// A row of `change_requests`.
@@ -36,6 +36,12 @@ pub struct Model {
     /// Title and description normalised for search (lower case, no diacritics); kept by
     /// [`ActiveModelBehavior::before_save`].
     pub search_text: String,
+    /// What makes it a major change (Decree 331/2026 Art. 31.2.c); empty: not one.
+    pub major_change: JsonText<Vec<MajorAspect>>,
+    /// The year of its evaluation record's number (assigned when the evaluation concludes).
+    pub record_year: Option<i32>,
+    /// The evaluation record's number within that year.
+    pub record_number: Option<i32>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

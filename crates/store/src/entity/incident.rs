@@ -28,6 +28,18 @@ pub struct Model {
     /// The summary normalised for search (lower case, no diacritics); kept by
     /// [`ActiveModelBehavior::before_save`].
     pub search_text: String,
+    /// Decree 356/2025 notice of a personal-data breach: what happened.
+    pub breach_description: Option<String>,
+    /// The categories of personal data concerned.
+    pub breach_data_categories: Option<String>,
+    /// About how many data subjects.
+    pub breach_subjects: Option<i64>,
+    /// The likely consequences.
+    pub breach_consequences: Option<String>,
+    /// The measures taken.
+    pub breach_measures: Option<String>,
+    /// The confirmation record's (biên bản xác nhận) reference.
+    pub breach_confirmation_ref: Option<String>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

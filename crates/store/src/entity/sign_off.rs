@@ -19,6 +19,10 @@ pub struct Model {
     /// JSON array of conditions.
     pub conditions: String,
     pub created_at: DateTimeUtc,
+    /// The policy pack it was made under (rows written before version 2: version 1).
+    pub pack_id: String,
+    /// That pack's version.
+    pub pack_version: i32,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.
