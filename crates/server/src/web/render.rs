@@ -121,6 +121,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "confirm.html",
         include_str!("../../templates/web/confirm.html"),
     ),
+    (
         "admin_user.html",
         include_str!("../../templates/web/admin_user.html"),
     ),
