@@ -5,6 +5,7 @@
 //! It must not know HTTP. It returns the wire views of `changegate-api` so that the server's
 //! handlers stay thin. Errors are [`AppError`]; `anyhow` is not used here.
 
+pub mod annual;
 pub mod audit;
 pub mod changes;
 pub mod ci;

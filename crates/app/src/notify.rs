@@ -54,6 +54,7 @@ pub const TEMPLATES: &[(&str, [&str; 4])] = templates!(
     "remediation.reopened",
     "incident.notice_due",
     "incident.notice_overdue",
+    "annual_report.due",
 );
 
 /// The event types a webhook can subscribe to.

@@ -65,6 +65,8 @@ struct RawPack {
     observations: Observations,
     #[serde(default)]
     remediation: Remediation,
+    #[serde(default)]
+    annual_report: crate::annual::AnnualReportRules,
     levels: BTreeMap<String, toml::Spanned<LevelRule>>,
     checklist: Vec<toml::Spanned<ChecklistItem>>,
 }
@@ -270,6 +272,8 @@ pub struct PolicyPack {
     pub observations: Observations,
     /// Findings and conditions: due dates, reminders, what closes the gate.
     pub remediation: Remediation,
+    /// The annual report (Form 08): due days and reminders.
+    pub annual_report: crate::annual::AnnualReportRules,
     levels: [LevelRule; 5],
     /// The checklist, in order.
     pub checklist: Vec<ChecklistItem>,
@@ -443,6 +447,7 @@ impl PolicyPack {
             incidents: raw.incidents,
             observations: raw.observations,
             remediation: raw.remediation,
+            annual_report: raw.annual_report,
             levels,
             checklist,
         })
@@ -456,7 +461,8 @@ impl PolicyPack {
     /// Whether a change of this kind needs an evaluation before it deploys.
     pub fn requires_evaluation(&self, kind: ChangeKind) -> bool {
         // A re-review is an evaluation: no pack can make it pass by itself.
-        kind == ChangeKind::ReReview || self.evaluation.required_for.contains(&kind)
+        matches!(kind, ChangeKind::ReReview | ChangeKind::Reclassification)
+            || self.evaluation.required_for.contains(&kind)
     }
 
     /// The checklist item with this id.

@@ -62,6 +62,18 @@ pub struct Config {
     /// deadline (issue 16).
     #[serde(default)]
     pub server: crate::conn::ServerConfig,
+    /// `[documents]`: what official documents print (the annual report's place line).
+    #[serde(default)]
+    pub documents: DocumentsConfig,
+}
+
+/// `[documents]`: what the official documents changegate prints need to know.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentsConfig {
+    /// The province, as it is written in a document's place and date line
+    /// (`Lâm Đồng, ngày … tháng … năm …`).
+    pub province: String,
 }
 
 /// `[audit]`: signed checkpoints of the audit log.
@@ -163,6 +175,7 @@ impl Default for Config {
             tls: None,
             audit: AuditConfig::default(),
             server: Default::default(),
+            documents: Default::default(),
         }
     }
 }

@@ -101,6 +101,24 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "admin_signals.html",
         include_str!("../../templates/web/admin_signals.html"),
     ),
+    // --- annual-report ---
+    (
+        "annual_report.html",
+        include_str!("../../templates/web/annual_report.html"),
+    ),
+    ("annual.html", include_str!("../../templates/web/annual.html")),
+    (
+        "level_record.html",
+        include_str!("../../templates/web/level_record.html"),
+    ),
+    (
+        "organisations.html",
+        include_str!("../../templates/web/organisations.html"),
+    ),
+    (
+        "organisation.html",
+        include_str!("../../templates/web/organisation.html"),
+    ),
 ];
 
 fn lang_of(state: &State) -> Lang {

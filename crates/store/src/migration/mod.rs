@@ -14,6 +14,7 @@ mod m20261202_000012_audit_checkpoints;
 mod m20261202_000013_remediations;
 mod m20261202_000014_search;
 mod m20261202_000015_incident_clocks;
+mod m20261202_000017_annual_report;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000013_remediations::Migration),
             Box::new(m20261202_000014_search::Migration),
             Box::new(m20261202_000015_incident_clocks::Migration),
+            Box::new(m20261202_000017_annual_report::Migration),
         ]
     }
 }
