@@ -510,6 +510,10 @@ mod tests {
         assert!(report_reminders(&rules, day(2026, 12, 1)).is_empty());
         assert_eq!(
             report_reminders(&rules, day(2026, 12, 12)),
+            vec![(ReportDue::UnitsToOwner, day(2026, 12, 20), 10)]
+        );
+        assert_eq!(
+            report_reminders(&rules, day(2026, 12, 16)),
             vec![
                 (ReportDue::UnitsToOwner, day(2026, 12, 20), 10),
                 (ReportDue::OwnerToMinistry, day(2026, 12, 25), 10)
