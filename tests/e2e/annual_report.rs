@@ -95,7 +95,12 @@ async fn the_level_record_is_kept_checked_and_audited_and_only_the_owner_or_an_a
 
     // Another organisation's owner does not find it; an auditor may not write.
     assert_eq!(
-        problem(w.other_owner.put_level_record("TTHC", &approved_record()).await).status,
+        problem(
+            w.other_owner
+                .put_level_record("TTHC", &approved_record())
+                .await
+        )
+        .status,
         404
     );
     assert_eq!(
@@ -144,7 +149,12 @@ async fn the_level_record_is_kept_checked_and_audited_and_only_the_owner_or_an_a
         Some(approved_record())
     );
     assert_eq!(
-        problem(t.admin.put_level_record("KHONG-CO", &approved_record()).await).status,
+        problem(
+            t.admin
+                .put_level_record("KHONG-CO", &approved_record())
+                .await
+        )
+        .status,
         404
     );
 
@@ -188,9 +198,14 @@ async fn re_levelling_is_recorded_with_its_decision_and_opens_a_reclassification
     assert_eq!(ev[0].actor, "quan.tri");
 
     // A reclassification change is waiting for PA05, in its queue.
-    let id = r.change_request.expect("a population-database system opens one");
+    let id = r
+        .change_request
+        .expect("a population-database system opens one");
     let cr = ok(w.reviewer.client().change(id).await);
-    assert_eq!((cr.kind.as_str(), cr.state.as_str()), ("reclassification", "submitted"));
+    assert_eq!(
+        (cr.kind.as_str(), cr.state.as_str()),
+        ("reclassification", "submitted")
+    );
     assert!(cr.title.contains("88/QĐ-UBND"), "{}", cr.title);
     let queue = ok(w
         .reviewer
@@ -222,7 +237,11 @@ async fn re_levelling_is_recorded_with_its_decision_and_opens_a_reclassification
         )
         .await);
     assert_eq!(r.system.level, 2);
-    assert!(r.system.warnings[0].contains("level 3"), "{:?}", r.system.warnings);
+    assert!(
+        r.system.warnings[0].contains("level 3"),
+        "{:?}",
+        r.system.warnings
+    );
 
     // Bad input: nothing changes.
     let before = t.audit_seq().await;
@@ -285,10 +304,8 @@ async fn a_pack_that_refuses_levels_below_the_minimum_refuses_the_re_levelling()
     let pack = dir.path().join("pack.toml");
     std::fs::write(
         &pack,
-        changegate_app::DEFAULT_PACK.replace(
-            "below_min_level = \"warn\"",
-            "below_min_level = \"refuse\"",
-        ),
+        changegate_app::DEFAULT_PACK
+            .replace("below_min_level = \"warn\"", "below_min_level = \"refuse\""),
     )
     .unwrap();
     let t = spawn_app_with(|c| c.policy_pack = Some(pack.clone())).await;
@@ -350,7 +367,12 @@ async fn organisations_show_their_form_08_details_and_only_an_admin_edits_them()
     let p = problem(t.admin.edit_organisation("PA05", &stnmt_details()).await);
     assert_eq!(fields(&p), ["security_unit"], "{p:?}");
     assert_eq!(
-        problem(t.admin.edit_organisation("KHONG-CO", &stnmt_details()).await).status,
+        problem(
+            t.admin
+                .edit_organisation("KHONG-CO", &stnmt_details())
+                .await
+        )
+        .status,
         404
     );
     assert_eq!(t.audit_seq().await, before);
@@ -366,7 +388,11 @@ async fn seeded(t: &TestApp) -> World {
     ok(w.owner.put_level_record("TTHC", &approved_record()).await);
     t.approved(
         &w,
-        &change("TTHC", &["production"], vec![git(&random_oid(), &random_oid())]),
+        &change(
+            "TTHC",
+            &["production"],
+            vec![git(&random_oid(), &random_oid())],
+        ),
     )
     .await;
     ok(t.admin
@@ -394,7 +420,10 @@ async fn seeded(t: &TestApp) -> World {
         text: "Tài khoản quản trị dùng mật khẩu mặc định".into(),
         item: Some(cr.checklist[0].item.clone()),
     }];
-    assert_eq!(ok(w.reviewer.sign_off(cr.id, &fail).await).state, "rejected");
+    assert_eq!(
+        ok(w.reviewer.sign_off(cr.id, &fail).await).state,
+        "rejected"
+    );
 
     // HO-TICH: taken on with an evaluation 355 days ago, so its yearly re-review is due in 10
     // days and the sweep opens it; PA05 passes it.
@@ -418,7 +447,11 @@ async fn seeded(t: &TestApp) -> World {
     rec.rules_decision = None;
     ok(w.owner.put_level_record("HO-TICH", &rec).await);
     t.app.review_sweep(Utc::now()).await.unwrap();
-    let rr = ok(w.reviewer.client().changes(Some("HO-TICH"), Some("submitted")).await);
+    let rr = ok(w
+        .reviewer
+        .client()
+        .changes(Some("HO-TICH"), Some("submitted"))
+        .await);
     let rr = ok(w.reviewer.client().change(rr.items[0].id).await);
     assert_eq!(rr.kind, "re_review");
     assert_eq!(
@@ -500,8 +533,14 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
     assert_eq!(dat.owner_name, "Sở Tài nguyên và Môi trường");
     assert_eq!(dat.operating_unit, "Trung tâm Công nghệ thông tin");
     assert_eq!(dat.proposed_level, Some(4));
-    assert_eq!(dat.approval_status.as_deref(), Some("submitted_for_appraisal"));
-    assert_eq!((dat.approval_decision.as_ref(), dat.rules_decision.as_ref()), (None, None));
+    assert_eq!(
+        dat.approval_status.as_deref(),
+        Some("submitted_for_appraisal")
+    );
+    assert_eq!(
+        (dat.approval_decision.as_ref(), dat.rules_decision.as_ref()),
+        (None, None)
+    );
     assert_eq!(dat.expected_approval_date, Some(day(2027, 3, 31)));
     assert_eq!(dat.plan_deployment.as_deref(), Some("not_deployed"));
     assert_eq!(dat.plan_expected_date, Some(day(2027, 12, 31)));
@@ -522,7 +561,11 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
 
     // Beyond the form.
     let act = &r.activity;
-    assert_eq!((act.evaluations, act.passed, act.failed), (3, 2, 1), "{act:?}");
+    assert_eq!(
+        (act.evaluations, act.passed, act.failed),
+        (3, 2, 1),
+        "{act:?}"
+    );
     let kinds: Vec<(&str, u32)> = act
         .changes_evaluated
         .iter()
@@ -531,7 +574,12 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
     assert_eq!(kinds, [("re_review", 1), ("software", 2)]);
     let high = act.incidents.iter().find(|c| c.severity == "high").unwrap();
     assert_eq!(
-        (high.incidents, high.notices_due, high.notices_on_time, high.notices_late),
+        (
+            high.incidents,
+            high.notices_due,
+            high.notices_on_time,
+            high.notices_late
+        ),
         (1, 2, 1, 0)
     );
     assert!(
@@ -541,7 +589,11 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
             .all(|c| c.incidents == 0)
     );
     assert_eq!(
-        (act.remediation_open, act.remediation_closed, act.remediation_overdue),
+        (
+            act.remediation_open,
+            act.remediation_closed,
+            act.remediation_overdue
+        ),
         (1, 0, 0)
     );
 
@@ -549,7 +601,10 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
     let all = ok(w.reviewer.client().annual_report(year, None).await);
     assert!(all.organisation.is_none());
     assert_eq!(
-        all.owners.iter().map(|o| o.code.as_str()).collect::<Vec<_>>(),
+        all.owners
+            .iter()
+            .map(|o| o.code.as_str())
+            .collect::<Vec<_>>(),
         ["CUCTHUE", "STNMT"]
     );
     assert_eq!(all.systems.len(), 3);
@@ -558,10 +613,16 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
     let own = ok(w.owner.annual_report(year, None).await);
     assert_eq!(own.organisation.unwrap().code, "STNMT");
     assert_eq!(own.systems, r.systems);
-    assert_eq!(problem(w.other_owner.annual_report(year, Some("STNMT")).await).status, 404);
+    assert_eq!(
+        problem(w.other_owner.annual_report(year, Some("STNMT")).await).status,
+        404
+    );
     let theirs = ok(w.other_owner.annual_report(year, None).await);
     assert!(theirs.systems.is_empty());
-    assert_eq!(problem(t.admin.annual_report(year, Some("KHONG-CO")).await).status, 404);
+    assert_eq!(
+        problem(t.admin.annual_report(year, Some("KHONG-CO")).await).status,
+        404
+    );
     let p = problem(t.admin.annual_report(year, Some("PA05")).await);
     assert_eq!(fields(&p), ["org"]);
     for y in [2019, today().year() + 2] {
@@ -587,14 +648,18 @@ async fn the_annual_report_holds_what_was_recorded_column_by_column() {
     assert_eq!(&rows[0][5], "Đã gửi thẩm định");
     assert_eq!(&rows[0][8], "31/03/2027");
     assert_eq!(&rows[0][9], "Chưa triển khai");
-    assert_eq!(&rows[2][6], "Số 1234/QĐ-UBND, ngày 12/03/2026, Ủy ban nhân dân tỉnh");
+    assert_eq!(
+        &rows[2][6],
+        "Số 1234/QĐ-UBND, ngày 12/03/2026, Ủy ban nhân dân tỉnh"
+    );
     assert_eq!(&rows[2][9], "Đã triển khai một số hạng mục");
     assert_eq!(&rows[1][11], "Trước khi đưa vào sử dụng; Định kỳ");
 
     // HTML: the official document.
-    let html = String::from_utf8(
-        ok(t.admin.annual_report_as(year, Some("STNMT"), "html").await),
-    )
+    let html = String::from_utf8(ok(t
+        .admin
+        .annual_report_as(year, Some("STNMT"), "html")
+        .await))
     .unwrap();
     for s in [
         "SỞ TÀI NGUYÊN VÀ MÔI TRƯỜNG",
@@ -734,13 +799,63 @@ async fn reminders_go_out_before_the_20th_and_the_25th_once_each() {
     t.app.review_sweep(at(12, 13)).await.unwrap();
     assert_eq!(queued("annual_report.due").await, 1, "once");
     t.app.review_sweep(at(12, 16)).await.unwrap();
-    assert_eq!(queued("annual_report.due").await, 2, "the owner's 10-day reminder");
+    assert_eq!(
+        queued("annual_report.due").await,
+        2,
+        "the owner's 10-day reminder"
+    );
     t.app.review_sweep(at(12, 18)).await.unwrap();
-    assert_eq!(queued("annual_report.due").await, 3, "the units' 3-day reminder");
+    assert_eq!(
+        queued("annual_report.due").await,
+        3,
+        "the units' 3-day reminder"
+    );
     t.app.review_sweep(at(12, 23)).await.unwrap();
-    assert_eq!(queued("annual_report.due").await, 4, "the owner's 3-day reminder");
+    assert_eq!(
+        queued("annual_report.due").await,
+        4,
+        "the owner's 3-day reminder"
+    );
     t.app.review_sweep(at(12, 26)).await.unwrap();
     assert_eq!(queued("annual_report.due").await, 4, "none after the day");
     let ev = t.audit_actions("annual_report.reminder").await;
     assert_eq!(ev.len(), 4);
+}
+
+#[tokio::test]
+async fn the_demo_fills_every_column_of_the_report() {
+    let t = spawn_app().await;
+    t.app.seed_demo().await.unwrap();
+    let r = ok(t.admin.annual_report(today().year_for_report(), None).await);
+    assert_eq!(r.systems.len(), 3);
+    for s in &r.systems {
+        assert!(
+            s.proposed_level.is_some() && s.approval_status.is_some(),
+            "{s:?}"
+        );
+        assert!(
+            s.rules_decision.is_some() && s.plan_deployment.is_some(),
+            "{s:?}"
+        );
+        if s.approval_status.as_deref() == Some("approved") {
+            assert!(s.approval_decision.is_some(), "{s:?}");
+        } else {
+            assert!(s.expected_approval_date.is_some(), "{s:?}");
+        }
+        if s.plan_deployment.as_deref() != Some("fully_deployed") {
+            assert!(s.plan_expected_date.is_some(), "{s:?}");
+        }
+        assert!(s.checks_done.before_operation, "{s:?}");
+    }
+    assert!(r.summary.all_approved_by.is_some());
+    for o in &r.owners {
+        assert!(!o.contact.representative.is_empty(), "{o:?}");
+        assert!(o.security_unit.is_some(), "{o:?}");
+    }
+    assert!(r.activity.evaluations > 0);
+    // The re-levelling of the tax system waits for PA05.
+    let thue = r.systems.iter().find(|s| s.code == "THUE-TINH").unwrap();
+    assert_eq!(thue.level, 4);
+    let queue = ok(t.admin.changes(Some("THUE-TINH"), Some("submitted")).await);
+    assert!(queue.items.iter().any(|c| c.kind == "reclassification"));
 }

@@ -151,15 +151,17 @@ async fn evaluations(
 ) -> AppResult<HashMap<i64, Vec<(Evaluated, bool)>>> {
     let rows = cr::Entity::find()
         .filter(cr::Column::SystemId.is_in(system_ids))
-        .filter(cr::Column::State.is_in(
-            [
-                CrState::Approved,
-                CrState::Expired,
-                CrState::Revoked,
-                CrState::Rejected,
-            ]
-            .map(Text),
-        ))
+        .filter(
+            cr::Column::State.is_in(
+                [
+                    CrState::Approved,
+                    CrState::Expired,
+                    CrState::Revoked,
+                    CrState::Rejected,
+                ]
+                .map(Text),
+            ),
+        )
         .all(db)
         .await?;
     let mut out: HashMap<i64, Vec<(Evaluated, bool)>> = HashMap::new();
@@ -193,7 +195,8 @@ pub(crate) async fn level_view(
         .unwrap_or_default();
     let c = annual::checks_done(
         &list,
-        s.last_evaluated_on.is_some_and(|d| d <= s.created_at.date_naive()),
+        s.last_evaluated_on
+            .is_some_and(|d| d <= s.created_at.date_naive()),
         None,
         NaiveDate::MAX,
     );
@@ -313,7 +316,11 @@ impl App {
                 BelowMinimum::Warn => warnings.push(msg),
             }
         }
-        let mut record = s.level_record.as_ref().map(|r| r.0.clone()).unwrap_or_default();
+        let mut record = s
+            .level_record
+            .as_ref()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
         record.proposed_level = Some(level.get());
         record.approval_status = Some(ApprovalStatus::Approved);
         record.approval_decision = Some(decision.clone());
@@ -356,10 +363,7 @@ impl App {
             let c = cr::ActiveModel {
                 system_id: Set(s.id),
                 kind: Set(ChangeKind::Reclassification.into()),
-                search_text: Set(changegate_domain::change::search_text(
-                    &title,
-                    &description,
-                )),
+                search_text: Set(changegate_domain::change::search_text(&title, &description)),
                 title: Set(title.clone()),
                 description: Set(description),
                 state: Set(CrState::Submitted.into()),
@@ -554,11 +558,13 @@ impl App {
         };
         let owners: Vec<organisation::Model> = match &scope {
             Some(o) => vec![o.clone()],
-            None => organisation::Entity::find()
-                .filter(organisation::Column::Kind.eq(OrgKind::Owner.as_str()))
-                .order_by_asc(organisation::Column::Name)
-                .all(&self.db)
-                .await?,
+            None => {
+                organisation::Entity::find()
+                    .filter(organisation::Column::Kind.eq(OrgKind::Owner.as_str()))
+                    .order_by_asc(organisation::Column::Name)
+                    .all(&self.db)
+                    .await?
+            }
         };
         let owner_ids: Vec<i64> = owners.iter().map(|o| o.id).collect();
         let names: HashMap<i64, &organisation::Model> = owners.iter().map(|o| (o.id, o)).collect();
@@ -569,8 +575,11 @@ impl App {
             .all(&self.db)
             .await?;
         // Grouped by owner, in the order of the owners.
-        let order: HashMap<i64, usize> =
-            owner_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let order: HashMap<i64, usize> = owner_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         systems.sort_by_key(|s| (order.get(&s.owner_org_id).copied(), s.code.clone()));
         let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
         let evals = evaluations(&self.db, ids.clone(), self.tz).await?;
@@ -578,14 +587,19 @@ impl App {
         let mut summary = wire::ReportSummary::default();
         let mut rows = vec![];
         for (i, s) in systems.iter().enumerate() {
-            let r = s.level_record.as_ref().map(|r| r.0.clone()).unwrap_or_default();
+            let r = s
+                .level_record
+                .as_ref()
+                .map(|r| r.0.clone())
+                .unwrap_or_default();
             let list: Vec<Evaluated> = evals
                 .get(&s.id)
                 .map(|v| v.iter().map(|(e, _)| *e).collect())
                 .unwrap_or_default();
             let checks = annual::checks_done(
                 &list,
-                s.last_evaluated_on.is_some_and(|d| d <= s.created_at.date_naive()),
+                s.last_evaluated_on
+                    .is_some_and(|d| d <= s.created_at.date_naive()),
                 Some(from),
                 to,
             );
@@ -730,7 +744,10 @@ impl App {
             .collect();
         for i in &list {
             let facts = self.clock_facts(i);
-            let Some(c) = out.iter_mut().find(|c| c.severity == facts.severity.as_str()) else {
+            let Some(c) = out
+                .iter_mut()
+                .find(|c| c.severity == facts.severity.as_str())
+            else {
                 continue;
             };
             c.incidents += 1;

@@ -99,8 +99,7 @@ async fn annual_report(
     Actor(who): Actor,
     Query(p): Query<ReportParams>,
 ) -> Result<Response, ApiError> {
-    let format =
-        Format::parse(p.format.as_deref()).map_err(|m| AppError::invalid("format", m))?;
+    let format = Format::parse(p.format.as_deref()).map_err(|m| AppError::invalid("format", m))?;
     let r = app
         .annual_report(&who, p.year, p.org.as_deref(), &app.documents.province)
         .await?;
@@ -117,7 +116,8 @@ pub(crate) fn render(
         Format::Json => axum::Json(r).into_response(),
         Format::Csv => annual_doc::csv_response(
             r.year,
-            annual_doc::csv(r).map_err(|e| AppError::Internal(format!("annual report CSV: {e}")))?,
+            annual_doc::csv(r)
+                .map_err(|e| AppError::Internal(format!("annual report CSV: {e}")))?,
         ),
         Format::Html => annual_doc::html_response(
             annual_doc::html(r, back)

@@ -43,11 +43,7 @@ fn date(s: &str) -> Result<Option<NaiveDate>, ()> {
 
 /// A decision from the form fields `<p>_number`, `<p>_date`, `<p>_issuer`; none when all are
 /// blank.
-fn decision_of(
-    f: &FormData,
-    p: &str,
-    bad: &mut Vec<(String, String)>,
-) -> Option<LevelDecision> {
+fn decision_of(f: &FormData, p: &str, bad: &mut Vec<(String, String)>) -> Option<LevelDecision> {
     let (n, d, i) = (
         f.get(&format!("{p}_number")).trim().to_owned(),
         f.get(&format!("{p}_date")),

@@ -106,7 +106,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "annual_report.html",
         include_str!("../../templates/web/annual_report.html"),
     ),
-    ("annual.html", include_str!("../../templates/web/annual.html")),
+    (
+        "annual.html",
+        include_str!("../../templates/web/annual.html"),
+    ),
     (
         "level_record.html",
         include_str!("../../templates/web/level_record.html"),
