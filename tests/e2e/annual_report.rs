@@ -824,9 +824,15 @@ async fn reminders_go_out_before_the_20th_and_the_25th_once_each() {
 
 #[tokio::test]
 async fn the_demo_fills_every_column_of_the_report() {
-    let t = spawn_app().await;
-    t.app.seed_demo().await.unwrap();
-    let r = ok(t.admin.annual_report(today().year_for_report(), None).await);
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let (app, base, _stop) = serve(&config(dir.path(), &url)).await;
+    app.seed_demo().await.unwrap();
+    let op = changegate_app::Principal::operator();
+    let r = app
+        .annual_report(&op, today().year_for_report(), None, "")
+        .await
+        .unwrap();
     assert_eq!(r.systems.len(), 3);
     for s in &r.systems {
         assert!(
@@ -856,6 +862,29 @@ async fn the_demo_fills_every_column_of_the_report() {
     // The re-levelling of the tax system waits for PA05.
     let thue = r.systems.iter().find(|s| s.code == "THUE-TINH").unwrap();
     assert_eq!(thue.level, 4);
-    let queue = ok(t.admin.changes(Some("THUE-TINH"), Some("submitted")).await);
-    assert!(queue.items.iter().any(|c| c.kind == "reclassification"));
+    let thue_changes = ok(changegate_client::Client::new(
+        &base,
+        Some(
+            app.create_token(
+                &op,
+                "quan.tri",
+                changegate_api::NewToken {
+                    name: "t".into(),
+                    expires_in_days: Some(1),
+                },
+            )
+            .await
+            .unwrap()
+            .token,
+        ),
+    )
+    .unwrap()
+    .changes(Some("THUE-TINH"), Some("submitted"))
+    .await);
+    assert!(
+        thue_changes
+            .items
+            .iter()
+            .any(|c| c.kind == "reclassification")
+    );
 }
