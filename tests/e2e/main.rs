@@ -3,6 +3,7 @@
 // Helpers of tests stop the test loudly when a step fails.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+mod annual_report;
 mod api_second_factor;
 mod attestation;
 mod audit;

@@ -5,12 +5,14 @@
 //! that a bad value is answered with the field it was in); the codes a client acts on (decision,
 //! reason, problem and field error codes) are enums.
 
+mod annual;
 pub mod attestation;
 mod codes;
 mod enforce;
 mod people;
 mod types;
 
+pub use annual::*;
 pub use codes::{Decision, ProblemCode, ReasonCode};
 pub use enforce::*;
 pub use people::*;

@@ -288,6 +288,12 @@ pub struct System {
     /// Warnings raised at registration (a connected system below level 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Form 08 columns 5–11, once recorded.
+    #[serde(default)]
+    pub level_record: Option<crate::LevelRecord>,
+    /// Form 08 column 12, from the evaluations.
+    #[serde(default)]
+    pub checks_done: crate::ChecksDone,
 }
 
 /// `PATCH /api/v1/systems/{code}`: edit a system (admin); absent fields stay.

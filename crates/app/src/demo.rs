@@ -169,6 +169,7 @@ impl App {
             }
             self.seed_demo_systems(&op, &approved, &pending).await?;
             self.seed_people(&op).await?;
+            self.seed_annual_report().await?;
         } else {
             for (username, display_name, org, role) in USERS {
                 let otp = self.reissue_password(&op, username).await?;
@@ -274,6 +275,169 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(otp)
+    }
+
+    /// What the annual report (Form 08) needs: every organisation's section-2 details, a level
+    /// record for every system, and a re-levelling that opened a reclassification for PA05.
+    async fn seed_annual_report(&self) -> AppResult<()> {
+        let admin = self.principal("quan.tri").await?;
+        let today = crate::now().with_timezone(&self.tz).date_naive();
+        let contact = |name: &str,
+                       founding: &str,
+                       rep: &str,
+                       title: &str,
+                       address: &str,
+                       phone: &str,
+                       email: &str| wire::Contact {
+            name: name.into(),
+            founding_text: founding.into(),
+            representative: rep.into(),
+            representative_title: title.into(),
+            address: address.into(),
+            phone: phone.into(),
+            email: email.into(),
+        };
+        for (code, c, unit) in [
+            (
+                "STNMT",
+                contact(
+                    "",
+                    "Quyết định số 12/2008/QĐ-UBND ngày 10/03/2008 của Ủy ban nhân dân tỉnh",
+                    "Nguyễn Văn Hùng",
+                    "Giám đốc Sở",
+                    "01 Trần Hưng Đạo, phường Phan Thiết",
+                    "0252 3822 000",
+                    "stnmt@example.gov.vn",
+                ),
+                Some(contact(
+                    "Trung tâm Công nghệ thông tin tài nguyên và môi trường",
+                    "Quyết định số 45/QĐ-STNMT ngày 02/05/2015",
+                    "Trần Minh Tâm",
+                    "Giám đốc Trung tâm",
+                    "02 Trần Hưng Đạo, phường Phan Thiết",
+                    "0252 3822 111",
+                    "cntt.stnmt@example.gov.vn",
+                )),
+            ),
+            (
+                "CUCTHUE",
+                contact(
+                    "",
+                    "Quyết định số 2270/QĐ-BTC ngày 10/11/2021 của Bộ Tài chính",
+                    "Lê Văn Thành",
+                    "Cục trưởng",
+                    "15 Nguyễn Tất Thành, phường Phú Thủy",
+                    "0252 3833 000",
+                    "cucthue@example.gov.vn",
+                ),
+                Some(contact(
+                    "Phòng Công nghệ thông tin – Cục Thuế tỉnh",
+                    "Quyết định số 110/QĐ-CT ngày 05/01/2022",
+                    "Phạm Thị Thu",
+                    "Trưởng phòng",
+                    "15 Nguyễn Tất Thành, phường Phú Thủy",
+                    "0252 3833 222",
+                    "cntt.thue@example.gov.vn",
+                )),
+            ),
+            (
+                "PA05",
+                contact(
+                    "",
+                    "Quyết định số 1024/QĐ-BCA ngày 18/02/2020 của Bộ Công an",
+                    "Võ Minh Quân",
+                    "Trưởng phòng PA05",
+                    "39 Tôn Đức Thắng, phường Phan Thiết",
+                    "069 2 466 000",
+                    "pa05@example.gov.vn",
+                ),
+                None,
+            ),
+            (
+                "STTTT",
+                contact(
+                    "",
+                    "Quyết định số 20/2008/QĐ-UBND ngày 01/04/2008 của Ủy ban nhân dân tỉnh",
+                    "Đặng Văn Lâm",
+                    "Giám đốc Sở",
+                    "05 Lê Hồng Phong, phường Phan Thiết",
+                    "0252 3844 000",
+                    "stttt@example.gov.vn",
+                ),
+                None,
+            ),
+        ] {
+            self.edit_organisation(
+                &admin,
+                code,
+                wire::EditOrganisation {
+                    name: None,
+                    contact: Some(c),
+                    security_unit: unit,
+                },
+            )
+            .await?;
+        }
+        let d = |number: &str, days_ago: i64, issuer: &str| wire::LevelDecision {
+            number: number.into(),
+            date: today - chrono::Duration::days(days_ago),
+            issuer: issuer.into(),
+        };
+        let records = [
+            (
+                "TTHC-TINH",
+                wire::LevelRecord {
+                    proposed_level: Some(3),
+                    approval_status: Some("approved".into()),
+                    approval_decision: Some(d("1234/QĐ-UBND", 260, "Ủy ban nhân dân tỉnh")),
+                    expected_approval_date: None,
+                    rules_decision: Some(d("56/QĐ-STNMT", 240, "Sở Tài nguyên và Môi trường")),
+                    plan_deployment: Some("partly_deployed".into()),
+                    plan_expected_date: Some(today + chrono::Duration::days(210)),
+                },
+            ),
+            (
+                "DAT-DAI",
+                wire::LevelRecord {
+                    proposed_level: Some(4),
+                    approval_status: Some("appraised".into()),
+                    approval_decision: None,
+                    expected_approval_date: Some(today + chrono::Duration::days(120)),
+                    rules_decision: Some(d("71/QĐ-STNMT", 150, "Sở Tài nguyên và Môi trường")),
+                    plan_deployment: Some("not_deployed".into()),
+                    plan_expected_date: Some(today + chrono::Duration::days(390)),
+                },
+            ),
+            (
+                "THUE-TINH",
+                wire::LevelRecord {
+                    proposed_level: Some(3),
+                    approval_status: Some("approved".into()),
+                    approval_decision: Some(d("889/QĐ-CT", 300, "Cục Thuế tỉnh")),
+                    expected_approval_date: None,
+                    rules_decision: Some(d("92/QĐ-CT", 280, "Cục Thuế tỉnh")),
+                    plan_deployment: Some("fully_deployed".into()),
+                    plan_expected_date: None,
+                },
+            ),
+        ];
+        for (code, r) in records {
+            self.put_level_record(&admin, code, r).await?;
+        }
+        // Re-levelling: the tax system goes to level 4 by a new decision; PA05 gets the
+        // reclassification to evaluate.
+        self.relevel(
+            &admin,
+            "THUE-TINH",
+            wire::Relevel {
+                level: 4,
+                decision: d("1502/QĐ-CT", 3, "Cục Thuế tỉnh"),
+                reason: "Mở rộng kết nối, chia sẻ dữ liệu với Cơ sở dữ liệu quốc gia về dân cư"
+                    .into(),
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     async fn seed_demo_systems(

@@ -202,7 +202,7 @@ impl App {
     /// Sends a reminder once: the reminder row, its notification and its audit event commit
     /// together or not at all, so a failure leaves it to the next sweep instead of losing it.
     /// `reminder` is (kind, subject, due, offset). True when it was sent now.
-    async fn announce_once(
+    pub(crate) async fn announce_once(
         &self,
         reminder: (&str, String, DateTime<Utc>, i32),
         action: &str,
@@ -250,7 +250,7 @@ impl App {
     }
 
     /// The service account of scheduled jobs, created (inactive, audited) on first need.
-    async fn service_user(&self, tx: &crate::WriteTx<'_>) -> AppResult<i64> {
+    pub(crate) async fn service_user(&self, tx: &crate::WriteTx<'_>) -> AppResult<i64> {
         use crate::registry::{SERVICE_ORG, SERVICE_USER};
         use changegate_store::entity::{organisation, user};
         if let Some(u) = user::Entity::find()
@@ -347,8 +347,9 @@ impl App {
         let breach = self.breach_clock(now).await?;
         let (due_soon, overdue) = self.remediation_clock(now).await?;
         let (notice_soon, notice_late) = self.notice_clock(now).await?;
+        let annual = self.annual_report_clock(now).await?;
         Ok(format!(
-            "{} re-review(s) opened, {} re-review reminder(s), {} overdue notice(s), {breach} breach-clock reminder(s), {due_soon} remediation reminder(s), {overdue} overdue remediation notice(s), {notice_soon} incident notice reminder(s), {notice_late} overdue incident notice(s)",
+            "{} re-review(s) opened, {} re-review reminder(s), {} overdue notice(s), {breach} breach-clock reminder(s), {due_soon} remediation reminder(s), {overdue} overdue remediation notice(s), {notice_soon} incident notice reminder(s), {notice_late} overdue incident notice(s), {annual} annual report reminder(s)",
             done.opened, done.reminded, done.overdue
         ))
     }

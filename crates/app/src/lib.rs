@@ -6,6 +6,7 @@
 //! handlers stay thin. Errors are [`AppError`]; `anyhow` is not used here.
 
 pub mod assessments;
+pub mod annual;
 pub mod audit;
 pub mod backup;
 pub mod changes;

@@ -55,6 +55,7 @@ pub const TEMPLATES: &[(&str, [&str; 4])] = templates!(
     "incident.notice_due",
     "incident.notice_overdue",
     "backup.failed",
+    "annual_report.due",
 );
 
 /// The event types a webhook can subscribe to.
@@ -501,6 +502,11 @@ mod tests {
                 let body = m[lang]["body"].as_str().unwrap();
                 if ev.starts_with("account.") {
                     assert!(body.contains("tran.thi.hoa"), "{ev} {lang}");
+                } else if ev.starts_with("annual_report.") {
+                    assert!(
+                        body.contains("Mẫu số 08") || body.contains("Form 08"),
+                        "{ev} {lang}"
+                    );
                 } else {
                     assert!(
                         body.contains("TTHC") || body.contains("Hệ thống"),

@@ -95,6 +95,7 @@ pub async fn system_view(db: &impl ConnectionTrait, s: &system::Model) -> AppRes
     let org = organisation::Entity::find_by_id(s.owner_org_id)
         .one(db)
         .await?;
+    let (level_record, checks_done) = crate::annual::level_view(db, s).await?;
     Ok(wire::System {
         code: s.code.clone(),
         name: s.name.clone(),
@@ -108,6 +109,8 @@ pub async fn system_view(db: &impl ConnectionTrait, s: &system::Model) -> AppRes
         last_evaluated_on: s.last_evaluated_on,
         next_review_due: s.next_review_due,
         warnings: vec![],
+        level_record,
+        checks_done,
     })
 }
 

@@ -7,6 +7,7 @@ mod backup;
 mod client;
 mod config;
 mod observe;
+mod report;
 mod serve;
 
 use clap::{Args, Parser, Subcommand};
@@ -71,6 +72,11 @@ enum Cmd {
     /// Prints the reproducible digest of a deployed directory (sorted relative paths, file modes
     /// and contents), to name in a change request before deploying.
     Digest(observe::DigestArgs),
+    /// Reports drafted from the data (reads CHANGEGATE_URL and CHANGEGATE_TOKEN).
+    Report {
+        #[command(subcommand)]
+        cmd: report::ReportCmd,
+    },
     /// Writes a verified copy of the (SQLite) database while the server runs.
     Backup(backup::BackupArgs),
     /// Restores a backup into an empty data directory, after verifying it.
@@ -124,6 +130,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Check(_) => Ok(ExitCode::from(2)),
         Cmd::Observe(a) => observe::observe(a).await,
         Cmd::Digest(a) => observe::digest(a),
+        Cmd::Report { cmd } => report::run(cmd).await.map(|()| ExitCode::SUCCESS),
         Cmd::Backup(a) => backup::backup(a).await.map(|()| ExitCode::SUCCESS),
         Cmd::Restore(a) => backup::restore(a).await.map(|()| ExitCode::SUCCESS),
     }

@@ -545,6 +545,52 @@ impl Client {
         self.send(
             Method::PATCH,
             &format!("/api/v1/users/{username}"),
+    /// `PUT /api/v1/systems/{code}/level-record`.
+    pub async fn put_level_record(
+        &self,
+        code: &str,
+        r: &LevelRecord,
+    ) -> Result<System, ClientError> {
+        self.send(
+            Method::PUT,
+            &format!("/api/v1/systems/{code}/level-record"),
+            &[],
+            Some(r),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/systems/{code}/relevel`.
+    pub async fn relevel(&self, code: &str, r: &Relevel) -> Result<Relevelled, ClientError> {
+        self.send(
+            Method::POST,
+            &format!("/api/v1/systems/{code}/relevel"),
+            &[],
+            Some(r),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/organisations`.
+    pub async fn organisations(&self) -> Result<Vec<OrganisationDetails>, ClientError> {
+        self.get("/api/v1/organisations", &[]).await
+    }
+
+    /// `GET /api/v1/organisations/{code}`.
+    pub async fn organisation(&self, code: &str) -> Result<OrganisationDetails, ClientError> {
+        self.get(&format!("/api/v1/organisations/{code}"), &[])
+            .await
+    }
+
+    /// `PATCH /api/v1/organisations/{code}`.
+    pub async fn edit_organisation(
+        &self,
+        code: &str,
+        e: &EditOrganisation,
+    ) -> Result<OrganisationDetails, ClientError> {
+        self.send(
+            Method::PATCH,
+            &format!("/api/v1/organisations/{code}"),
             &[],
             Some(e),
         )
@@ -577,6 +623,54 @@ impl Client {
     /// `from`, `to`, `q`, `page`, `limit`).
     pub async fn incidents(&self, query: &[(&str, String)]) -> Result<IncidentList, ClientError> {
         self.get("/api/v1/incidents", query).await
+    /// `GET /api/v1/reports/annual?year=…[&org=…]` as JSON.
+    pub async fn annual_report(
+        &self,
+        year: i32,
+        org: Option<&str>,
+    ) -> Result<AnnualReport, ClientError> {
+        let mut q = vec![("year", year.to_string())];
+        if let Some(o) = org {
+            q.push(("org", o.to_owned()));
+        }
+        self.get("/api/v1/reports/annual", &q).await
+    }
+
+    /// `GET /api/v1/reports/annual?year=…[&org=…]&format=…`: the answer's bytes (CSV, HTML or
+    /// JSON), or the problem.
+    pub async fn annual_report_as(
+        &self,
+        year: i32,
+        org: Option<&str>,
+        format: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut q = vec![("year", year.to_string()), ("format", format.to_owned())];
+        if let Some(o) = org {
+            q.push(("org", o.to_owned()));
+        }
+        let mut req = self
+            .http
+            .get(format!("{}/api/v1/reports/annual", self.base))
+            .query(&q);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(ClientError::Problem(Box::new(p))),
+            Err(_) => Err(ClientError::Transport(format!("HTTP {status}"))),
+        }
     }
 
     /// A raw request, for tests of bad input: returns status, content type and body.

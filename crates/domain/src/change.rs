@@ -60,6 +60,9 @@ str_enum!(
         /// The periodic re-review of the whole system (Directive 14/CT-TTg): always evaluated;
         /// a pass restarts the re-review clock, a fail suspends the system.
         ReReview = "re_review",
+        /// Re-levelling (*xác định lại cấp độ*) of a population-database system: opened when its
+        /// security level is changed, for PA05 to evaluate; always evaluated.
+        Reclassification = "reclassification",
     }
 );
 

@@ -7,9 +7,10 @@
 //!
 //! It must not do IO, be async, or know sea-orm or axum. Errors are `thiserror` enums.
 
-pub mod audit;
 #[macro_use]
 pub mod change;
+pub mod annual;
+pub mod audit;
 pub mod enforce;
 pub mod gate;
 pub mod ids;

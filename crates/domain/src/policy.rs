@@ -69,6 +69,7 @@ struct RawPack {
     changes: Changes,
     #[serde(default)]
     legal: Legal,
+    annual_report: crate::annual::AnnualReportRules,
     levels: BTreeMap<String, toml::Spanned<LevelRule>>,
     checklist: Vec<toml::Spanned<ChecklistItem>>,
 }
@@ -332,6 +333,8 @@ pub struct PolicyPack {
     pub changes: Changes,
     /// The legal texts it encodes.
     pub legal: Legal,
+    /// The annual report (Form 08): due days and reminders.
+    pub annual_report: crate::annual::AnnualReportRules,
     levels: [LevelRule; 5],
     /// The checklist, in order.
     pub checklist: Vec<ChecklistItem>,
@@ -532,6 +535,7 @@ impl PolicyPack {
             remediation: raw.remediation,
             changes: raw.changes,
             legal: raw.legal,
+            annual_report: raw.annual_report,
             levels,
             checklist,
         })
@@ -545,7 +549,8 @@ impl PolicyPack {
     /// Whether a change of this kind needs an evaluation before it deploys.
     pub fn requires_evaluation(&self, kind: ChangeKind) -> bool {
         // A re-review is an evaluation: no pack can make it pass by itself.
-        kind == ChangeKind::ReReview || self.evaluation.required_for.contains(&kind)
+        matches!(kind, ChangeKind::ReReview | ChangeKind::Reclassification)
+            || self.evaluation.required_for.contains(&kind)
     }
 
     /// The pack's id and version, as every decision records them.

@@ -5,6 +5,7 @@
 //! It holds no business rules: rights, separation of duties and validation live in the domain
 //! and app crates.
 
+pub mod annual_doc;
 pub mod config;
 pub mod conn;
 pub mod dispatch;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub app: Arc<App>,
     /// How the edge meets the network.
     pub edge: Arc<Edge>,
+    /// What official documents print (`[documents]`).
+    pub documents: Arc<config::DocumentsConfig>,
 }
 
 impl Deref for AppState {
@@ -69,7 +72,14 @@ impl AppState {
         Self {
             app,
             edge: Arc::new(edge),
+            documents: Arc::default(),
         }
+    }
+
+    /// The same state, printing documents with these settings.
+    pub fn with_documents(mut self, documents: config::DocumentsConfig) -> Self {
+        self.documents = Arc::new(documents);
+        self
     }
 }
 
@@ -193,7 +203,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
         documents: cfg.documents.clone(),
     };
     Ok(Server {
-        state: AppState::new(app.clone(), edge),
+        state: AppState::new(app.clone(), edge).with_documents(cfg.documents.clone()),
         app,
         schedule,
         tls: cfg.tls.clone(),

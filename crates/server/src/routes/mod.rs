@@ -3,6 +3,8 @@
 use crate::AppState;
 use utoipa_axum::router::OpenApiRouter;
 
+mod annual;
+pub(crate) use annual::render as render_annual;
 mod audit;
 mod changes;
 mod ci;
@@ -34,4 +36,5 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(k8s::router())
         .merge(github::router())
         .merge(observations::router())
+        .merge(annual::router())
 }

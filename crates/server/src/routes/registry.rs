@@ -16,7 +16,7 @@ type Answer<T> = Result<axum::Json<T>, ApiError>;
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
-        .routes(routes!(create_organisation))
+        .routes(routes!(create_organisation, list_organisations))
         .routes(routes!(create_user, list_users))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
@@ -43,6 +43,16 @@ async fn create_organisation(
         StatusCode::CREATED,
         axum::Json(app.create_organisation(&who, n).await?),
     ))
+}
+
+/// The organisations the caller may see (owners: their own), with their Form 08 details.
+#[utoipa::path(get, path = "/api/v1/organisations", tag = "registry",
+    responses((status = 200, body = Vec<OrganisationDetails>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+async fn list_organisations(
+    State(app): State<AppState>,
+    Actor(who): Actor,
+) -> Answer<Vec<OrganisationDetails>> {
+    Ok(axum::Json(app.organisation_details(&who).await?))
 }
 
 /// Creates a user (admin); the answer holds the one-time password, shown once.

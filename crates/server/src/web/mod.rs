@@ -8,6 +8,7 @@
 
 mod account;
 mod admin;
+mod annual;
 mod audit;
 mod changes;
 mod documents;
@@ -124,6 +125,19 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(admin::reset_second_factor),
         )
         .route("/admin/signals", get(admin::signals))
+        .route(
+            "/systems/{code}/level-record",
+            get(annual::level_record).post(annual::save_level_record),
+        )
+        .route("/systems/{code}/relevel", post(annual::relevel))
+        .route("/organisations", get(annual::organisations))
+        .route(
+            "/organisations/{code}",
+            get(annual::organisation).post(annual::save_organisation),
+        )
+        .route("/reports/annual", get(annual::report))
+        .route("/reports/annual/print", get(annual::print))
+        .route("/reports/annual.csv", get(annual::csv))
         .route("/export/systems.csv", get(export::systems))
         .route("/export/changes.csv", get(export::changes))
         .layer(axum::middleware::from_fn_with_state(
@@ -153,10 +167,10 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
         header::HeaderValue::from_static("nosniff"),
     );
     if html {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        );
+        // A printable document that carries its own style sheet sets a policy of its own
+        // (allowing exactly that sheet, by hash); every other page gets this one.
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(header::HeaderValue::from_static(CONTENT_SECURITY_POLICY));
         h.insert(
             header::X_FRAME_OPTIONS,
             header::HeaderValue::from_static("DENY"),

@@ -126,6 +126,27 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/web/admin_user.html"),
     ),
     ("pager.html", include_str!("../../templates/web/pager.html")),
+    // --- annual-report ---
+    (
+        "annual_report.html",
+        include_str!("../../templates/web/annual_report.html"),
+    ),
+    (
+        "annual.html",
+        include_str!("../../templates/web/annual.html"),
+    ),
+    (
+        "level_record.html",
+        include_str!("../../templates/web/level_record.html"),
+    ),
+    (
+        "organisations.html",
+        include_str!("../../templates/web/organisations.html"),
+    ),
+    (
+        "organisation.html",
+        include_str!("../../templates/web/organisation.html"),
+    ),
 ];
 
 fn lang_of(state: &State) -> Lang {

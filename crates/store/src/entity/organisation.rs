@@ -1,5 +1,7 @@
 //! The `organisations` table.
 
+use crate::types::JsonText;
+use changegate_domain::annual::OrgDetails;
 use sea_orm::entity::prelude::*;
 
 /// A row of `organisations`.
@@ -14,6 +16,8 @@ pub struct Model {
     pub kind: String,
     pub allowed_ips: Option<String>,
     pub created_at: DateTimeUtc,
+    /// Form 08 section 2 details (JSON); none until recorded.
+    pub details: Option<JsonText<OrgDetails>>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -1,6 +1,7 @@
 //! The `systems` table.
 
 use crate::types::{JsonText, Text};
+use changegate_domain::annual::LevelRecord;
 use changegate_domain::gate::SystemStatus;
 use sea_orm::entity::prelude::*;
 
@@ -26,6 +27,8 @@ pub struct Model {
     pub next_review_due: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Form 08 columns 5–11 (JSON); none until recorded.
+    pub level_record: Option<JsonText<LevelRecord>>,
 }
 
 /// No relations are navigated through sea-orm; queries join explicitly.

@@ -15,6 +15,7 @@ mod m20261202_000013_remediations;
 mod m20261202_000014_search;
 mod m20261202_000015_incident_clocks;
 mod m20261202_000016_people;
+mod m20261202_000017_annual_report;
 mod m20261202_000018_rules_2026;
 mod m20261202_000019_web_forms;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_search::Migration),
             Box::new(m20261202_000015_incident_clocks::Migration),
             Box::new(m20261202_000016_people::Migration),
+            Box::new(m20261202_000017_annual_report::Migration),
             Box::new(m20261202_000018_rules_2026::Migration),
             Box::new(m20261202_000019_web_forms::Migration),
         ]
