@@ -265,7 +265,7 @@ impl App {
                     None,
                     "backup.failed",
                     "backup",
-                    &file.display().to_string(),
+                    file.display().to_string(),
                     None,
                     None,
                     Some(data),

@@ -5,8 +5,8 @@
 //! It must not know HTTP. It returns the wire views of `changegate-api` so that the server's
 //! handlers stay thin. Errors are [`AppError`]; `anyhow` is not used here.
 
-pub mod assessments;
 pub mod annual;
+pub mod assessments;
 pub mod audit;
 pub mod backup;
 pub mod changes;

@@ -545,6 +545,12 @@ impl Client {
         self.send(
             Method::PATCH,
             &format!("/api/v1/users/{username}"),
+            &[],
+            Some(e),
+        )
+        .await
+    }
+
     /// `PUT /api/v1/systems/{code}/level-record`.
     pub async fn put_level_record(
         &self,
@@ -623,6 +629,8 @@ impl Client {
     /// `from`, `to`, `q`, `page`, `limit`).
     pub async fn incidents(&self, query: &[(&str, String)]) -> Result<IncidentList, ClientError> {
         self.get("/api/v1/incidents", query).await
+    }
+
     /// `GET /api/v1/reports/annual?year=…[&org=…]` as JSON.
     pub async fn annual_report(
         &self,
