@@ -192,6 +192,19 @@ static TABLE: &[Row] = &[
     row("POST",  "/api/v1/users/{username}/deactivate",             Person,   [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
     row("POST",  "/api/v1/users/{username}/reactivate",             Leaver,   [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
     row("GET",   "/api/v1/incidents",                               Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
+    // Form 08 (issue 11): the level record and re-levelling are the system's owners' and the
+    // admin's; organisations are listed as each caller may see them (`{code}` is STNMT) and
+    // edited by an admin; the annual report is for people, not pipelines.
+    row("PUT",   "/api/v1/systems/{code}/level-record",             Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   HIDDEN, FORBID, FORBID, FORBID]),
+    row("POST",  "/api/v1/systems/{code}/relevel",                  FreshSystem,[NOAUTH, EXPIRED, NOAUTH, R200, R200,   HIDDEN, FORBID, FORBID, FORBID]),
+    row("GET",   "/api/v1/organisations",                           Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   R200]),
+    row("GET",   "/api/v1/organisations/{code}",                    Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   HIDDEN, R200,   R200,   R200]),
+    row("PATCH", "/api/v1/organisations/{code}",                    Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   FORBID, FORBID, FORBID, FORBID, FORBID]),
+    row("GET",   "/api/v1/reports/annual",                          Nothing,  [NOAUTH, EXPIRED, NOAUTH, R200,   R200,   R200,   R200,   R200,   FORBID]),
+    // The 2026 rules (issue 12): the owner or PA05 records a major change's external assessment
+    // and a breach's notice fields.
+    row("POST",  "/api/v1/change-requests/{id}/external-assessment",Submitted,[NOAUTH, EXPIRED, NOAUTH, FORBID, R200,   HIDDEN, R200,   FORBID, FORBID]),
+    row("PUT",   "/api/v1/incidents/{id}/breach",                   Breach,   [NOAUTH, EXPIRED, NOAUTH, FORBID, R200,   HIDDEN, R200,   FORBID, FORBID]),
 ];
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -359,6 +372,8 @@ fn request(
 ) -> (String, Option<Value>) {
     let code = if row.needs == FreshSystem {
         fx.id.as_str()
+    } else if row.path.starts_with("/api/v1/organisations/") {
+        "STNMT"
     } else {
         "TTHC"
     };
@@ -372,6 +387,10 @@ fn request(
             path.push_str(&format!(
                 "?system=TTHC&env=production&commit={approved_commit}"
             ));
+            None
+        }
+        ("GET", "/api/v1/reports/annual") => {
+            path.push_str("?year=2026");
             None
         }
         ("GET", _) => None,
@@ -454,6 +473,35 @@ fn request(
             Some(json!({ "accepted": true, "note": "Đã kiểm tra" }))
         }
         ("PATCH", "/api/v1/users/{username}") => Some(json!({ "org": "CUCTHUE" })),
+        ("PUT", "/api/v1/systems/{code}/level-record") => Some(json!({
+            "proposed_level": 3, "approval_status": "approved",
+            "approval_decision": {"number": format!("{n}/QĐ-UBND"), "date": "2026-03-12", "issuer": "Ủy ban nhân dân tỉnh"},
+            "rules_decision": {"number": "56/QĐ-STNMT", "date": "2026-04-01", "issuer": "Sở Tài nguyên và Môi trường"},
+            "plan_deployment": "partly_deployed", "plan_expected_date": "2027-06-30",
+        })),
+        ("POST", "/api/v1/systems/{code}/relevel") => Some(json!({
+            "level": 4, "reason": "Mở rộng kết nối",
+            "decision": {"number": format!("{n}/QĐ-UBND"), "date": "2026-11-20", "issuer": "Ủy ban nhân dân tỉnh"},
+        })),
+        ("PATCH", "/api/v1/organisations/{code}") => Some(json!({
+            "contact": {"representative": "Nguyễn Văn A", "representative_title": "Giám đốc",
+                "address": format!("{n} Trần Hưng Đạo"), "phone": "0263 3822 000",
+                "email": "stnmt@example.gov.vn", "founding_text": "Quyết định số 12/QĐ-UBND"},
+        })),
+        ("POST", "/api/v1/change-requests/{id}/external-assessment") => Some(json!({
+            "organisation": "Trung tâm Giám sát an toàn không gian mạng quốc gia",
+            "licence": "Giấy phép số 12/GP-BTTTT",
+            "report_ref": format!("Báo cáo đánh giá số {n}/BC-NCSC"),
+            "assessed_on": "2026-11-28",
+        })),
+        ("PUT", "/api/v1/incidents/{id}/breach") => Some(json!({
+            "description": "Tài khoản cán bộ bị lộ mật khẩu",
+            "data_categories": "Họ tên, số định danh cá nhân",
+            "subjects": 1200,
+            "consequences": "Nguy cơ lộ lọt thông tin cá nhân",
+            "measures": "Khóa tài khoản, đổi mật khẩu",
+            "confirmation_ref": format!("Biên bản xác nhận số {n}/BB-STNMT"),
+        })),
         ("POST", "/api/v1/users/{username}/deactivate") => {
             Some(json!({ "reason": format!("Nghỉ việc, lần {n}") }))
         }

@@ -502,6 +502,11 @@ mod tests {
                 let body = m[lang]["body"].as_str().unwrap();
                 if ev.starts_with("account.") {
                     assert!(body.contains("tran.thi.hoa"), "{ev} {lang}");
+                } else if ev.starts_with("backup.") {
+                    assert!(
+                        body.contains("changegate admin run-job backup"),
+                        "{ev} {lang}"
+                    );
                 } else if ev.starts_with("annual_report.") {
                     assert!(
                         body.contains("Mẫu số 08") || body.contains("Form 08"),
