@@ -215,11 +215,14 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
     let opened = acting.iter().filter(|(o, _)| *o).count();
     let overdue = acting.iter().filter(|(_, off)| *off == 0).count();
     let reminded = acting.iter().filter(|(_, off)| *off > 0).count();
-    assert_eq!(
-        summary,
-        format!(
-            "{opened} re-review(s) opened, {reminded} re-review reminder(s), {overdue} overdue notice(s), 0 breach-clock reminder(s), 0 remediation reminder(s), 0 overdue remediation notice(s), 0 incident notice reminder(s), 0 overdue incident notice(s)"
-        )
+    // The annual report's reminders depend on the day of the year the test runs (Form 08 is due
+    // in December): only what this test set up is asserted.
+    let expected = format!(
+        "{opened} re-review(s) opened, {reminded} re-review reminder(s), {overdue} overdue notice(s), 0 breach-clock reminder(s), 0 remediation reminder(s), 0 overdue remediation notice(s), 0 incident notice reminder(s), 0 overdue incident notice(s), "
+    );
+    assert!(
+        summary.starts_with(&expected) && summary.ends_with(" annual report reminder(s)"),
+        "{summary}"
     );
 
     // Per system: re-reviews open, reminders recorded.
@@ -303,6 +306,6 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
     // A second sweep finds everything done.
     assert_eq!(
         app.review_sweep(now).await.unwrap(),
-        "0 re-review(s) opened, 0 re-review reminder(s), 0 overdue notice(s), 0 breach-clock reminder(s), 0 remediation reminder(s), 0 overdue remediation notice(s), 0 incident notice reminder(s), 0 overdue incident notice(s)"
+        "0 re-review(s) opened, 0 re-review reminder(s), 0 overdue notice(s), 0 breach-clock reminder(s), 0 remediation reminder(s), 0 overdue remediation notice(s), 0 incident notice reminder(s), 0 overdue incident notice(s), 0 annual report reminder(s)"
     );
 }
