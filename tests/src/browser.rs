@@ -692,8 +692,23 @@ impl Browser {
 }
 
 /// Starts chromedriver on a port of its choosing (`--port=0`) and reads the port from its first
-/// lines of output.
+/// lines of output. A chromedriver that exits before saying so (seen when the machine is
+/// starved) is started again, up to three times.
 fn spawn_driver(chromedriver: &Path) -> (Child, u16) {
+    let mut last = String::new();
+    for attempt in 1..=3 {
+        match try_spawn_driver(chromedriver) {
+            Ok(started) => return started,
+            Err(e) => {
+                eprintln!("chromedriver start {attempt} of 3 failed: {e}");
+                last = e;
+            }
+        }
+    }
+    panic!("chromedriver did not say which port it listens on: {last}")
+}
+
+fn try_spawn_driver(chromedriver: &Path) -> Result<(Child, u16), String> {
     let mut child = Command::new(chromedriver)
         .args(["--port=0", "--log-level=SEVERE"])
         .stdin(Stdio::null())
@@ -719,10 +734,11 @@ fn spawn_driver(chromedriver: &Path) -> (Child, u16) {
         // Keep draining so chromedriver never blocks on a full pipe.
     });
     match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Some(port)) => (child, port),
+        Ok(Some(port)) => Ok((child, port)),
         other => {
             let _ = child.kill();
-            panic!("chromedriver did not say which port it listens on: {other:?}")
+            let _ = child.wait();
+            Err(format!("{other:?}"))
         }
     }
 }
