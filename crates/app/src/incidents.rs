@@ -164,15 +164,7 @@ impl App {
             "recording an incident notice",
         )?;
         let tx = self.begin().await?;
-        let i = incident::Entity::find_by_id(id)
-            .one(&tx.txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
-        let sys = system::Entity::find_by_id(i.system_id)
-            .one(&tx.txn)
-            .await?
-            .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
-            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let (i, sys) = visible_incident(&tx.txn, who, id).await?;
         let mut errors = vec![];
         let kind = NoticeKind::parse(&n.kind)
             .map_err(|e| errors.push(("kind".to_owned(), e.to_string())))
@@ -288,15 +280,7 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let tx = self.begin().await?;
-        let i = incident::Entity::find_by_id(id)
-            .one(&tx.txn)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
-        let sys = system::Entity::find_by_id(i.system_id)
-            .one(&tx.txn)
-            .await?
-            .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
-            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let (i, sys) = visible_incident(&tx.txn, who, id).await?;
         if i.kind != "data_breach" {
             return Err(AppError::Conflict(
                 wire::ProblemCode::IllegalTransition,
@@ -330,15 +314,7 @@ impl App {
     /// What the printable notice of a personal-data breach to A05 shows (Decree 356/2025, Form
     /// 08): the incident with its breach record, its system and the system's owner.
     pub async fn breach_notice(&self, who: &Principal, id: i64) -> AppResult<BreachNotice> {
-        let i = incident::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
-        let sys = system::Entity::find_by_id(i.system_id)
-            .one(&self.db)
-            .await?
-            .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
-            .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
+        let (i, sys) = visible_incident(&self.db, who, id).await?;
         let owner = changegate_store::entity::organisation::Entity::find_by_id(sys.owner_org_id)
             .one(&self.db)
             .await?
@@ -485,4 +461,24 @@ impl App {
         tx.commit().await?;
         self.incident_view(&i, &sys.code).await
     }
+}
+
+/// The incident `id` and its system, if `who` may see them: another organisation's incident is
+/// answered as one that does not exist.
+async fn visible_incident(
+    db: &impl changegate_store::sea_orm::ConnectionTrait,
+    who: &Principal,
+    id: i64,
+) -> AppResult<(incident::Model, system::Model)> {
+    let hidden = || AppError::NotFound(format!("incident {id}"));
+    let i = incident::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(hidden)?;
+    let sys = system::Entity::find_by_id(i.system_id)
+        .one(db)
+        .await?
+        .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
+        .ok_or_else(hidden)?;
+    Ok((i, sys))
 }
