@@ -859,6 +859,18 @@ async fn the_demo_fills_every_column_of_the_report() {
         assert!(o.security_unit.is_some(), "{o:?}");
     }
     assert!(r.activity.evaluations > 0);
+    // The procedures system's yearly re-review was overdue; the sweep opened it and PA05
+    // concluded it: a periodic check this year, and the next one a year away.
+    let tthc = r.systems.iter().find(|s| s.code == "TTHC-TINH").unwrap();
+    assert!(tthc.checks_done.periodic, "{tthc:?}");
+    assert!(r.summary.approved_checked_periodically >= 1);
+    // The whole report, kept as a snapshot: dates and years move with the day the test runs.
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2}))?", "[date]"),
+        (r"\b20\d\d\b", "[year]"),
+    ]}, {
+        insta::assert_snapshot!("demo_annual_report_json", serde_json::to_string_pretty(&r).unwrap());
+    });
     // The re-levelling of the tax system waits for PA05.
     let thue = r.systems.iter().find(|s| s.code == "THUE-TINH").unwrap();
     assert_eq!(thue.level, 4);

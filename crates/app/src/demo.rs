@@ -8,10 +8,12 @@
 
 use crate::identity::tokens::{Principal, hash_secret, one_time_password, principal_of};
 use crate::registry::user_by_name;
-use crate::{App, AppResult, event, totp};
+use crate::{App, AppError, AppResult, event, totp};
 use changegate_api as wire;
+use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
-use changegate_store::entity::{organisation, session, user};
+use changegate_store::entity::{change_request as cr, organisation, session, system, user};
+use changegate_store::types::Text;
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
@@ -451,7 +453,14 @@ impl App {
             name: name.into(),
             version: version.into(),
         };
-        let last_review = chrono::Utc::now().date_naive() - chrono::Duration::days(200);
+        let today = chrono::Utc::now().date_naive();
+        // The provincial procedures system was last evaluated 13 months ago: its yearly re-review
+        // is overdue, and the sweep below opens it (and PA05 concludes it: a periodic check for
+        // Form 08's column 12).
+        let last_review = |code: &str| {
+            today
+                - chrono::Duration::days(if code == "TTHC-TINH" { 400 } else { 200 })
+        };
         for (code, name, org, level, unit) in [
             (
                 "TTHC-TINH",
@@ -490,7 +499,7 @@ impl App {
                         sw("software", "Ứng dụng một cửa điện tử", "2.2.0"),
                         sw("hardware", "Máy chủ Dell PowerEdge R740", "R740"),
                     ],
-                    last_review: Some(last_review),
+                    last_review: Some(last_review(code)),
                 },
             )
             .await?;
@@ -622,9 +631,41 @@ impl App {
             .await?;
         self.act_on_change(Some(&thu), cr.id, Command::Withdraw)
             .await?;
+        self.seed_periodic_re_review(&hoa).await?;
         self.seed_remediation(&an, &thu, &hoa, &duc).await?;
         self.seed_incident_clocks(&an, &hoa).await?;
         self.seed_major_change(&an).await
+    }
+
+    /// The periodic re-review of the provincial procedures system: the review sweep opens it
+    /// (the system's re-review is overdue) and PA05 concludes it with a pass, so the system has a
+    /// periodic check (*Định kỳ*) in the annual report and its next re-review is a year away.
+    async fn seed_periodic_re_review(&self, hoa: &Principal) -> AppResult<()> {
+        self.review_sweep(crate::now()).await?;
+        let sys = system::Entity::find()
+            .filter(system::Column::Code.eq("TTHC-TINH"))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::Internal("demo system TTHC-TINH is missing".into()))?;
+        let re_review = cr::Entity::find()
+            .filter(cr::Column::SystemId.eq(sys.id))
+            .filter(cr::Column::Kind.eq(Text(ChangeKind::ReReview)))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::Internal("the review sweep opened no re-review".into()))?;
+        self.sign_off(
+            hoa,
+            re_review.id,
+            wire::NewSignOff {
+                conclusion: "pass".into(),
+                checklist: answers(self, None),
+                findings: vec![],
+                conditions: vec![],
+                second_factor_code: None,
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Decree 331/2026 Art. 31.2.c: a major change (architecture, technology) submitted with its
@@ -663,6 +704,29 @@ impl App {
             },
         )
         .await?;
+        // A second one still waits for its external assessment: the change page offers the
+        // form, and a passing sign-off is refused until it is recorded.
+        let cr = self
+            .file_change(
+                an,
+                wire::NewChangeRequest {
+                    system: "DAT-DAI".into(),
+                    kind: "software".into(),
+                    title: "Mở rộng cơ sở dữ liệu đất đai cho cấp xã khai thác".into(),
+                    description: "Mở rộng phạm vi người dùng tới cán bộ địa chính cấp xã và thêm chức năng tra cứu biến động.".into(),
+                    environments: vec!["production".into()],
+                    subjects: vec![wire::WireSubject::GitCommit {
+                        commit: oid("demo-major-scope-commit"),
+                        tree: oid("demo-major-scope-tree"),
+                    }],
+                    components: vec![],
+                    git: None,
+                    remediates_incident: None,
+                    major_change: vec!["function".into(), "scope".into()],
+                },
+            )
+            .await?;
+        self.act_on_change(Some(an), cr.id, Command::Submit).await?;
         Ok(())
     }
 

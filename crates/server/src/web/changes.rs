@@ -379,6 +379,65 @@ pub async fn edit(
 /// `GET /changes/{id}`: subjects, commits and files, checklist, sign-offs, timeline, state.
 pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Response, WebError> {
     let id = id.id()?;
+    change_page(&app, &s, StatusCode::OK, id, &HashMap::new(), &Errors::new()).await
+}
+
+/// The fields of the external assessment form.
+const ASSESSMENT_FIELDS: [&str; 4] = ["organisation", "licence", "report_ref", "assessed_on"];
+
+/// `POST /changes/{id}/external-assessment` (`organisation`, `licence`, `report_ref`,
+/// `assessed_on`): the owner or a PA05 reviewer records a major change's external assessment
+/// (Decree 331/2026 Art. 31.2.c). A refused value shows the page again (422) with the message
+/// and what was typed.
+pub async fn external_assessment(
+    State(app): State<AppState>,
+    s: Signed,
+    id: Seg,
+    f: FormData,
+) -> Result<Response, WebError> {
+    s.check_csrf(&f)?;
+    let id = id.id()?;
+    let kept: HashMap<&str, String> = ASSESSMENT_FIELDS
+        .iter()
+        .map(|k| (*k, f.get(k).trim().to_owned()))
+        .collect();
+    let mut errors = Errors::new();
+    match chrono::NaiveDate::parse_from_str(&kept["assessed_on"], "%Y-%m-%d") {
+        Err(_) => msg::add(&mut errors, s.lang, "assessed_on"),
+        Ok(assessed_on) => {
+            let n = changegate_api::NewExternalAssessment {
+                organisation: kept["organisation"].clone(),
+                licence: kept["licence"].clone(),
+                report_ref: kept["report_ref"].clone(),
+                assessed_on,
+            };
+            match app.record_external_assessment(s.who(), id, n).await {
+                Ok(_) => return Ok(see_other(&format!("/changes/{id}?ok=assessment_recorded"))),
+                Err(AppError::Invalid(fields)) => {
+                    for (field, _) in fields {
+                        msg::add(&mut errors, s.lang, &field);
+                    }
+                }
+                Err(AppError::Conflict(..)) => {
+                    msg::add_key(&mut errors, s.lang, "organisation", "err.assessment_exists");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    change_page(&app, &s, status, id, &kept, &errors).await
+}
+
+/// The change page, with the external assessment form's values and errors.
+async fn change_page(
+    app: &AppState,
+    s: &Signed,
+    status: StatusCode,
+    id: i64,
+    f: &HashMap<&str, String>,
+    errors: &Errors,
+) -> Result<Response, WebError> {
     let cr = app.get_change(s.who(), id).await?;
     let timeline = app.change_timeline(s.who(), id).await?;
     let signed_by_me = cr
@@ -390,11 +449,22 @@ pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Res
         ..Default::default()
     };
     let items = app.list_remediations(s.who(), &filter).await?;
-    s.ok(
+    // A major change still open for evaluation, without its external assessment: its owner or
+    // a PA05 reviewer records it here.
+    let may_assess = !cr.major_change.is_empty()
+        && cr.external_assessment.is_none()
+        && [CrState::Draft.as_str(), CrState::Submitted.as_str()].contains(&cr.state.as_str())
+        && matches!(
+            s.who().role,
+            changegate_domain::Role::Owner | changegate_domain::Role::Reviewer
+        );
+    s.page(
+        status,
         "change.html",
         minijinja::context! {
         cr => Value::from_serialize(&cr), timeline => Value::from_serialize(&timeline),
-        signed_by_me => signed_by_me, items => Value::from_serialize(&items.items) },
+        signed_by_me => signed_by_me, items => Value::from_serialize(&items.items),
+        may_assess => may_assess, f => f, errors => errors },
     )
 }
 

@@ -76,6 +76,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/changes/{id}/submit", post(changes::submit))
         .route(
+            "/changes/{id}/external-assessment",
+            post(changes::external_assessment),
+        )
+        .route(
             "/changes/{id}/withdraw",
             get(changes::confirm_withdraw).post(changes::withdraw),
         )

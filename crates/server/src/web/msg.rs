@@ -32,6 +32,7 @@ pub const FLASHES: &[&str] = &[
     "people.deactivated",
     "people.reactivated",
     "people.edited",
+    "assessment_recorded",
 ];
 
 /// Fields with a translated message (`err.<field>`).
@@ -78,6 +79,10 @@ pub const FIELDS: &[&str] = &[
     "operating_unit",
     "reason",
     "population_db",
+    "organisation",
+    "licence",
+    "report_ref",
+    "assessed_on",
     "generic",
 ];
 
@@ -88,6 +93,7 @@ pub const OTHER: &[&str] = &[
     "err.passwords_differ",
     "err.conclusion_fail_item",
     "err.already_exists",
+    "err.assessment_exists",
     "err.note_required",
     "err.code_wrong",
     "err.env_in_use",
