@@ -366,6 +366,8 @@ async fn a_breach_record_round_trips_byte_for_byte_and_prints_as_a_notice_draft(
     assert!(page.contains("1234567890123"), "{page}");
     assert!(page.contains("&lt;script&gt;"), "{page}");
     assert!(page.contains("A05"), "{page}");
+    // The sender's name heads the draft in capitals, as on an official letter.
+    assert!(page.contains("SỞ TÀI NGUYÊN VÀ MÔI TRƯỜNG"), "{page}");
 }
 
 #[tokio::test]

@@ -406,7 +406,7 @@ pub fn text_of(html: &str) -> String {
 /// The element with `id`, among the usual tags.
 pub fn by_id(html: &str, id: &str) -> Option<Tag> {
     [
-        "code", "span", "td", "div", "p", "a", "input", "form", "section", "strong",
+        "code", "span", "td", "dd", "div", "p", "a", "input", "form", "section", "strong",
     ]
     .iter()
     .flat_map(|t| find_tags(html, t))

@@ -732,8 +732,8 @@ impl App {
 
     /// Incident clocks counting from detection: a serious incident detected 20 hours before its
     /// report (4 hours left for its initial notice; resolved, so the gate stays open) with its
-    /// initial notice recorded late, and a personal-data breach detected 30 hours ago whose A05
-    /// notice is still due.
+    /// report sent within the 72 hours, and a personal-data breach detected 30 hours ago whose
+    /// A05 notice is still due.
     async fn seed_incident_clocks(&self, an: &Principal, hoa: &Principal) -> AppResult<()> {
         let now = crate::now();
         let serious = self
