@@ -152,7 +152,7 @@ async fn admission_reviews_authenticate_by_client_certificate_and_the_audit_name
         &change("TTHC", &["production"], vec![artifact(&approved)]),
     )
     .await;
-    let image = format!("registry.local/tthc@sha256:{approved}");
+    let image = format!("registry.local/tthc@{approved}");
     t.user("k8s.stnmt", "Cụm Kubernetes STNMT", "STNMT", "admission")
         .await;
     let tok = token(&t, "k8s.stnmt").await;
@@ -236,7 +236,7 @@ organisation = "CUCTHUE"
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["response"]["uid"], "mtls-1");
     assert_eq!(v["response"]["allowed"], true, "{v}");
-    let unapproved = format!("registry.local/tthc@sha256:{}", random_digest());
+    let unapproved = format!("registry.local/tthc@{}", random_digest());
     let (status, v) = post(&apiserver, &base, None, &review("mtls-2", &unapproved))
         .await
         .unwrap();
