@@ -854,6 +854,7 @@ async fn serve_speaks_tls_with_the_configured_certificate_and_reloads_a_renewed_
     cfg.tls = Some(changegate_server::tls::TlsConfig {
         cert_file: certs.path().join("server.pem"),
         key_file: certs.path().join("server.key"),
+        ..Default::default()
     });
     let (_app, base, _stop) = serve(&cfg).await;
     let base = base.replace("http://", "https://");

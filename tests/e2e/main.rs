@@ -25,6 +25,7 @@ mod incident_clocks;
 mod input;
 mod isolation;
 mod jobs;
+mod k8s_mtls;
 mod longpoll;
 mod notifications;
 mod officials_ui;

@@ -340,18 +340,24 @@ async fn connection(
     match tls {
         Some(acceptor) => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
-                Ok(Ok(stream)) => http(stream, peer, router, cfg, watcher, conn, pool).await,
+                Ok(Ok(stream)) => {
+                    // A verified client certificate names the connection's every request.
+                    let client = crate::tls::ClientCertificate::of(stream.get_ref().1);
+                    http(stream, peer, client, router, cfg, watcher, conn, pool).await
+                }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         }
-        None => http(io, peer, router, cfg, watcher, conn, pool).await,
+        None => http(io, peer, None, router, cfg, watcher, conn, pool).await,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn http<T>(
     io: T,
     peer: SocketAddr,
+    client: Option<crate::tls::ClientCertificate>,
     router: Router,
     cfg: &ServerConfig,
     watcher: hyper_util::server::graceful::Watcher,
@@ -365,6 +371,9 @@ async fn http<T>(
     let counted = conn.clone();
     let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+        if let Some(c) = &client {
+            req.extensions_mut().insert(c.clone());
+        }
         let guard = InFlight::new(&counted);
         let router = router.clone();
         async move {

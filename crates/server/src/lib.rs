@@ -159,7 +159,7 @@ pub struct Server {
     /// The job schedule.
     pub schedule: scheduler::Schedule,
     /// Native TLS (`[tls]`), or plain HTTP.
-    pub tls: Option<tls::TlsConfig>,
+    pub tls: Option<tls::Tls>,
     /// `[server]`: timeouts and the bound on connections.
     pub limits: conn::ServerConfig,
 }
@@ -192,6 +192,10 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
     };
     app.backup = cfg.backup_settings()?;
     verify_audit(&app, cfg.audit.on_break).await?;
+    let tls = match &cfg.tls {
+        Some(t) => Some(tls::prepare(t, &app.db).await.context("configuration")?),
+        None => None,
+    };
     if app.read_only.get().is_none() {
         app.publish_signing_key().await?;
     }
@@ -206,7 +210,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
         state: AppState::new(app.clone(), edge).with_documents(cfg.documents.clone()),
         app,
         schedule,
-        tls: cfg.tls.clone(),
+        tls,
         limits: cfg.server.clone(),
     })
 }

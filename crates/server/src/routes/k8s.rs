@@ -1,10 +1,17 @@
 //! Kubernetes validating admission: `POST /k8s/validate` (AdmissionReview `admission.k8s.io/v1`).
 //! Answered 200 with the decision in the body; 400 for a body that is not an AdmissionReview v1
-//! with a uid, 401 without a valid token. Never a 5xx: what the server cannot decide, it denies.
+//! with a uid, 401 without a valid token or accepted client certificate. Never a 5xx: what the
+//! server cannot decide, it denies.
+//!
+//! The API server authenticates with a bearer token (role `admission` or `ci`), or with a client
+//! certificate verified against `[tls] client_ca_file` whose CN or a DNS SAN is listed in
+//! `[[tls.admission_clients]]`; a valid token is used first, then the certificate.
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Actor;
+use crate::tls::{AdmissionClients, ClientCertificate};
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -50,12 +57,39 @@ fn deny_unchecked(body: &[u8]) -> Response {
 async fn validate(
     State(app): State<AppState>,
     who: Result<Actor, ApiError>,
+    cert: Option<Extension<ClientCertificate>>,
+    clients: Option<Extension<AdmissionClients>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let who = match who {
-        Ok(Actor(who)) => who,
-        Err(e) if *e.code() == ProblemCode::InternalError => return deny_unchecked(&body),
-        Err(e) => return e.into_response(),
+    let by_cert = cert
+        .as_ref()
+        .zip(clients.as_ref())
+        .and_then(|(c, l)| l.principal(c));
+    let who = match (who, by_cert) {
+        (Ok(Actor(who)), _) => who,
+        (Err(_), Some(p)) => p,
+        (Err(e), None) if *e.code() == ProblemCode::InternalError => {
+            return deny_unchecked(&body);
+        }
+        (Err(e), None) => {
+            let Some(Extension(c)) = cert else {
+                return e.into_response();
+            };
+            if !headers.contains_key(axum::http::header::AUTHORIZATION) {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    ProblemCode::Unauthorized,
+                    "Not authenticated",
+                    format!(
+                        "the client certificate {} is not an accepted admission client ([[tls.admission_clients]]); send Authorization: Bearer <token> or a listed certificate",
+                        c.shown()
+                    ),
+                )
+                .into_response();
+            }
+            return e.into_response();
+        }
     };
     match app.admission_review(&who, &body).await {
         Ok(Review::Answer(v)) => axum::Json(v).into_response(),
