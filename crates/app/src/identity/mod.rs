@@ -224,6 +224,9 @@ pub struct SignedIn {
     pub session: WebSession,
 }
 
+/// The most shared-account signals remembered in process (the database has them all).
+const SIGNALLED_MAX: u64 = 10_000;
+
 /// In-process state of sign-in: failures of usernames that do not exist (so that they are
 /// answered like existing ones), and shared-account signals already raised. Rows in the
 /// database hold everything else.
@@ -231,7 +234,9 @@ pub struct SignedIn {
 pub struct SessionState {
     /// Failed sign-ins by (account, address), address and account.
     pub throttle: throttle::Throttle,
-    signalled: Mutex<HashSet<(i64, String, String)>>,
+    /// Shared-account signals raised (account, addresses, day), at most [`SIGNALLED_MAX`], each
+    /// kept two days (its day is in the key).
+    signalled: moka::sync::Cache<(i64, String, String), ()>,
 }
 
 impl Default for SessionState {
@@ -240,7 +245,10 @@ impl Default for SessionState {
         LazyLock::force(&DUMMY_HASH);
         Self {
             throttle: throttle::Throttle::default(),
-            signalled: Mutex::new(HashSet::new()),
+            signalled: moka::sync::Cache::builder()
+                .max_capacity(SIGNALLED_MAX)
+                .time_to_live(std::time::Duration::from_secs(2 * 24 * 3600))
+                .build(),
         }
     }
 }

@@ -50,12 +50,7 @@ impl App {
         let detail = format!("{lo} {hi}");
         let day = crate::now().date_naive().to_string();
         let key = (p.user_id, detail.clone(), day.clone());
-        if self
-            .sessions
-            .signalled
-            .lock()
-            .is_ok_and(|s| s.contains(&key))
-        {
+        if self.sessions.signalled.contains_key(&key) {
             return Ok(());
         }
         let tx = self.begin().await?;
@@ -96,12 +91,7 @@ impl App {
             .await?;
             tx.commit().await?;
         }
-        if let Ok(mut s) = self.sessions.signalled.lock() {
-            if s.len() > 10_000 {
-                s.clear();
-            }
-            s.insert(key);
-        }
+        self.sessions.signalled.insert(key, ());
         Ok(())
     }
 
