@@ -533,7 +533,8 @@ mod tests {
     /// (`src/snapshots/`): a change to a template's wording shows up in review.
     #[test]
     fn every_notification_matches_its_snapshot() {
-        let data = serde_json::json!({
+        let data: serde_json::Value = serde_json::from_str(
+            r#"{
             "username": "tran.thi.hoa", "display_name": "Trần Thị Hoa", "org": "PA05",
             "ips": ["127.0.0.1", "127.0.0.2"], "until": "2026-11-24T10:15:00Z", "ip": "127.0.0.2",
             "failures": 5, "id": 7, "system": "TTHC",
@@ -550,8 +551,10 @@ mod tests {
             "emergency_until": "2026-11-25T10:15:00Z", "at": "2026-11-24T10:15:00Z",
             "period_from": "2025-12-15", "period_from_vi": "15/12/2025", "period_to": "2026-12-14",
             "period_to_vi": "14/12/2026", "condition": true, "closes_gate": true,
-            "national_security": false, "to": "PA05", "units_to_owner": false,
-        });
+            "national_security": false, "to": "PA05", "units_to_owner": false
+        }"#,
+        )
+        .unwrap();
         let mut out = String::new();
         for ev in event_types() {
             let m = render(ev, &data).unwrap();

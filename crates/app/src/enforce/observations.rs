@@ -231,7 +231,6 @@ impl App {
                 .pack
                 .incidents
                 .blocking_severities
-                .iter()
                 .contains(&Severity::High);
             tx.notify("incident.reported", serde_json::json!({
                 "id": i.id, "system": sys.code, "system_name": sys.name, "kind": i.kind, "severity": i.severity,

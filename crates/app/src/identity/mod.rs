@@ -51,11 +51,9 @@ use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use chrono::{DateTime, Duration, Utc};
 pub use ipnet::IpNet;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "cg_session";
@@ -101,61 +99,26 @@ pub const CODE_REQUIRED: &str =
 pub const IP_NOT_ALLOWED: &str =
     "Không được phép đăng nhập từ địa chỉ IP này / signing in from this IP address is not allowed";
 
-/// What a session may do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Signed in with a one-time password: must set a new one.
-    ChangePassword,
-    /// A reviewer or admin without a second factor: must enrol one.
-    EnrolSecondFactor,
-    /// Enrolled: must give a code.
-    SecondFactor,
-    /// Signed in fully.
-    Active,
+/// What a session may do next (stored by name in `sessions.stage`).
+pub use changegate_domain::roles::SessionStage as Stage;
+
+/// The stage after the password is known good: change it, enrol a second factor, give a code,
+/// or done.
+fn after_password(u: &user::Model, role: Role) -> Stage {
+    if u.must_change_password {
+        Stage::ChangePassword
+    } else {
+        after_password_change(u, role)
+    }
 }
 
-impl Stage {
-    /// The stage's name in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::ChangePassword => "change_password",
-            Stage::EnrolSecondFactor => "enrol_second_factor",
-            Stage::SecondFactor => "second_factor",
-            Stage::Active => "active",
-        }
-    }
-
-    /// Parses a stage name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Stage::ChangePassword,
-            Stage::EnrolSecondFactor,
-            Stage::SecondFactor,
-            Stage::Active,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-
-    /// The stage after the password is known good: change it, enrol a second factor, give a
-    /// code, or done.
-    fn after_password(u: &user::Model, role: Role) -> Self {
-        if u.must_change_password {
-            Stage::ChangePassword
-        } else {
-            Self::after_password_change(u, role)
-        }
-    }
-
-    fn after_password_change(u: &user::Model, role: Role) -> Self {
-        if u.totp_secret.is_some() {
-            Stage::SecondFactor
-        } else if role.needs_second_factor() {
-            Stage::EnrolSecondFactor
-        } else {
-            Stage::Active
-        }
+fn after_password_change(u: &user::Model, role: Role) -> Stage {
+    if u.totp_secret.is_some() {
+        Stage::SecondFactor
+    } else if role.needs_second_factor() {
+        Stage::EnrolSecondFactor
+    } else {
+        Stage::Active
     }
 }
 
@@ -327,8 +290,7 @@ fn locked(until: DateTime<Utc>) -> AppError {
 }
 
 fn stage_of(row: &session::Model) -> AppResult<Stage> {
-    Stage::parse(&row.stage)
-        .ok_or_else(|| AppError::Internal(format!("session {} has stage {:?}", row.id, row.stage)))
+    Ok(*row.stage)
 }
 
 fn web_session(

@@ -112,7 +112,7 @@ impl App {
         am.failed_logins = Set(0);
         let fresh = am.update(&tx.txn).await?;
         let mut sam: session::ActiveModel = row.into();
-        sam.stage = Set(Stage::Active.as_str().into());
+        sam.stage = Set(Stage::Active.into());
         let row = sam.update(&tx.txn).await?;
         // Any other session of the account (which could have read the same pending secret) ends.
         let revoked = revoke_sessions(&tx.txn, u.id, Some(row.id), at).await?;
@@ -213,7 +213,7 @@ impl App {
         let row = match (row, next) {
             (Some(row), Some(stage)) => {
                 let mut sam: session::ActiveModel = row.into();
-                sam.stage = Set(stage.as_str().into());
+                sam.stage = Set(stage.into());
                 Some(sam.update(&tx.txn).await?)
             }
             _ => None,

@@ -4,6 +4,8 @@
 use crate::identity::tokens::Principal;
 use crate::{App, AppResult, event};
 use changegate_domain::Role;
+use changegate_domain::roles::SignalKind;
+use changegate_store::types::Text;
 use changegate_store::entity::{organisation, security_signal, user};
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -56,7 +58,7 @@ impl App {
         let tx = self.begin().await?;
         let exists = security_signal::Entity::find()
             .filter(security_signal::Column::UserId.eq(p.user_id))
-            .filter(security_signal::Column::Kind.eq("shared_account"))
+            .filter(security_signal::Column::Kind.eq(Text(SignalKind::SharedAccount)))
             .filter(security_signal::Column::Detail.eq(detail.as_str()))
             .filter(security_signal::Column::Day.eq(day.as_str()))
             .one(&tx.txn)
@@ -65,7 +67,7 @@ impl App {
         if !exists {
             security_signal::ActiveModel {
                 user_id: Set(p.user_id),
-                kind: Set("shared_account".into()),
+                kind: Set(SignalKind::SharedAccount.into()),
                 detail: Set(detail.clone()),
                 day: Set(day.clone()),
                 created_at: Set(tx.at()),
@@ -112,7 +114,7 @@ impl App {
         }
         for u in locked {
             out.push(SecuritySignal {
-                kind: "account_locked".into(),
+                kind: SignalKind::AccountLocked.as_str().into(),
                 org: orgs.get(&u.org_id).cloned().unwrap_or_default(),
                 username: u.username,
                 display_name: u.display_name,
@@ -137,7 +139,7 @@ impl App {
                 continue;
             };
             out.push(SecuritySignal {
-                kind: s.kind,
+                kind: s.kind.as_str().into(),
                 username: u.username.clone(),
                 display_name: u.display_name.clone(),
                 org: orgs.get(&u.org_id).cloned().unwrap_or_default(),

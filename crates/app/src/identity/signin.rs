@@ -5,6 +5,7 @@
 use crate::identity::tokens::principal_and_org;
 use crate::{App, AppError, AppResult, event};
 use changegate_domain::Role;
+use changegate_store::types::Text;
 use changegate_store::audit::NewEvent;
 use changegate_store::entity::{session, user};
 use changegate_store::sea_orm::sea_query::Expr;
@@ -113,7 +114,7 @@ pub(super) async fn lock_account_in(
         .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
         .filter(session::Column::UserId.eq(fresh.id))
         .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::Stage.ne(Stage::Active.as_str()))
+        .filter(session::Column::Stage.ne(Text(Stage::Active)))
         .exec(&tx.txn)
         .await?
         .rows_affected;
@@ -234,7 +235,7 @@ impl App {
             return Err(AppError::Unauthorized(WRONG_CREDENTIALS.into()));
         }
         self.sessions.throttle.succeeded(&claimed, ip);
-        let stage = Stage::after_password(&u, role);
+        let stage = super::after_password(&u, role);
         let token = random_token();
         let tx = self.begin().await?;
         let at = tx.at();
@@ -250,7 +251,7 @@ impl App {
         let row = session::ActiveModel {
             token_hash: Set(token_hash(&token)),
             user_id: Set(u.id),
-            stage: Set(stage.as_str().into()),
+            stage: Set(stage.into()),
             csrf: Set(random_token()),
             ip: Set(ip.to_string()),
             user_agent: Set(ua.clone()),

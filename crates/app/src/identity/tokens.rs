@@ -25,8 +25,7 @@ use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Query
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// An authenticated person.
