@@ -21,6 +21,11 @@ fn volatile() -> Vec<(&'static str, &'static str)> {
         (r"\b\d{4}-\d{2}-\d{2}\b", "[date]"),
         (r"\b\d{1,2}/\d{1,2}/\d{4}\b", "[date]"),
         (r"\b\d{1,2}:\d{2}(:\d{2})?\b", "[time]"),
+        (
+            r#"<span class="countdown">[^<]*</span>"#,
+            r#"<span class="countdown">[countdown]</span>"#,
+        ),
+        (r"\d+ (giờ|ngày)( \d+ phút)?|\d+ phút", "[duration]"),
         (r"\b[0-9a-f]{40}\b", "[git-id]"),
         (r"\b[0-9a-f]{12}\b", "[short-id]"),
     ]
@@ -79,7 +84,8 @@ async fn an_owners_pages_match_their_snapshots() {
         ] {
             let r = web.get(&path).await;
             assert_eq!(r.status, 200, "GET {path}: {}", r.body);
-            insta::assert_snapshot!(name, r.body);
+            // minijinja escapes `/` too: dates read as dates, so that they are redacted.
+            insta::assert_snapshot!(name, r.body.replace("&#x2f;", "/"));
         }
     })
     .await;
