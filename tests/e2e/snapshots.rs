@@ -2,7 +2,7 @@
 //! `.snap` files in `e2e/snapshots/`. A change to the contract or to a page's markup fails here
 //! until its new snapshot is reviewed and committed (`cargo insta review`, or
 //! `INSTA_UPDATE=always cargo test --workspace -- snapshots::` and read the diff). What changes
-//! from run to run (dates, times, ids, CSRF tokens, git ids) is redacted.
+//! from run to run (dates, times, countdowns, CSRF tokens and form ids, git ids) is redacted.
 
 use crate::web_security::Web;
 use changegate_api::NewIncident;
@@ -12,7 +12,10 @@ use reqwest::Method;
 /// Redactions of the values that differ between runs.
 fn volatile() -> Vec<(&'static str, &'static str)> {
     vec![
-        (r#"name="csrf" value="[^"]*""#, r#"name="csrf" value="[csrf]""#),
+        (
+            r#"name="(csrf|form_id)" value="[^"]*""#,
+            r#"name="$1" value="[token]""#,
+        ),
         (r#"data-csrf="[^"]*""#, r#"data-csrf="[csrf]""#),
         (
             r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?",
