@@ -62,8 +62,9 @@ async fn an_owners_pages_match_their_snapshots() {
             &NewIncident {
                 kind: "abnormal_access".into(),
                 severity: "high".into(),
-                summary: "Truy cập bất thường từ địa chỉ IP không xác định vào cơ sở dữ liệu dân cư."
-                    .into(),
+                summary:
+                    "Truy cập bất thường từ địa chỉ IP không xác định vào cơ sở dữ liệu dân cư."
+                        .into(),
                 detected_at: None,
                 national_security: false,
             },
@@ -78,18 +79,19 @@ async fn an_owners_pages_match_their_snapshots() {
     for (re, with) in volatile() {
         settings.add_filter(re, with);
     }
-    settings.bind_async(async {
-        for (name, path) in [
-            ("page_dashboard", "/".to_owned()),
-            ("page_incident", format!("/incidents/{}", incident.id)),
-            ("page_incidents", "/incidents".to_owned()),
-            ("page_system", "/systems/TTHC".to_owned()),
-        ] {
-            let r = web.get(&path).await;
-            assert_eq!(r.status, 200, "GET {path}: {}", r.body);
-            // minijinja escapes `/` too: dates read as dates, so that they are redacted.
-            insta::assert_snapshot!(name, r.body.replace("&#x2f;", "/"));
-        }
-    })
-    .await;
+    settings
+        .bind_async(async {
+            for (name, path) in [
+                ("page_dashboard", "/".to_owned()),
+                ("page_incident", format!("/incidents/{}", incident.id)),
+                ("page_incidents", "/incidents".to_owned()),
+                ("page_system", "/systems/TTHC".to_owned()),
+            ] {
+                let r = web.get(&path).await;
+                assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+                // minijinja escapes `/` too: dates read as dates, so that they are redacted.
+                insta::assert_snapshot!(name, r.body.replace("&#x2f;", "/"));
+            }
+        })
+        .await;
 }

@@ -4,12 +4,12 @@
 //! the newest.
 
 use crate::identity::tokens::Principal;
-use changegate_domain::incident::IncidentKind;
 use crate::lists::{day_range, paging, search};
 use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::Severity;
 use changegate_domain::gate::IncidentStatus;
+use changegate_domain::incident::IncidentKind;
 use changegate_store::entity::{incident, system};
 use changegate_store::sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

@@ -217,9 +217,7 @@ impl GithubSettings {
             "{}/app/installations/{installation}/access_tokens",
             self.api_url
         );
-        let body = self
-            .api(ApiMethod::Post, &url, &self.jwt()?, None)
-            .await?;
+        let body = self.api(ApiMethod::Post, &url, &self.jwt()?, None).await?;
         let t: Token = serde_json::from_slice(&body).map_err(|e| format!("POST {url}: {e}"))?;
         cache.insert(installation, (t.token.clone(), t.expires_at));
         Ok(t.token)

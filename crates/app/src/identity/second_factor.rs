@@ -123,7 +123,7 @@ impl App {
             &u.username,
             None,
             Some(serde_json::json!({ "second_factor": false })),
-            Some(serde_json::json!({ "second_factor": true, "stage": "active", "other_sessions_signed_out": revoked })),
+            Some(serde_json::json!({ "second_factor": true, "stage": Stage::Active.as_str(), "other_sessions_signed_out": revoked })),
         ))
         .await?;
         tx.commit().await?;

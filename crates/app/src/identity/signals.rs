@@ -5,11 +5,11 @@ use crate::identity::tokens::Principal;
 use crate::{App, AppResult, event};
 use changegate_domain::Role;
 use changegate_domain::roles::SignalKind;
-use changegate_store::types::Text;
 use changegate_store::entity::{organisation, security_signal, user};
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::HashMap;

@@ -5,13 +5,13 @@
 use crate::identity::tokens::principal_and_org;
 use crate::{App, AppError, AppResult, event};
 use changegate_domain::Role;
-use changegate_store::types::Text;
 use changegate_store::audit::NewEvent;
 use changegate_store::entity::{session, user};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashSet;
 use std::net::IpAddr;
