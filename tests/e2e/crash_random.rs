@@ -553,8 +553,8 @@ async fn check_database(url: &str, ledger: &Ledger) -> Snapshot {
             .get(id)
             .unwrap_or_else(|| panic!("acknowledged incident {id} is missing"));
         assert_eq!(
-            (&row.summary, &row.severity),
-            (&i.summary, &i.severity),
+            (row.summary.as_str(), row.severity.as_str()),
+            (i.summary.as_str(), i.severity.as_str()),
             "incident {id}"
         );
         assert_eq!(row.system_id, other_system);

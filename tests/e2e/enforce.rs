@@ -76,7 +76,7 @@ async fn unapproved_content_observed_opens_exactly_one_incident_that_closes_the_
     assert_eq!(o.subjects[1].reasons[0].code, "no_approved_change");
     let opened = unapproved_incidents(&t).await;
     assert_eq!(opened.len(), 1);
-    assert_eq!(opened[0].severity, "high");
+    assert_eq!(opened[0].severity.as_str(), "high");
     assert_eq!(
         *opened[0].status,
         changegate_domain::gate::IncidentStatus::Open

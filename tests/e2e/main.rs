@@ -43,6 +43,7 @@ mod review;
 mod rules_2026;
 mod sink;
 mod smoke;
+mod snapshots;
 mod transitions;
 mod upgrade;
 mod vietnamese;

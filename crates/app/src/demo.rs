@@ -12,6 +12,7 @@ use crate::{App, AppError, AppResult, event, totp};
 use changegate_api as wire;
 use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
+use changegate_domain::incident::IncidentKind;
 use changegate_store::entity::{change_request as cr, organisation, session, system, user};
 use changegate_store::types::Text;
 use changegate_store::sea_orm::sea_query::Expr;
@@ -741,7 +742,7 @@ impl App {
                 an,
                 "DAT-DAI",
                 wire::NewIncident {
-                    kind: "abnormal_access".into(),
+                    kind: IncidentKind::AbnormalAccess.as_str().into(),
                     severity: "high".into(),
                     summary: "Phát hiện truy cập bất thường vào cơ sở dữ liệu đất đai ngoài giờ hành chính từ một địa chỉ IP lạ.".into(),
                     detected_at: Some(now - chrono::Duration::hours(20)),
@@ -766,7 +767,7 @@ impl App {
             an,
             "TTHC-TINH",
             wire::NewIncident {
-                kind: "data_breach".into(),
+                kind: IncidentKind::DataBreach.as_str().into(),
                 severity: "medium".into(),
                 summary: "Lộ danh sách hồ sơ thủ tục hành chính (họ tên, số định danh) qua một đường dẫn chia sẻ công khai.".into(),
                 detected_at: Some(now - chrono::Duration::hours(30)),
@@ -817,7 +818,7 @@ impl App {
                 &nam,
                 "TTHC-TINH",
                 wire::NewIncident {
-                    kind: "malware".into(),
+                    kind: IncidentKind::Malware.as_str().into(),
                     severity: "low".into(),
                     summary: "Phần mềm diệt virus phát hiện và cách ly mã độc trên máy trạm của cán bộ một cửa.".into(),
                     detected_at: None,
@@ -830,14 +831,14 @@ impl App {
             (
                 &thu,
                 "THUE-TINH",
-                "vulnerability",
+                IncidentKind::Vulnerability,
                 "medium",
                 "Cần nâng cấp thư viện OpenSSL trên máy chủ ứng dụng: phiên bản đang dùng có lỗ hổng đã công bố.",
             ),
             (
                 &an,
                 "DAT-DAI",
-                "other",
+                IncidentKind::Other,
                 "low",
                 "Mất kết nối đến cơ sở dữ liệu quốc gia về dân cư trong 40 phút do sự cố đường truyền.",
             ),
@@ -846,7 +847,7 @@ impl App {
                 who,
                 system,
                 wire::NewIncident {
-                    kind: kind.into(),
+                    kind: kind.as_str().into(),
                     severity: severity.into(),
                     summary: summary.into(),
                     detected_at: None,

@@ -4,12 +4,12 @@
 //! the newest.
 
 use crate::identity::tokens::Principal;
-use crate::incidents::KINDS;
 use crate::lists::{day_range, paging, search};
 use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::Severity;
 use changegate_domain::gate::IncidentStatus;
+use changegate_domain::incident::IncidentKind;
 use changegate_store::entity::{incident, system};
 use changegate_store::sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -29,7 +29,8 @@ pub struct IncidentFilter {
     pub system: Option<String>,
     /// Owner organisation code.
     pub org: Option<String>,
-    /// Kind (`malware`, `vulnerability`, `abnormal_access`, `data_breach`, `other`).
+    /// Kind (`malware`, `vulnerability`, `abnormal_access`, `data_breach`, `other`,
+    /// `unapproved_content`).
     pub kind: Option<String>,
     /// Severity (`low`, `medium`, `high`, `critical`).
     pub severity: Option<String>,
@@ -92,18 +93,15 @@ impl App {
             }
         }
         if let Some(k) = given(&f.kind) {
-            if KINDS.contains(&k) {
-                q = q.filter(incident::Column::Kind.eq(k));
-            } else {
-                errors.push((
-                    "kind".into(),
-                    format!("{k:?} is not one of {}", KINDS.join(", ")),
-                ));
+            // Every stored kind, the one changegate opens itself (unapproved content) too.
+            match IncidentKind::parse(k) {
+                Ok(k) => q = q.filter(incident::Column::Kind.eq(Text(k))),
+                Err(e) => errors.push(("kind".into(), e.to_string())),
             }
         }
         if let Some(sev) = given(&f.severity) {
             match Severity::parse(sev) {
-                Ok(sev) => q = q.filter(incident::Column::Severity.eq(sev.as_str())),
+                Ok(sev) => q = q.filter(incident::Column::Severity.eq(Text(sev))),
                 Err(e) => errors.push(("severity".into(), e.to_string())),
             }
         }

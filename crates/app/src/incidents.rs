@@ -7,7 +7,7 @@ use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::gate::IncidentStatus;
 use changegate_domain::incident::{
-    BreachRecord, Facts, NoticeKind, check_breach, check_detected, deadlines,
+    BreachRecord, Facts, IncidentKind, NoticeKind, check_breach, check_detected, deadlines,
 };
 use changegate_domain::{Role, Severity};
 use changegate_store::entity::{incident, incident_notice, system, user};
@@ -19,14 +19,8 @@ use changegate_store::types::Text;
 use std::collections::HashMap;
 use tracing::instrument;
 
-/// Incident kinds.
-pub const KINDS: [&str; 5] = [
-    "malware",
-    "vulnerability",
-    "abnormal_access",
-    "data_breach",
-    "other",
-];
+/// The names of the incident kinds a person reports (the web forms list them).
+pub const KINDS: [&str; 5] = IncidentKind::REPORTED_NAMES;
 
 /// The printable notice of a personal-data breach.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -107,12 +101,15 @@ impl App {
                 }
             })
             .collect::<Vec<_>>();
-        let a05_deadline = deadlines.iter().find(|d| d.kind == "a05").map(|d| d.due);
+        let a05_deadline = deadlines
+            .iter()
+            .find(|d| d.kind == NoticeKind::A05.as_str())
+            .map(|d| d.due);
         Ok(wire::Incident {
             id: i.id,
             system: system_code.to_owned(),
-            kind: i.kind.clone(),
-            severity: i.severity.clone(),
+            kind: i.kind.as_str().to_owned(),
+            severity: i.severity.as_str().to_owned(),
             summary: i.summary.clone(),
             status: i.status.as_str().to_owned(),
             reported_by: reporter,
@@ -134,7 +131,7 @@ impl App {
                     recorded_by: recorders.get(&n.recorded_by).cloned().unwrap_or_default(),
                 })
                 .collect(),
-            breach: (i.kind == "data_breach").then(|| breach_view(i)),
+            breach: i.kind.is_breach().then(|| breach_view(i)),
         })
     }
 
@@ -143,9 +140,9 @@ impl App {
         Facts {
             detected_at: i.detected_at.unwrap_or(i.reported_at),
             reported_at: i.reported_at,
-            severity: Severity::parse(&i.severity).unwrap_or(Severity::Critical),
+            severity: *i.severity,
             national_security: i.national_security,
-            breach: i.kind == "data_breach",
+            breach: i.kind.is_breach(),
         }
     }
 
@@ -281,7 +278,7 @@ impl App {
         }
         let tx = self.begin().await?;
         let (i, sys) = visible_incident(&tx.txn, who, id).await?;
-        if i.kind != "data_breach" {
+        if !i.kind.is_breach() {
             return Err(AppError::Conflict(
                 wire::ProblemCode::IllegalTransition,
                 format!("incident {id} is not a personal-data breach"),
@@ -341,15 +338,10 @@ impl App {
         )?;
         let sys = self.visible_system(who, code).await?;
         let mut errors = vec![];
-        if !KINDS.contains(&n.kind.as_str()) {
-            errors.push((
-                "kind".to_owned(),
-                format!("{:?} is not one of {}", n.kind, KINDS.join(", ")),
-            ));
-        }
-        if let Err(e) = Severity::parse(&n.severity) {
-            errors.push(("severity".to_owned(), e.to_string()));
-        }
+        let kind = IncidentKind::parse_reported(&n.kind)
+            .map_err(|e| errors.push(("kind".to_owned(), e.to_string())));
+        let severity = Severity::parse(&n.severity)
+            .map_err(|e| errors.push(("severity".to_owned(), e.to_string())));
         if let Err(e) = check_text("summary", &n.summary, 4000, true) {
             errors.push(("summary".to_owned(), e.to_string()));
         }
@@ -359,14 +351,17 @@ impl App {
         {
             errors.push(("detected_at".to_owned(), m));
         }
+        let (Ok(kind), Ok(severity)) = (kind, severity) else {
+            return Err(AppError::Invalid(errors));
+        };
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
         let tx = self.begin().await?;
         let i = incident::ActiveModel {
             system_id: Set(sys.id),
-            kind: Set(n.kind),
-            severity: Set(n.severity),
+            kind: Set(kind.into()),
+            severity: Set(severity.into()),
             summary: Set(n.summary),
             status: Set(IncidentStatus::Open.into()),
             reported_by: Set(who.user_id),
@@ -380,8 +375,11 @@ impl App {
         .insert(&tx.txn)
         .await?;
         let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
-        let blocking = Severity::parse(&i.severity)
-            .is_ok_and(|s| self.pack.incidents.blocking_severities.contains(&s));
+        let blocking = self
+            .pack
+            .incidents
+            .blocking_severities
+            .contains(&i.severity.0);
         let breach_deadline = view.a05_deadline;
         tx.notify("incident.reported", serde_json::json!({
             "id": i.id, "system": sys.code, "system_name": sys.name, "kind": i.kind, "severity": i.severity,

@@ -8,6 +8,7 @@ use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
+use changegate_domain::incident::IncidentKind;
 use changegate_domain::{CrState, Role, SecurityLevel};
 use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
 use changegate_store::sea_orm::sea_query::Expr;
@@ -270,7 +271,7 @@ impl App {
                 organisation::ActiveModel {
                     code: Set(SERVICE_ORG.into()),
                     name: Set("changegate – việc định kỳ / scheduled jobs".into()),
-                    kind: Set("inspector".into()),
+                    kind: Set(changegate_domain::OrgKind::Inspector.as_str().into()),
                     allowed_ips: Set(None),
                     created_at: Set(tx.at()),
                     ..Default::default()
@@ -690,7 +691,7 @@ impl App {
     /// before the deadline, and once when it has passed, until the notification is recorded.
     async fn breach_clock(&self, now: DateTime<Utc>) -> AppResult<u32> {
         let open = incident::Entity::find()
-            .filter(incident::Column::Kind.eq("data_breach"))
+            .filter(incident::Column::Kind.eq(Text(IncidentKind::DataBreach)))
             .filter(incident::Column::A05NotifiedAt.is_null())
             .all(&self.db)
             .await?;
@@ -756,16 +757,16 @@ impl App {
             .await?;
         let (mut soon, mut late) = (0, 0);
         for i in recent {
-            let sent: Vec<String> = incident_notice::Entity::find()
+            let sent: Vec<NoticeKind> = incident_notice::Entity::find()
                 .filter(incident_notice::Column::IncidentId.eq(i.id))
                 .all(&self.db)
                 .await?
                 .into_iter()
-                .map(|n| n.kind.as_str().to_owned())
+                .map(|n| n.kind.0)
                 .collect();
             for d in deadlines(&self.clock_facts(&i), &self.pack) {
                 // The A05 notice of a breach has its own clock (`breach_clock`).
-                if d.kind == NoticeKind::A05 || sent.iter().any(|k| k == d.kind.as_str()) {
+                if d.kind == NoticeKind::A05 || sent.contains(&d.kind) {
                     continue;
                 }
                 let left = d.due - now;
@@ -788,7 +789,7 @@ impl App {
                 let data = serde_json::json!({
                     "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()),
                     "system_name": sys.as_ref().map(|s| s.name.clone()), "severity": i.severity,
-                    "severity_vi": changegate_domain::Severity::parse(&i.severity).map(crate::remediation::severity_vi).unwrap_or_default(),
+                    "severity_vi": crate::remediation::severity_vi(*i.severity),
                     "notice": d.kind.as_str(), "detected_at": i.detected_at.unwrap_or(i.reported_at),
                     "deadline": d.due, "minutes_left": left.num_minutes().max(0), "overdue": offset == 0,
                     "national_security": i.national_security,
@@ -911,7 +912,7 @@ impl App {
         if !crate::registry::may_see_org(who, sys.owner_org_id) {
             return Err(AppError::NotFound(format!("incident {id}")));
         }
-        if i.kind != "data_breach" {
+        if !i.kind.is_breach() {
             return Err(AppError::Conflict(
                 wire::ProblemCode::IllegalTransition,
                 format!("incident {id} is not a personal-data breach"),

@@ -529,6 +529,46 @@ mod tests {
         );
     }
 
+    /// Every notification as it is sent, both languages, against a snapshot
+    /// (`src/snapshots/`): a change to a template's wording shows up in review.
+    #[test]
+    fn every_notification_matches_its_snapshot() {
+        let data: serde_json::Value = serde_json::from_str(
+            r#"{
+            "username": "tran.thi.hoa", "display_name": "Trần Thị Hoa", "org": "PA05",
+            "ips": ["127.0.0.1", "127.0.0.2"], "until": "2026-11-24T10:15:00Z", "ip": "127.0.0.2",
+            "failures": 5, "id": 7, "system": "TTHC",
+            "system_name": "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh",
+            "title": "Nâng cấp", "actor": "Trần Thị Hoa", "kind": "malware", "severity": "high",
+            "severity_vi": "cao", "summary": "Mã độc", "level": 3, "blocking": true,
+            "breach_deadline": "2026-11-27T10:15:00Z", "deadline": "2026-11-25T10:15:00Z",
+            "due": "2026-11-25T10:15:00Z", "minutes_left": 90, "overdue": false,
+            "notice": "report", "detected_at": "2026-11-24T08:00:00Z", "conclusion": "pass",
+            "year": 2026, "days_left": 5, "error": "disk full", "text": "Cấu hình nhật ký",
+            "change_request": 12, "valid_until": "2027-11-24T10:15:00Z", "note": "Ghi chú",
+            "due_vi": "25/11/2026", "justification": "Khắc phục khẩn cấp", "hours_left": 6,
+            "file": "/var/backups/changegate.tar", "evidence": "Ảnh chụp cấu hình",
+            "emergency_until": "2026-11-25T10:15:00Z", "at": "2026-11-24T10:15:00Z",
+            "period_from": "2025-12-15", "period_from_vi": "15/12/2025", "period_to": "2026-12-14",
+            "period_to_vi": "14/12/2026", "condition": true, "closes_gate": true,
+            "national_security": false, "to": "PA05", "units_to_owner": false
+        }"#,
+        )
+        .unwrap();
+        let mut out = String::new();
+        for ev in event_types() {
+            let m = render(ev, &data).unwrap();
+            for lang in ["vi", "en"] {
+                out.push_str(&format!(
+                    "=== {ev} [{lang}]\n{}\n---\n{}\n",
+                    m[lang]["subject"].as_str().unwrap_or_default(),
+                    m[lang]["body"].as_str().unwrap_or_default().trim_end()
+                ));
+            }
+        }
+        insta::assert_snapshot!("notifications", out);
+    }
+
     #[test]
     fn signatures_follow_standard_webhooks() {
         // The example of the Standard Webhooks specification.

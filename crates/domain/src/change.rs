@@ -24,7 +24,7 @@ macro_rules! str_enum {
             /// Every value.
             pub const ALL: &'static [$name] = &[$($name::$v),+];
             /// The name on the wire and in the database.
-            pub fn as_str(self) -> &'static str { match self { $($name::$v => $s),+ } }
+            pub const fn as_str(self) -> &'static str { match self { $($name::$v => $s),+ } }
             /// Parses a name.
             pub fn parse(s: &str) -> Result<Self, crate::ParseError> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| crate::ParseError {

@@ -11,9 +11,6 @@ use crate::ids::ArtifactDigest;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The incident kind opened when content is observed running that no valid approval covers.
-pub const UNAPPROVED_CONTENT: &str = "unapproved_content";
-
 /// The label naming the system an object belongs to.
 pub const LABEL_SYSTEM: &str = "changegate.io/system";
 /// The label naming the environment an object belongs to.

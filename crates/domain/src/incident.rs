@@ -32,6 +32,62 @@ str_enum!(
     }
 );
 
+str_enum!(
+    /// What kind of incident it is. Stored and sent by these names.
+    IncidentKind, "incident kind" {
+        /// Malware found.
+        Malware = "malware",
+        /// A vulnerability or weakness found.
+        Vulnerability = "vulnerability",
+        /// Abnormal access (from unidentified IP addresses, shared accounts…).
+        AbnormalAccess = "abnormal_access",
+        /// A personal-data breach (Decree 356/2025): its notice to A05 is due within 72 hours.
+        DataBreach = "data_breach",
+        /// Anything else.
+        Other = "other",
+        /// Content observed running that no valid approval covers: opened by changegate
+        /// itself (enforcement), never reported by a person.
+        UnapprovedContent = "unapproved_content",
+    }
+);
+
+impl IncidentKind {
+    /// The kinds a person reports (all but [`IncidentKind::UnapprovedContent`]).
+    pub const REPORTED: [IncidentKind; 5] = [
+        IncidentKind::Malware,
+        IncidentKind::Vulnerability,
+        IncidentKind::AbnormalAccess,
+        IncidentKind::DataBreach,
+        IncidentKind::Other,
+    ];
+
+    /// The names of [`IncidentKind::REPORTED`], in that order.
+    pub const REPORTED_NAMES: [&'static str; 5] = [
+        IncidentKind::Malware.as_str(),
+        IncidentKind::Vulnerability.as_str(),
+        IncidentKind::AbnormalAccess.as_str(),
+        IncidentKind::DataBreach.as_str(),
+        IncidentKind::Other.as_str(),
+    ];
+
+    /// Parses the kind of an incident a person reports: one of [`IncidentKind::REPORTED`].
+    pub fn parse_reported(s: &str) -> Result<Self, crate::ParseError> {
+        match Self::parse(s) {
+            Ok(k) if Self::REPORTED.contains(&k) => Ok(k),
+            _ => Err(crate::ParseError {
+                field: "incident kind",
+                value: s.chars().take(80).collect(),
+                expected: "one of malware, vulnerability, abnormal_access, data_breach, other",
+            }),
+        }
+    }
+
+    /// Whether it is a personal-data breach, with its notice to A05 and its breach record.
+    pub fn is_breach(self) -> bool {
+        self == IncidentKind::DataBreach
+    }
+}
+
 /// The normalised text an incident is searched by: its summary in lower case without Vietnamese
 /// diacritics, as [`crate::change::search_text`] does for change requests (search with
 /// [`crate::change::search_words`]).
@@ -227,6 +283,27 @@ mod tests {
         };
         let fields: Vec<String> = check_breach(&bad).into_iter().map(|e| e.0).collect();
         assert_eq!(fields, ["breach.confirmation_ref", "breach.subjects"]);
+    }
+
+    #[test]
+    fn a_person_reports_every_kind_but_unapproved_content() {
+        for k in IncidentKind::ALL {
+            assert_eq!(IncidentKind::parse(k.as_str()), Ok(*k));
+            assert_eq!(
+                IncidentKind::parse_reported(k.as_str()).is_ok(),
+                *k != IncidentKind::UnapprovedContent,
+                "{k}"
+            );
+        }
+        assert_eq!(
+            IncidentKind::REPORTED.map(IncidentKind::as_str),
+            IncidentKind::REPORTED_NAMES
+        );
+        let e = IncidentKind::parse_reported("unapproved_content").unwrap_err();
+        assert_eq!(e.value, "unapproved_content");
+        assert!(e.expected.contains("data_breach") && !e.expected.contains("unapproved"));
+        assert!(IncidentKind::parse("Malware").is_err());
+        assert!(IncidentKind::DataBreach.is_breach() && !IncidentKind::Other.is_breach());
     }
 
     #[test]

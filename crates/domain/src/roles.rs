@@ -147,6 +147,31 @@ str_enum!(
     }
 );
 
+str_enum!(
+    /// What a web session may do next.
+    SessionStage, "session stage" {
+        /// Signed in with a one-time password: must set a new one.
+        ChangePassword = "change_password",
+        /// A reviewer or admin without a second factor: must enrol one.
+        EnrolSecondFactor = "enrol_second_factor",
+        /// Enrolled: must give a code.
+        SecondFactor = "second_factor",
+        /// Signed in fully.
+        Active = "active",
+    }
+);
+
+str_enum!(
+    /// What a security signal is about.
+    SignalKind, "signal kind" {
+        /// An account used from two addresses at once.
+        SharedAccount = "shared_account",
+        /// An account locked after repeated failed sign-ins (read from the account, not stored
+        /// as a signal).
+        AccountLocked = "account_locked",
+    }
+);
+
 /// An account as the account rules see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Account {

@@ -3,12 +3,41 @@
 //! start-up. A bad value stops the server with a message naming it.
 
 use anyhow::{Context, bail};
-use changegate_app::enforce::github::GithubSettings;
+use changegate_app::enforce::github::{
+    API_TIMEOUT, ApiFuture, ApiMethod, ApiRequest, ApiResponse, GithubHttp, GithubSettings,
+};
 use changegate_app::enforce::{Enforcement, K8sSettings, Target, Unmapped};
 use changegate_domain::{Code, EnvName};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The app's calls to GitHub's API over reqwest: a timeout of [`API_TIMEOUT`], the user agent
+/// `changegate`.
+struct ReqwestGithub(reqwest::Client);
+
+impl GithubHttp for ReqwestGithub {
+    fn send(&self, req: ApiRequest) -> ApiFuture<'_> {
+        Box::pin(async move {
+            let mut b = match req.method {
+                ApiMethod::Get => self.0.get(&req.url),
+                ApiMethod::Post => self.0.post(&req.url),
+            }
+            .bearer_auth(&req.bearer);
+            for (k, v) in req.headers {
+                b = b.header(k, v);
+            }
+            if let Some(json) = &req.json {
+                b = b.json(json);
+            }
+            let r = b.send().await.map_err(|e| e.to_string())?;
+            let status = r.status().as_u16();
+            let body = r.bytes().await.map_err(|e| e.to_string())?.to_vec();
+            Ok(ApiResponse { status, body })
+        })
+    }
+}
 
 /// A system and environment, as written in the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -160,6 +189,11 @@ pub fn settings(k8s: &K8sConfig, github: Option<&GithubConfig>) -> anyhow::Resul
                     t,
                 );
             }
+            let http = reqwest::Client::builder()
+                .timeout(API_TIMEOUT)
+                .user_agent("changegate")
+                .build()
+                .context("configuration: github: the HTTP client")?;
             Some(
                 GithubSettings::new(
                     g.app_id.trim().to_owned(),
@@ -167,6 +201,7 @@ pub fn settings(k8s: &K8sConfig, github: Option<&GithubConfig>) -> anyhow::Resul
                     secret,
                     g.api_url.trim_end_matches('/').to_owned(),
                     environments,
+                    Arc::new(ReqwestGithub(http)),
                 )
                 .map_err(|e| anyhow::anyhow!("configuration: github.private_key_file: {e}"))?,
             )

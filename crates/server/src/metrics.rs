@@ -13,7 +13,14 @@
 
 use changegate_app::App;
 use changegate_app::jobs::Job;
-use changegate_store::sea_orm::{ConnectionTrait, Statement};
+use changegate_domain::Severity;
+use changegate_domain::gate::{IncidentStatus, SystemStatus};
+use changegate_domain::incident::IncidentKind;
+use changegate_store::entity::{incident, system};
+use changegate_store::sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Statement,
+};
+use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -171,7 +178,14 @@ fn time(r: &changegate_store::sea_orm::QueryResult, i: usize) -> Option<DateTime
     })
 }
 
-const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+/// An open incident as the gauges read it: severity, kind, detected, reported, A05 notified.
+type OpenIncident = (
+    Text<Severity>,
+    Text<IncidentKind>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
 
 async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     let db = &app.db;
@@ -307,26 +321,34 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     );
 
     // Incidents open, and overdue breach notifications, by severity.
-    let open = rows(
-        db,
-        "SELECT severity, kind, COALESCE(detected_at, reported_at), a05_notified_at FROM incidents WHERE status = 'open'",
-    )
-    .await?;
+    let open: Vec<OpenIncident> = incident::Entity::find()
+        .select_only()
+        .columns([
+            incident::Column::Severity,
+            incident::Column::Kind,
+            incident::Column::DetectedAt,
+            incident::Column::ReportedAt,
+            incident::Column::A05NotifiedAt,
+        ])
+        .filter(incident::Column::Status.eq(Text(IncidentStatus::Open)))
+        .into_tuple()
+        .all(db)
+        .await?;
     let hours = i64::from(app.pack.incidents.breach_notify_hours);
     let mut open_rows = vec![];
     let mut late_rows = vec![];
-    for s in SEVERITIES {
-        let of: Vec<_> = open.iter().filter(|r| text(r, 0) == s).collect();
+    for s in Severity::ALL {
+        let of: Vec<_> = open.iter().filter(|r| *r.0 == *s).collect();
         let late = of
             .iter()
-            .filter(|r| {
-                text(r, 1) == "data_breach"
-                    && time(r, 3).is_none()
-                    && time(r, 2).is_some_and(|t| t + chrono::Duration::hours(hours) < now)
+            .filter(|(_, kind, detected, reported, notified)| {
+                kind.is_breach()
+                    && notified.is_none()
+                    && detected.unwrap_or(*reported) + chrono::Duration::hours(hours) < now
             })
             .count();
-        open_rows.push((vec![("severity", s.to_owned())], of.len() as f64));
-        late_rows.push((vec![("severity", s.to_owned())], late as f64));
+        open_rows.push((vec![("severity", s.as_str().to_owned())], of.len() as f64));
+        late_rows.push((vec![("severity", s.as_str().to_owned())], late as f64));
     }
     gauge(
         &mut out,
@@ -342,16 +364,15 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     );
 
     // Systems whose periodic re-review is overdue.
-    let due = rows(
-        db,
-        "SELECT next_review_due FROM systems WHERE status = 'active' AND next_review_due IS NOT NULL",
-    )
-    .await?;
-    let n = due
-        .iter()
-        .filter_map(|r| time(r, 0))
-        .filter(|t| *t < now)
-        .count();
+    let due: Vec<Option<DateTime<Utc>>> = system::Entity::find()
+        .select_only()
+        .column(system::Column::NextReviewDue)
+        .filter(system::Column::Status.eq(Text(SystemStatus::Active)))
+        .filter(system::Column::NextReviewDue.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let n = due.into_iter().flatten().filter(|t| *t < now).count();
     gauge(
         &mut out,
         "changegate_re_reviews_overdue",

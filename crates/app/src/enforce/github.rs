@@ -24,6 +24,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +33,53 @@ use std::time::Duration;
 pub const EVENT: &str = "deployment_protection_rule";
 /// How often pending requests are decided again without a wake-up.
 const RECHECK: Duration = Duration::from_secs(30);
+
+/// The method of a call to GitHub's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiMethod {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+}
+
+/// One call to GitHub's API, as the app decides it; [`GithubHttp`] sends it.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// The method.
+    pub method: ApiMethod,
+    /// The full URL.
+    pub url: String,
+    /// The bearer token: the app's JWT or an installation token.
+    pub bearer: String,
+    /// Headers GitHub asks for (`Accept`, `X-GitHub-Api-Version`).
+    pub headers: Vec<(&'static str, &'static str)>,
+    /// A JSON body.
+    pub json: Option<serde_json::Value>,
+}
+
+/// What GitHub answered: the status and the body.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A future that [`GithubHttp::send`] returns.
+pub type ApiFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, String>> + Send + 'a>>;
+
+/// Sends calls to GitHub's API over HTTP. The server gives its HTTP client (with a timeout of
+/// [`API_TIMEOUT`] and the user agent `changegate`); the app crate makes no HTTP call itself.
+/// An error is one of transport (no connection, timeout), as text.
+pub trait GithubHttp: Send + Sync {
+    /// Sends `req`.
+    fn send(&self, req: ApiRequest) -> ApiFuture<'_>;
+}
+
+/// How long one call to GitHub's API may take.
+pub const API_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// GitHub App settings.
 pub struct GithubSettings {
@@ -43,7 +92,7 @@ pub struct GithubSettings {
     pub api_url: String,
     /// `owner/repo` (lowercase) and GitHub environment → system and environment.
     pub environments: BTreeMap<(String, String), Target>,
-    http: reqwest::Client,
+    http: Arc<dyn GithubHttp>,
     tokens: tokio::sync::Mutex<BTreeMap<i64, (String, DateTime<Utc>)>>,
 }
 
@@ -57,22 +106,19 @@ impl std::fmt::Debug for GithubSettings {
 }
 
 impl GithubSettings {
-    /// Settings from the app id, the PEM private key, the webhook secret, the API URL and the
-    /// mapping. Fails when the key is not an RSA private key.
+    /// Settings from the app id, the PEM private key, the webhook secret, the API URL, the
+    /// mapping and the HTTP client that calls GitHub. Fails when the key is not an RSA private
+    /// key.
     pub fn new(
         app_id: String,
         private_key_pem: &str,
         webhook_secret: String,
         api_url: String,
         environments: BTreeMap<(String, String), Target>,
+        http: Arc<dyn GithubHttp>,
     ) -> Result<Self, String> {
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.as_bytes())
             .map_err(|e| format!("not an RSA private key in PEM: {e}"))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .user_agent("changegate")
-            .build()
-            .map_err(|e| e.to_string())?;
         Ok(Self {
             app_id,
             key,
@@ -121,10 +167,37 @@ impl GithubSettings {
         .map_err(|e| format!("cannot sign the app JWT: {e}"))
     }
 
-    fn api(&self, req: reqwest::RequestBuilder, bearer: &str) -> reqwest::RequestBuilder {
-        req.bearer_auth(bearer)
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
+    /// Calls GitHub's API: a success status answers the body, anything else an error naming
+    /// the call.
+    async fn api(
+        &self,
+        method: ApiMethod,
+        url: &str,
+        bearer: &str,
+        json: Option<serde_json::Value>,
+    ) -> Result<Vec<u8>, String> {
+        let name = match method {
+            ApiMethod::Get => "GET",
+            ApiMethod::Post => "POST",
+        };
+        let r = self
+            .http
+            .send(ApiRequest {
+                method,
+                url: url.to_owned(),
+                bearer: bearer.to_owned(),
+                headers: vec![
+                    ("Accept", "application/vnd.github+json"),
+                    ("X-GitHub-Api-Version", "2022-11-28"),
+                ],
+                json,
+            })
+            .await
+            .map_err(|e| format!("{name} {url}: {e}"))?;
+        if !(200..300).contains(&r.status) {
+            return Err(format!("{name} {url}: HTTP status {}", r.status));
+        }
+        Ok(r.body)
     }
 
     /// An installation token (cached until five minutes before it expires).
@@ -144,15 +217,8 @@ impl GithubSettings {
             "{}/app/installations/{installation}/access_tokens",
             self.api_url
         );
-        let r = self
-            .api(self.http.post(&url), &self.jwt()?)
-            .send()
-            .await
-            .map_err(|e| format!("POST {url}: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("POST {url}: {}", r.status()));
-        }
-        let t: Token = r.json().await.map_err(|e| format!("POST {url}: {e}"))?;
+        let body = self.api(ApiMethod::Post, &url, &self.jwt()?, None).await?;
+        let t: Token = serde_json::from_slice(&body).map_err(|e| format!("POST {url}: {e}"))?;
         cache.insert(installation, (t.token.clone(), t.expires_at));
         Ok(t.token)
     }
@@ -168,15 +234,8 @@ impl GithubSettings {
             tree: Tree,
         }
         let url = format!("{}/repos/{repo}/git/commits/{sha}", self.api_url);
-        let r = self
-            .api(self.http.get(&url), token)
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !r.status().is_success() {
-            return Err(format!("GET {url}: {}", r.status()));
-        }
-        let c: Commit = r.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let body = self.api(ApiMethod::Get, &url, token, None).await?;
+        let c: Commit = serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))?;
         CommitId::parse(&c.tree.sha)
             .map(|t| t.to_string())
             .map_err(|e| format!("GET {url}: {e}"))
@@ -189,19 +248,16 @@ impl GithubSettings {
         state: &str,
         comment: &str,
     ) -> Result<(), String> {
-        let r = self
-            .api(self.http.post(&p.callback_url), token)
-            .json(&serde_json::json!({
+        self.api(
+            ApiMethod::Post,
+            &p.callback_url,
+            token,
+            Some(serde_json::json!({
                 "environment_name": p.environment_name, "state": state, "comment": comment,
-            }))
-            .send()
-            .await
-            .map_err(|e| format!("POST {}: {e}", p.callback_url))?;
-        if r.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("POST {}: {}", p.callback_url, r.status()))
-        }
+            })),
+        )
+        .await
+        .map(|_| ())
     }
 }
 

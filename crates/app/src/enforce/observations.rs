@@ -9,8 +9,9 @@ use crate::registry::{may_see_org, system_by_code};
 use crate::{App, AppError, AppResult, event, to_json};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
-use changegate_domain::enforce::{UNAPPROVED_CONTENT, content_covered};
-use changegate_domain::{ArtifactDigest, CommitId, EnvName, Role, TreeId};
+use changegate_domain::enforce::content_covered;
+use changegate_domain::incident::IncidentKind;
+use changegate_domain::{ArtifactDigest, CommitId, EnvName, Role, Severity, TreeId};
 use changegate_store::entity::{
     incident, observation, observation_source, system, unapproved_content,
 };
@@ -202,8 +203,8 @@ impl App {
             );
             let i = incident::ActiveModel {
                 system_id: Set(sys.id),
-                kind: Set(UNAPPROVED_CONTENT.into()),
-                severity: Set("high".into()),
+                kind: Set(IncidentKind::UnapprovedContent.into()),
+                severity: Set(Severity::High.into()),
                 summary: Set(summary),
                 status: Set(changegate_domain::gate::IncidentStatus::Open.into()),
                 reported_by: Set(who.user_id),
@@ -230,8 +231,7 @@ impl App {
                 .pack
                 .incidents
                 .blocking_severities
-                .iter()
-                .any(|s| s.as_str() == "high");
+                .contains(&Severity::High);
             tx.notify("incident.reported", serde_json::json!({
                 "id": i.id, "system": sys.code, "system_name": sys.name, "kind": i.kind, "severity": i.severity,
                 "summary": i.summary, "actor": who.display_name, "blocking": blocking, "breach_deadline": null,

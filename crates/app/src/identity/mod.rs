@@ -51,11 +51,9 @@ use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use chrono::{DateTime, Duration, Utc};
 pub use ipnet::IpNet;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "cg_session";
@@ -101,61 +99,26 @@ pub const CODE_REQUIRED: &str =
 pub const IP_NOT_ALLOWED: &str =
     "Không được phép đăng nhập từ địa chỉ IP này / signing in from this IP address is not allowed";
 
-/// What a session may do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Signed in with a one-time password: must set a new one.
-    ChangePassword,
-    /// A reviewer or admin without a second factor: must enrol one.
-    EnrolSecondFactor,
-    /// Enrolled: must give a code.
-    SecondFactor,
-    /// Signed in fully.
-    Active,
+/// What a session may do next (stored by name in `sessions.stage`).
+pub use changegate_domain::roles::SessionStage as Stage;
+
+/// The stage after the password is known good: change it, enrol a second factor, give a code,
+/// or done.
+fn after_password(u: &user::Model, role: Role) -> Stage {
+    if u.must_change_password {
+        Stage::ChangePassword
+    } else {
+        after_password_change(u, role)
+    }
 }
 
-impl Stage {
-    /// The stage's name in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::ChangePassword => "change_password",
-            Stage::EnrolSecondFactor => "enrol_second_factor",
-            Stage::SecondFactor => "second_factor",
-            Stage::Active => "active",
-        }
-    }
-
-    /// Parses a stage name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Stage::ChangePassword,
-            Stage::EnrolSecondFactor,
-            Stage::SecondFactor,
-            Stage::Active,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
-    }
-
-    /// The stage after the password is known good: change it, enrol a second factor, give a
-    /// code, or done.
-    fn after_password(u: &user::Model, role: Role) -> Self {
-        if u.must_change_password {
-            Stage::ChangePassword
-        } else {
-            Self::after_password_change(u, role)
-        }
-    }
-
-    fn after_password_change(u: &user::Model, role: Role) -> Self {
-        if u.totp_secret.is_some() {
-            Stage::SecondFactor
-        } else if role.needs_second_factor() {
-            Stage::EnrolSecondFactor
-        } else {
-            Stage::Active
-        }
+fn after_password_change(u: &user::Model, role: Role) -> Stage {
+    if u.totp_secret.is_some() {
+        Stage::SecondFactor
+    } else if role.needs_second_factor() {
+        Stage::EnrolSecondFactor
+    } else {
+        Stage::Active
     }
 }
 
@@ -224,6 +187,9 @@ pub struct SignedIn {
     pub session: WebSession,
 }
 
+/// The most shared-account signals remembered in process (the database has them all).
+const SIGNALLED_MAX: u64 = 10_000;
+
 /// In-process state of sign-in: failures of usernames that do not exist (so that they are
 /// answered like existing ones), and shared-account signals already raised. Rows in the
 /// database hold everything else.
@@ -231,7 +197,9 @@ pub struct SignedIn {
 pub struct SessionState {
     /// Failed sign-ins by (account, address), address and account.
     pub throttle: throttle::Throttle,
-    signalled: Mutex<HashSet<(i64, String, String)>>,
+    /// Shared-account signals raised (account, addresses, day), at most [`SIGNALLED_MAX`], each
+    /// kept two days (its day is in the key).
+    signalled: moka::sync::Cache<(i64, String, String), ()>,
 }
 
 impl Default for SessionState {
@@ -240,7 +208,10 @@ impl Default for SessionState {
         LazyLock::force(&DUMMY_HASH);
         Self {
             throttle: throttle::Throttle::default(),
-            signalled: Mutex::new(HashSet::new()),
+            signalled: moka::sync::Cache::builder()
+                .max_capacity(SIGNALLED_MAX)
+                .time_to_live(std::time::Duration::from_secs(2 * 24 * 3600))
+                .build(),
         }
     }
 }
@@ -319,8 +290,7 @@ fn locked(until: DateTime<Utc>) -> AppError {
 }
 
 fn stage_of(row: &session::Model) -> AppResult<Stage> {
-    Stage::parse(&row.stage)
-        .ok_or_else(|| AppError::Internal(format!("session {} has stage {:?}", row.id, row.stage)))
+    Ok(*row.stage)
 }
 
 fn web_session(

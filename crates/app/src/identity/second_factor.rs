@@ -112,7 +112,7 @@ impl App {
         am.failed_logins = Set(0);
         let fresh = am.update(&tx.txn).await?;
         let mut sam: session::ActiveModel = row.into();
-        sam.stage = Set(Stage::Active.as_str().into());
+        sam.stage = Set(Stage::Active.into());
         let row = sam.update(&tx.txn).await?;
         // Any other session of the account (which could have read the same pending secret) ends.
         let revoked = revoke_sessions(&tx.txn, u.id, Some(row.id), at).await?;
@@ -123,7 +123,7 @@ impl App {
             &u.username,
             None,
             Some(serde_json::json!({ "second_factor": false })),
-            Some(serde_json::json!({ "second_factor": true, "stage": "active", "other_sessions_signed_out": revoked })),
+            Some(serde_json::json!({ "second_factor": true, "stage": Stage::Active.as_str(), "other_sessions_signed_out": revoked })),
         ))
         .await?;
         tx.commit().await?;
@@ -213,7 +213,7 @@ impl App {
         let row = match (row, next) {
             (Some(row), Some(stage)) => {
                 let mut sam: session::ActiveModel = row.into();
-                sam.stage = Set(stage.as_str().into());
+                sam.stage = Set(stage.into());
                 Some(sam.update(&tx.txn).await?)
             }
             _ => None,

@@ -182,7 +182,7 @@ impl App {
         let next = if stage == Stage::Active {
             Stage::Active
         } else {
-            Stage::after_password_change(&u, role)
+            super::after_password_change(&u, role)
         };
         let tx = self.begin().await?;
         let at = tx.at();
@@ -202,7 +202,7 @@ impl App {
         }
         let fresh = am.update(&tx.txn).await?;
         let mut sam: session::ActiveModel = row.into();
-        sam.stage = Set(next.as_str().into());
+        sam.stage = Set(next.into());
         let row = sam.update(&tx.txn).await?;
         // Every other session ends, also one opened with the same one-time password by someone
         // else (it could otherwise set a password without knowing the current one).
@@ -238,7 +238,7 @@ impl App {
             .map(|r| SessionRow {
                 id: r.id,
                 current: r.id == s.id,
-                stage: Stage::parse(&r.stage).unwrap_or(Stage::ChangePassword),
+                stage: *r.stage,
                 ip: r.ip,
                 user_agent: r.user_agent,
                 created_at: r.created_at,

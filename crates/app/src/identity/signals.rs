@@ -4,10 +4,12 @@
 use crate::identity::tokens::Principal;
 use crate::{App, AppResult, event};
 use changegate_domain::Role;
+use changegate_domain::roles::SignalKind;
 use changegate_store::entity::{organisation, security_signal, user};
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -50,18 +52,13 @@ impl App {
         let detail = format!("{lo} {hi}");
         let day = crate::now().date_naive().to_string();
         let key = (p.user_id, detail.clone(), day.clone());
-        if self
-            .sessions
-            .signalled
-            .lock()
-            .is_ok_and(|s| s.contains(&key))
-        {
+        if self.sessions.signalled.contains_key(&key) {
             return Ok(());
         }
         let tx = self.begin().await?;
         let exists = security_signal::Entity::find()
             .filter(security_signal::Column::UserId.eq(p.user_id))
-            .filter(security_signal::Column::Kind.eq("shared_account"))
+            .filter(security_signal::Column::Kind.eq(Text(SignalKind::SharedAccount)))
             .filter(security_signal::Column::Detail.eq(detail.as_str()))
             .filter(security_signal::Column::Day.eq(day.as_str()))
             .one(&tx.txn)
@@ -70,7 +67,7 @@ impl App {
         if !exists {
             security_signal::ActiveModel {
                 user_id: Set(p.user_id),
-                kind: Set("shared_account".into()),
+                kind: Set(SignalKind::SharedAccount.into()),
                 detail: Set(detail.clone()),
                 day: Set(day.clone()),
                 created_at: Set(tx.at()),
@@ -96,12 +93,7 @@ impl App {
             .await?;
             tx.commit().await?;
         }
-        if let Ok(mut s) = self.sessions.signalled.lock() {
-            if s.len() > 10_000 {
-                s.clear();
-            }
-            s.insert(key);
-        }
+        self.sessions.signalled.insert(key, ());
         Ok(())
     }
 
@@ -122,7 +114,7 @@ impl App {
         }
         for u in locked {
             out.push(SecuritySignal {
-                kind: "account_locked".into(),
+                kind: SignalKind::AccountLocked.as_str().into(),
                 org: orgs.get(&u.org_id).cloned().unwrap_or_default(),
                 username: u.username,
                 display_name: u.display_name,
@@ -147,7 +139,7 @@ impl App {
                 continue;
             };
             out.push(SecuritySignal {
-                kind: s.kind,
+                kind: s.kind.as_str().into(),
                 username: u.username.clone(),
                 display_name: u.display_name.clone(),
                 org: orgs.get(&u.org_id).cloned().unwrap_or_default(),

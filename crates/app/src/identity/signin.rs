@@ -11,6 +11,7 @@ use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -113,7 +114,7 @@ pub(super) async fn lock_account_in(
         .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
         .filter(session::Column::UserId.eq(fresh.id))
         .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::Stage.ne(Stage::Active.as_str()))
+        .filter(session::Column::Stage.ne(Text(Stage::Active)))
         .exec(&tx.txn)
         .await?
         .rows_affected;
@@ -234,7 +235,7 @@ impl App {
             return Err(AppError::Unauthorized(WRONG_CREDENTIALS.into()));
         }
         self.sessions.throttle.succeeded(&claimed, ip);
-        let stage = Stage::after_password(&u, role);
+        let stage = super::after_password(&u, role);
         let token = random_token();
         let tx = self.begin().await?;
         let at = tx.at();
@@ -250,7 +251,7 @@ impl App {
         let row = session::ActiveModel {
             token_hash: Set(token_hash(&token)),
             user_id: Set(u.id),
-            stage: Set(stage.as_str().into()),
+            stage: Set(stage.into()),
             csrf: Set(random_token()),
             ip: Set(ip.to_string()),
             user_agent: Set(ua.clone()),

@@ -25,8 +25,7 @@ use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, Query
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// An authenticated person.
@@ -212,9 +211,13 @@ struct Cached {
     checked: Instant,
 }
 
+/// The most verified tokens remembered; beyond it the least used are forgotten (and verified
+/// again, with their argon2id hash, when next used).
+const VERIFIED_MAX: u64 = 10_000;
+
 /// Remembers verified tokens.
 pub struct AuthCache {
-    verified: RwLock<HashMap<[u8; 32], Cached>>,
+    verified: moka::sync::Cache<[u8; 32], Cached>,
     argon_slots: tokio::sync::Semaphore,
     /// The key of API token digests (None: tokens are issued with their argon2id hash only and
     /// get a digest from the first server that verifies them).
@@ -225,7 +228,7 @@ impl Default for AuthCache {
     fn default() -> Self {
         // argon2id costs 19 MiB and tens of milliseconds; two at a time bounds memory and CPU.
         Self {
-            verified: RwLock::new(HashMap::new()),
+            verified: moka::sync::Cache::new(VERIFIED_MAX),
             argon_slots: tokio::sync::Semaphore::new(2),
             key: None,
         }
@@ -251,25 +254,28 @@ impl AuthCache {
         }
     }
 
+    /// Forgets the verified tokens `which` picks, at once.
+    fn forget(&self, which: impl Fn(&Cached) -> bool) {
+        for (key, c) in self.verified.iter() {
+            if which(&c) {
+                self.verified.invalidate(&*key);
+            }
+        }
+    }
+
     /// Forgets a token (revoked).
     pub fn forget_token(&self, public_id: &str) {
-        if let Ok(mut m) = self.verified.write() {
-            m.retain(|_, c| c.public_id != public_id);
-        }
+        self.forget(|c| c.public_id == public_id);
     }
 
     /// Forgets every token of a user (deactivated, role changed).
     pub fn forget_user(&self, user_id: i64) {
-        if let Ok(mut m) = self.verified.write() {
-            m.retain(|_, c| c.principal.user_id != user_id);
-        }
+        self.forget(|c| c.principal.user_id == user_id);
     }
 
     /// Forgets every token of a user, by username.
     pub fn forget_username(&self, username: &str) {
-        if let Ok(mut m) = self.verified.write() {
-            m.retain(|_, c| c.principal.username != username);
-        }
+        self.forget(|c| c.principal.username == username);
     }
 
     /// Verifies a password against an argon2id hash off the async threads, at most two at a time
@@ -310,7 +316,7 @@ impl AuthCache {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = Utc::now();
         // The hot path: a token verified in the last 30 seconds costs a hash and an Arc clone.
-        let hit = self.verified.read().ok().and_then(|m| m.get(&key).cloned());
+        let hit = self.verified.get(&key);
         let cached = match hit {
             Some(c) if c.expires_at <= now => return Err(AppError::TokenExpired(c.expires_at)),
             Some(c) if c.checked.elapsed() < RECHECK => {
@@ -345,7 +351,11 @@ impl AuthCache {
                 match ours {
                     // The row got its digest of this key between the two reads (another request
                     // verified it the old way at the same moment): it is proven if it matches.
-                    Some(d) if tok.token_digest.as_deref() == Some(d.0.as_str()) => {
+                    Some(d)
+                        if tok.token_digest.as_deref().is_some_and(|t| {
+                            super::totp::constant_time_eq(t.as_bytes(), d.0.as_bytes())
+                        }) =>
+                    {
                         (tok, person, true)
                     }
                     // A digest of this key that did not match: a wrong secret.
@@ -397,12 +407,7 @@ impl AuthCache {
             checked: Instant::now(),
         };
         let principal = c.principal.clone();
-        if let Ok(mut m) = self.verified.write() {
-            if m.len() > 10_000 {
-                m.clear();
-            }
-            m.insert(key, c);
-        }
+        self.verified.insert(key, c);
         Ok(principal)
     }
 }

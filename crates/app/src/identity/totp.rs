@@ -4,7 +4,9 @@
 //! too (clock drift), and the caller stores the step of each accepted code so that a code is
 //! accepted once.
 
-use sha1::{Digest, Sha1};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
 
 /// Seconds per step.
 pub const STEP: i64 = 30;
@@ -55,20 +57,12 @@ pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
 
 /// HMAC-SHA1 (RFC 2104).
 fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
-    const BLOCK: usize = 64;
-    let mut k = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        k[..20].copy_from_slice(&Sha1::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha1::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let mut outer = Sha1::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(msg);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
 }
 
 /// HOTP (RFC 4226): the code of `counter`, with `digits` digits.
@@ -121,9 +115,9 @@ pub fn verify(key: &[u8], code: &str, unix_seconds: i64, last_used: Option<i64>)
     found
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
+/// Compares two byte strings in time that depends only on their lengths (`subtle`).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 /// A new random secret, base32.
@@ -239,6 +233,14 @@ mod tests {
         assert_eq!(verify(key, &code, t + 10, used), None);
         // The next step's code is still good.
         assert!(verify(key, &code_at(key, t + 30), t + 30, used).is_some());
+    }
+
+    #[test]
+    fn constant_time_eq_compares_length_and_every_byte() {
+        assert!(constant_time_eq(b"123456", b"123456"));
+        assert!(!constant_time_eq(b"123456", b"123457"));
+        assert!(!constant_time_eq(b"123456", b"12345"));
+        assert!(constant_time_eq(b"", b""));
     }
 
     #[test]

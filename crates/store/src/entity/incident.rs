@@ -1,7 +1,9 @@
 //! The `incidents` table.
 
 use crate::types::Text;
+use changegate_domain::Severity;
 use changegate_domain::gate::IncidentStatus;
+use changegate_domain::incident::IncidentKind;
 use sea_orm::entity::prelude::*;
 
 /// A row of `incidents`.
@@ -11,8 +13,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub system_id: i64,
-    pub kind: String,
-    pub severity: String,
+    pub kind: Text<IncidentKind>,
+    pub severity: Text<Severity>,
     pub summary: String,
     pub status: Text<IncidentStatus>,
     pub reported_by: i64,

@@ -1,6 +1,8 @@
 //! The `security_signals` table: what admins are shown (an account used from two addresses at
 //! once), one row per account, kind, detail and day.
 
+use crate::types::Text;
+use changegate_domain::roles::SignalKind;
 use sea_orm::entity::prelude::*;
 
 /// A row of `security_signals`.
@@ -11,7 +13,7 @@ pub struct Model {
     pub id: i64,
     pub user_id: i64,
     /// `shared_account`.
-    pub kind: String,
+    pub kind: Text<SignalKind>,
     /// For `shared_account`: the two addresses, sorted, separated by a space.
     pub detail: String,
     /// The day (UTC, `YYYY-MM-DD`) it was raised: at most one row per detail and day.

@@ -1,6 +1,8 @@
 //! The `sessions` table: browser sessions of the web UI. The token itself is never stored, only
 //! its SHA-256 (hex), so a copy of the database does not hold usable sessions.
 
+use crate::types::Text;
+use changegate_domain::roles::SessionStage;
 use sea_orm::entity::prelude::*;
 
 /// A row of `sessions`.
@@ -15,7 +17,7 @@ pub struct Model {
     pub user_id: i64,
     /// What the session may do next (`change_password`, `enrol_second_factor`,
     /// `second_factor`, `active`).
-    pub stage: String,
+    pub stage: Text<SessionStage>,
     /// The session's CSRF token.
     pub csrf: String,
     /// The address it was opened from.
