@@ -47,3 +47,4 @@ mod upgrade;
 mod vietnamese;
 mod web_security;
 mod webhook_faults;
+mod live_index;

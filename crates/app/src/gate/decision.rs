@@ -11,6 +11,7 @@ use changegate_api::attestation::{
 use changegate_domain::gate::{Decision, GateQuery, decide};
 use changegate_domain::{ArtifactDigest, Code, CommitId, EnvName, TreeId};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// Parses the gate's query, naming the bad parameter.
 pub fn parse_query(p: &wire::GateParams) -> AppResult<(Code, GateQuery)> {
@@ -106,12 +107,28 @@ impl App {
         let decision = match entry {
             None => decide(&q, code.as_str(), None, &[], now),
             Some(e) => {
+                // Content that no live change decides: its old changes from the database (or
+                // the cache of such answers), read without holding the index.
+                let (missing, gen) = {
+                    let inner = e.inner.read().map_err(|_| poisoned())?;
+                    (inner.missing_old(&q, now), inner.old_gen)
+                };
+                let fetched = if missing.is_empty() {
+                    HashMap::new()
+                } else {
+                    let fetched = self.gate.lookup_old(&self.db, e.id, &missing).await?;
+                    e.inner
+                        .write()
+                        .map_err(|_| poisoned())?
+                        .keep_old(gen, &fetched);
+                    fetched
+                };
                 let inner = e.inner.read().map_err(|_| poisoned())?;
                 decide(
                     &q,
                     code.as_str(),
                     Some(&inner.facts),
-                    &inner.candidates(&q),
+                    &inner.candidates_with(&q, &fetched),
                     now,
                 )
             }
