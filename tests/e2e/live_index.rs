@@ -89,7 +89,11 @@ async fn an_expired_approval_still_answers_approval_expired_after_a_restart() {
     assert!(ok(w.ci.gate(&ask_git(&c, &tr)).await).allowed());
     assert_eq!(t.app.gate.live_changes("TTHC"), Some(1));
     lapse(&t.app, cr.id).await;
-    let expired = t.app.act_on_change(None, cr.id, Command::Expire).await.unwrap();
+    let expired = t
+        .app
+        .act_on_change(None, cr.id, Command::Expire)
+        .await
+        .unwrap();
     assert_eq!(expired.state, "expired");
     let hot = ok(w.ci.gate(&ask_git(&c, &tr)).await);
     assert_eq!(hot.codes(), ["approval_expired"]);
@@ -112,10 +116,7 @@ async fn an_expired_approval_still_answers_approval_expired_after_a_restart() {
         seen(&ok(r.ci.gate(&by_tree).await)),
         seen(&ok(w.ci.gate(&by_tree).await))
     );
-    assert_eq!(
-        ok(r.ci.gate(&by_tree).await).codes(),
-        ["approval_expired"]
-    );
+    assert_eq!(ok(r.ci.gate(&by_tree).await).codes(), ["approval_expired"]);
 }
 
 #[tokio::test]
@@ -180,13 +181,17 @@ async fn old_content_decides_identically_hot_and_cold_and_new_changes_to_it_are_
         .file_change(&change("TTHC", &["production"], subjects()))
         .await);
     ok(w.owner.submit(rejected.id).await);
-    ok(w.reviewer.sign_off(rejected.id, &sign_off_all(&rejected, "fail")).await);
+    ok(w.reviewer
+        .sign_off(rejected.id, &sign_off_all(&rejected, "fail"))
+        .await);
     let revoked = t
         .approved(&w, &change("TTHC", &["production"], subjects()))
         .await;
-    ok(w
-        .reviewer
-        .revoke(revoked.id, "Phát hiện tài khoản dùng chung sau khi phê duyệt")
+    ok(w.reviewer
+        .revoke(
+            revoked.id,
+            "Phát hiện tài khoản dùng chung sau khi phê duyệt",
+        )
         .await);
     let expired = t
         .approved(&w, &change("TTHC", &["production"], subjects()))
@@ -227,7 +232,13 @@ async fn old_content_decides_identically_hot_and_cold_and_new_changes_to_it_are_
     }
     assert_eq!(
         hot[0].1.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
-        ["environment_not_covered", "evaluation_failed", "approval_revoked", "approval_expired"]
+        // In the order the changes were filed.
+        [
+            "evaluation_failed",
+            "approval_revoked",
+            "approval_expired",
+            "environment_not_covered"
+        ]
     );
     assert!(hot[5].0, "the staging approval lets it through to staging");
     // Only the staging approval is live.
@@ -246,10 +257,18 @@ async fn old_content_decides_identically_hot_and_cold_and_new_changes_to_it_are_
         .await);
     ok(w.owner.submit(again.id).await);
     let pending = ok(w.ci.gate(&ask_git(&c, &tr)).await);
-    assert!(pending.codes().contains(&"pending_evaluation"), "{pending:?}");
-    assert!(pending.codes().contains(&"evaluation_failed"), "{pending:?}");
+    assert!(
+        pending.codes().contains(&"pending_evaluation"),
+        "{pending:?}"
+    );
+    assert!(
+        pending.codes().contains(&"evaluation_failed"),
+        "{pending:?}"
+    );
     let again = ok(w.owner.change(again.id).await);
-    ok(w.reviewer.sign_off(again.id, &sign_off_all(&again, "pass")).await);
+    ok(w.reviewer
+        .sign_off(again.id, &sign_off_all(&again, "pass"))
+        .await);
     let allowed = ok(w.ci.gate(&ask_git(&c, &tr)).await);
     assert!(allowed.allowed(), "{allowed:?}");
     assert_eq!(allowed.change_request, Some(again.id));

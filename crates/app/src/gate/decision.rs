@@ -109,7 +109,7 @@ impl App {
             Some(e) => {
                 // Content that no live change decides: its old changes from the database (or
                 // the cache of such answers), read without holding the index.
-                let (missing, gen) = {
+                let (missing, generation) = {
                     let inner = e.inner.read().map_err(|_| poisoned())?;
                     (inner.missing_old(&q, now), inner.old_gen)
                 };
@@ -120,7 +120,7 @@ impl App {
                     e.inner
                         .write()
                         .map_err(|_| poisoned())?
-                        .keep_old(gen, &fetched);
+                        .keep_old(generation, &fetched);
                     fetched
                 };
                 let inner = e.inner.read().map_err(|_| poisoned())?;

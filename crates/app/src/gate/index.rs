@@ -73,7 +73,11 @@ pub(super) const MAX_OLD_KEYS: usize = 1024;
 /// Whether a change request can still change a decision, so that the index holds it: awaiting
 /// its evaluation (an emergency change inside or past its window too), or approved and not yet
 /// expired. Drafts, withdrawn, rejected, revoked and expired changes answer from the database.
-pub(super) fn is_live(state: CrState, valid_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+pub(super) fn is_live(
+    state: CrState,
+    valid_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> bool {
     match state {
         CrState::Submitted => true,
         CrState::Approved => valid_until.is_none_or(|v| v > now),
@@ -156,9 +160,9 @@ impl Inner {
         self.old_gen = self.old_gen.wrapping_add(1);
     }
 
-    /// Keeps database answers read at generation `gen`, unless a change came in since.
-    pub(super) fn keep_old(&mut self, gen: u64, fetched: &HashMap<Key, OldList>) {
-        if gen != self.old_gen {
+    /// Keeps database answers read at generation `generation`, unless a change came in since.
+    pub(super) fn keep_old(&mut self, generation: u64, fetched: &HashMap<Key, OldList>) {
+        if generation != self.old_gen {
             return;
         }
         if self.old.len() + fetched.len() > MAX_OLD_KEYS {

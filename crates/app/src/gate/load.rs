@@ -1,9 +1,7 @@
 //! Loading a system into the index from the database, and refreshing one change request or one
 //! system's facts when the audit log says they changed.
 
-use super::index::{
-    CrRow, GateIndex, Inner, Key, OldCr, OldList, SystemEntry, is_live, poisoned,
-};
+use super::index::{CrRow, GateIndex, Inner, Key, OldCr, OldList, SystemEntry, is_live, poisoned};
 use crate::{AppError, AppResult, json_col};
 use changegate_domain::gate::{
     EmergencyFacts, Freeze, FreezeSpan, IncidentStatus, SystemFacts, parse_cron,
@@ -198,7 +196,11 @@ impl GateIndex {
             .await?;
         for (id, until, approved_at) in emergencies {
             let approved = approved_at.is_some_and(|at| at <= until);
-            if !approved && facts.last_approval_at.is_none_or(|a| a <= until || until > now) {
+            if !approved
+                && facts
+                    .last_approval_at
+                    .is_none_or(|a| a <= until || until > now)
+            {
                 facts.emergencies.push(EmergencyFacts {
                     id,
                     until,
@@ -284,7 +286,9 @@ impl GateIndex {
             let col = match k {
                 Key::Commit(b) => cr_subject::Column::CommitId.eq(hex::encode(b)),
                 Key::Tree(b) => cr_subject::Column::TreeId.eq(hex::encode(b)),
-                Key::Artifact(b) => cr_subject::Column::Digest.eq(format!("sha256:{}", hex::encode(b))),
+                Key::Artifact(b) => {
+                    cr_subject::Column::Digest.eq(format!("sha256:{}", hex::encode(b)))
+                }
             };
             let found: Vec<i64> = cr_subject::Entity::find()
                 .select_only()
@@ -305,7 +309,9 @@ impl GateIndex {
                 .columns(CR_COLS)
                 .filter(cr::Column::Id.is_in(chunk.iter().copied()))
                 .filter(cr::Column::SystemId.eq(system_id))
-                .filter(cr::Column::State.is_not_in([Text(CrState::Draft), Text(CrState::Withdrawn)]))
+                .filter(
+                    cr::Column::State.is_not_in([Text(CrState::Draft), Text(CrState::Withdrawn)]),
+                )
                 .order_by_asc(cr::Column::Id)
                 .into_tuple()
                 .all(db)
@@ -336,7 +342,11 @@ impl GateIndex {
         Ok(keys
             .iter()
             .map(|k| {
-                let list: OldList = olds.iter().filter(|o| o.keys.contains(k)).cloned().collect();
+                let list: OldList = olds
+                    .iter()
+                    .filter(|o| o.keys.contains(k))
+                    .cloned()
+                    .collect();
                 (*k, list)
             })
             .collect())

@@ -12,7 +12,13 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         index(m, "change_requests", &["system_id", "approved_at"], false).await?;
-        index(m, "change_requests", &["system_id", "emergency_until"], false).await?;
+        index(
+            m,
+            "change_requests",
+            &["system_id", "emergency_until"],
+            false,
+        )
+        .await?;
         Ok(())
     }
 }
