@@ -99,10 +99,26 @@ impl App {
             ));
         }
         let now = Utc::now();
-        let entry = self
-            .gate
-            .entry(&self.db, &self.pack, self.tz, code.as_str())
-            .await?;
+        // A system not yet in the index is answered from the database (its facts, and every
+        // change covering the content) while its index loads in the background: the first
+        // answer does not wait for the load.
+        let entry = match self.gate.cached(code.as_str())? {
+            Some(slot) => slot,
+            None => {
+                let light =
+                    super::load::load_system(&self.db, &self.pack, self.tz, code.as_str(), false)
+                        .await?;
+                if light.is_some() {
+                    self.gate.spawn_load(
+                        self.db.clone(),
+                        self.pack.clone(),
+                        self.tz,
+                        code.as_str(),
+                    );
+                }
+                light
+            }
+        };
         let entry = entry.filter(|e| crate::registry::may_see_org(who, e.owner_org));
         let decision = match entry {
             None => decide(&q, code.as_str(), None, &[], now),

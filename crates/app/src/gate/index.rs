@@ -422,13 +422,18 @@ pub(super) struct SystemEntry {
     pub(super) inner: RwLock<Inner>,
 }
 
+/// The loaded systems by code.
+pub(super) type Systems = RwLock<HashMap<String, Option<Arc<SystemEntry>>>>;
+
 /// The index.
 #[derive(Default)]
 pub struct GateIndex {
-    pub(super) systems: RwLock<HashMap<String, Option<Arc<SystemEntry>>>>,
-    pub(super) last_seq: AtomicI64,
+    pub(super) systems: Arc<Systems>,
+    pub(super) last_seq: Arc<AtomicI64>,
     pub(super) last_ok_ms: AtomicI64,
-    pub(super) catch_up_lock: tokio::sync::Mutex<()>,
+    pub(super) catch_up_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Systems whose index is being loaded in the background (see [`GateIndex::spawn_load`]).
+    pub(super) loading: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Woken whenever catching up applied events (long-polling gate requests wait on it).
     pub(crate) changed: tokio::sync::Notify,
 }
@@ -481,6 +486,63 @@ impl GateIndex {
                 .insert(code.to_owned(), loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// The system's slot if it is loaded.
+    pub(super) fn cached(&self, code: &str) -> AppResult<Option<Option<Arc<SystemEntry>>>> {
+        Ok(self
+            .systems
+            .read()
+            .map_err(|_| poisoned())?
+            .get(code)
+            .cloned())
+    }
+
+    /// Loads system `code` into the index in the background, unless that already runs: the
+    /// question that found it cold is answered from the database meanwhile. Kept only if no
+    /// catch-up ran during the load (as [`GateIndex::entry`] does).
+    pub(super) fn spawn_load(
+        &self,
+        db: changegate_store::sea_orm::DatabaseConnection,
+        pack: Arc<PolicyPack>,
+        tz: chrono_tz::Tz,
+        code: &str,
+    ) {
+        match self.loading.lock() {
+            Ok(mut l) if l.len() < 64 => {
+                if !l.insert(code.to_owned()) {
+                    return;
+                }
+            }
+            _ => return,
+        }
+        let (systems, last_seq, lock, loading) = (
+            self.systems.clone(),
+            self.last_seq.clone(),
+            self.catch_up_lock.clone(),
+            self.loading.clone(),
+        );
+        let code = code.to_owned();
+        tokio::spawn(async move {
+            let seq_before = last_seq.load(Ordering::SeqCst);
+            match super::load::load_system(&db, &pack, tz, &code, true).await {
+                Ok(Some(entry)) => {
+                    let _no_catch_up = lock.lock().await;
+                    if last_seq.load(Ordering::SeqCst) == seq_before
+                        && let Ok(mut m) = systems.write()
+                    {
+                        m.entry(code.clone()).or_insert(Some(entry));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, system = %code, "the gate could not load a system")
+                }
+            }
+            if let Ok(mut l) = loading.lock() {
+                l.remove(&code);
+            }
+        });
     }
 
     pub(super) fn loaded_by_id(&self, system_id: i64) -> Option<Arc<SystemEntry>> {

@@ -149,9 +149,7 @@ pub(super) const CR_COLS: [cr::Column; 8] = [
 ];
 
 impl GateIndex {
-    /// Loads a system: its facts, its live change requests (see [`is_live`]) with their
-    /// subjects, its emergency changes that may still suspend it and its last approval, each
-    /// from an index (not a scan of every change the system ever had).
+    /// Loads a system with its live change requests (see [`load_system`]).
     pub(super) async fn load(
         &self,
         db: &impl ConnectionTrait,
@@ -159,6 +157,23 @@ impl GateIndex {
         tz: chrono_tz::Tz,
         code: &str,
     ) -> AppResult<Option<Arc<SystemEntry>>> {
+        load_system(db, pack, tz, code, true).await
+    }
+}
+
+/// Loads a system: its facts, its emergency changes that may still suspend it and its last
+/// approval, and (`with_changes`) its live change requests (see [`is_live`]) with their
+/// subjects, each from an index (not a scan of every change the system ever had). Without the
+/// changes it is what a question about a cold system is answered with while the full load runs:
+/// every change covering the content is then read from the database.
+pub(super) async fn load_system(
+    db: &impl ConnectionTrait,
+    pack: &PolicyPack,
+    tz: chrono_tz::Tz,
+    code: &str,
+    with_changes: bool,
+) -> AppResult<Option<Arc<SystemEntry>>> {
+    {
         let Some(s) = system::Entity::find()
             .filter(system::Column::Code.eq(code))
             .one(db)
@@ -220,6 +235,13 @@ impl GateIndex {
         for e in inner.facts.environments.clone() {
             inner.env_bit(e.as_str());
         }
+        if !with_changes {
+            return Ok(Some(Arc::new(SystemEntry {
+                id: s.id,
+                owner_org: s.owner_org_id,
+                inner: RwLock::new(inner),
+            })));
+        }
         let live_states = [Text(CrState::Submitted), Text(CrState::Approved)];
         let rows: Vec<CrRow> = cr::Entity::find()
             .select_only()
@@ -272,7 +294,9 @@ impl GateIndex {
             inner: RwLock::new(inner),
         })))
     }
+}
 
+impl GateIndex {
     /// The change requests of a system (not drafts, not withdrawn) covering each of `keys`,
     /// from the subjects' indexes: what the index does not hold, asked when it matters.
     pub(super) async fn lookup_old(
