@@ -26,6 +26,7 @@ mod input;
 mod isolation;
 mod jobs;
 mod k8s_mtls;
+mod live_index;
 mod longpoll;
 mod notifications;
 mod officials_ui;

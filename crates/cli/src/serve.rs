@@ -18,7 +18,45 @@ pub struct ServeArgs {
     demo: bool,
 }
 
+/// glibc's `malloc` serves a large block (argon2id's 19 MiB for a password) with `mmap` and
+/// returns it on `free`, but then raises its threshold so that the next such blocks come from
+/// the heaps of the threads, which keep them resident: after a morning of sign-ins the server
+/// sat at several times its size. A fixed threshold (the tunable also turns off the sliding)
+/// keeps every block over 1 MiB in its own mapping, returned when freed. The tunable is read
+/// when the process starts, so `serve` starts itself again once with it set (the same process
+/// id; `CHANGEGATE_MALLOC_TUNING=off` leaves malloc as it is).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_malloc_threshold() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLE: &str = "glibc.malloc.mmap_threshold";
+    let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if current.contains(TUNABLE)
+        || std::env::var("CHANGEGATE_MALLOC_TUNING").is_ok_and(|v| v == "off")
+    {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let setting = format!("{TUNABLE}=1048576");
+    let value = if current.is_empty() {
+        setting
+    } else {
+        format!("{current}:{setting}")
+    };
+    // Returns only if the new image could not start; the server then runs as it is.
+    let e = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", value)
+        .exec();
+    eprintln!("changegate: could not restart with a fixed malloc threshold ({e}); continuing");
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_malloc_threshold() {}
+
 pub async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    fix_malloc_threshold();
     let started = Instant::now();
     let mut cfg: Config = config::load(&a.db)?;
     if let Some(l) = a.listen {

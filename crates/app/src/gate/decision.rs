@@ -11,6 +11,7 @@ use changegate_api::attestation::{
 use changegate_domain::gate::{Decision, GateQuery, decide};
 use changegate_domain::{ArtifactDigest, Code, CommitId, EnvName, TreeId};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// Parses the gate's query, naming the bad parameter.
 pub fn parse_query(p: &wire::GateParams) -> AppResult<(Code, GateQuery)> {
@@ -98,20 +99,52 @@ impl App {
             ));
         }
         let now = Utc::now();
-        let entry = self
-            .gate
-            .entry(&self.db, &self.pack, self.tz, code.as_str())
-            .await?;
+        // A system not yet in the index is answered from the database (its facts, and every
+        // change covering the content) while its index loads in the background: the first
+        // answer does not wait for the load.
+        let entry = match self.gate.cached(code.as_str())? {
+            Some(slot) => slot,
+            None => {
+                let light =
+                    super::load::load_system(&self.db, &self.pack, self.tz, code.as_str(), false)
+                        .await?;
+                if light.is_some() {
+                    self.gate.spawn_load(
+                        self.db.clone(),
+                        self.pack.clone(),
+                        self.tz,
+                        code.as_str(),
+                    );
+                }
+                light
+            }
+        };
         let entry = entry.filter(|e| crate::registry::may_see_org(who, e.owner_org));
         let decision = match entry {
             None => decide(&q, code.as_str(), None, &[], now),
             Some(e) => {
+                // Content that no live change decides: its old changes from the database (or
+                // the cache of such answers), read without holding the index.
+                let (missing, generation) = {
+                    let inner = e.inner.read().map_err(|_| poisoned())?;
+                    (inner.missing_old(&q, now), inner.old_gen)
+                };
+                let fetched = if missing.is_empty() {
+                    HashMap::new()
+                } else {
+                    let fetched = self.gate.lookup_old(&self.db, e.id, &missing).await?;
+                    e.inner
+                        .write()
+                        .map_err(|_| poisoned())?
+                        .keep_old(generation, &fetched);
+                    fetched
+                };
                 let inner = e.inner.read().map_err(|_| poisoned())?;
                 decide(
                     &q,
                     code.as_str(),
                     Some(&inner.facts),
-                    &inner.candidates(&q),
+                    &inner.candidates_with(&q, &fetched),
                     now,
                 )
             }

@@ -1,24 +1,23 @@
 //! Loading a system into the index from the database, and refreshing one change request or one
 //! system's facts when the audit log says they changed.
 
-use super::index::{CrRow, GateIndex, Inner, Key, SystemEntry, poisoned};
-use crate::{AppError, AppResult};
-use changegate_domain::gate::{Freeze, FreezeSpan, IncidentStatus, SystemFacts, parse_cron};
+use super::index::{CrRow, GateIndex, Inner, Key, OldCr, OldList, SystemEntry, is_live, poisoned};
+use crate::{AppError, AppResult, json_col};
+use changegate_domain::gate::{
+    EmergencyFacts, Freeze, FreezeSpan, IncidentStatus, SystemFacts, parse_cron,
+};
 use changegate_domain::remediation::{RemediationKind, RemediationState, overdue_at};
 use changegate_domain::{CrState, EnvName, PolicyPack};
 use changegate_store::entity::{
     change_request as cr, cr_subject, freeze_window, incident, remediation, system,
 };
 use changegate_store::sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use changegate_store::types::Text;
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-
-/// Rows read at a time when a system is loaded.
-const LOAD_PAGE: u64 = 5000;
 
 pub(super) async fn load_freezes(
     db: &impl ConnectionTrait,
@@ -150,6 +149,7 @@ pub(super) const CR_COLS: [cr::Column; 8] = [
 ];
 
 impl GateIndex {
+    /// Loads a system with its live change requests (see [`load_system`]).
     pub(super) async fn load(
         &self,
         db: &impl ConnectionTrait,
@@ -157,6 +157,23 @@ impl GateIndex {
         tz: chrono_tz::Tz,
         code: &str,
     ) -> AppResult<Option<Arc<SystemEntry>>> {
+        load_system(db, pack, tz, code, true).await
+    }
+}
+
+/// Loads a system: its facts, its emergency changes that may still suspend it and its last
+/// approval, and (`with_changes`) its live change requests (see [`is_live`]) with their
+/// subjects, each from an index (not a scan of every change the system ever had). Without the
+/// changes it is what a question about a cold system is answered with while the full load runs:
+/// every change covering the content is then read from the database.
+pub(super) async fn load_system(
+    db: &impl ConnectionTrait,
+    pack: &PolicyPack,
+    tz: chrono_tz::Tz,
+    code: &str,
+    with_changes: bool,
+) -> AppResult<Option<Arc<SystemEntry>>> {
+    {
         let Some(s) = system::Entity::find()
             .filter(system::Column::Code.eq(code))
             .one(db)
@@ -164,72 +181,199 @@ impl GateIndex {
         else {
             return Ok(None);
         };
-        let facts = load_facts(db, pack, tz, &s).await?;
+        let now = Utc::now();
+        let mut facts = load_facts(db, pack, tz, &s).await?;
+        let last: Option<Option<DateTime<Utc>>> = cr::Entity::find()
+            .select_only()
+            .column(cr::Column::ApprovedAt)
+            .filter(cr::Column::SystemId.eq(s.id))
+            .filter(cr::Column::ApprovedAt.is_not_null())
+            .order_by_desc(cr::Column::ApprovedAt)
+            .limit(1)
+            .into_tuple()
+            .one(db)
+            .await?;
+        facts.last_approval_at = last.flatten();
+        // Emergency changes not passed before their window closed, and not followed by any
+        // approval since: the only ones that can still suspend the system or shorten an allow.
+        let emergencies: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = cr::Entity::find()
+            .select_only()
+            .columns([
+                cr::Column::Id,
+                cr::Column::EmergencyUntil,
+                cr::Column::ApprovedAt,
+            ])
+            .filter(cr::Column::SystemId.eq(s.id))
+            .filter(cr::Column::EmergencyUntil.is_not_null())
+            .order_by_asc(cr::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, until, approved_at) in emergencies {
+            let approved = approved_at.is_some_and(|at| at <= until);
+            if !approved
+                && facts
+                    .last_approval_at
+                    .is_none_or(|a| a <= until || until > now)
+            {
+                facts.emergencies.push(EmergencyFacts {
+                    id,
+                    until,
+                    approved,
+                });
+            }
+        }
         let mut inner = Inner {
             env_names: vec![],
             facts,
             changes: HashMap::new(),
             subjects: HashMap::new(),
             masks: HashMap::new(),
+            old: HashMap::new(),
+            old_gen: 0,
         };
         for e in inner.facts.environments.clone() {
             inner.env_bit(e.as_str());
         }
-        // Sized once from a count: growing by doubling would leave the freed smaller tables
-        // behind in the allocator.
-        let n = cr::Entity::find()
+        if !with_changes {
+            return Ok(Some(Arc::new(SystemEntry {
+                id: s.id,
+                owner_org: s.owner_org_id,
+                inner: RwLock::new(inner),
+            })));
+        }
+        let live_states = [Text(CrState::Submitted), Text(CrState::Approved)];
+        let rows: Vec<CrRow> = cr::Entity::find()
+            .select_only()
+            .columns(CR_COLS)
             .filter(cr::Column::SystemId.eq(s.id))
-            .filter(cr::Column::State.is_not_in([Text(CrState::Draft), Text(CrState::Withdrawn)]))
-            .count(db)
+            .filter(cr::Column::State.is_in(live_states))
+            .order_by_asc(cr::Column::Id)
+            .into_tuple()
+            .all(db)
             .await?;
-        let n = usize::try_from(n).unwrap_or(0);
-        inner.changes.reserve(n);
-        inner.subjects.reserve(n.saturating_mul(2));
-        // In pages, so that the rows of a large system are never all in memory at once.
-        let mut after = 0i64;
-        loop {
-            let rows: Vec<CrRow> = cr::Entity::find()
-                .select_only()
-                .columns(CR_COLS)
-                .filter(cr::Column::SystemId.eq(s.id))
-                .filter(cr::Column::Id.gt(after))
-                .filter(
-                    Condition::any()
-                        .add(
-                            cr::Column::State
-                                .is_not_in([Text(CrState::Draft), Text(CrState::Withdrawn)]),
-                        )
-                        .add(cr::Column::EmergencyUntil.is_not_null()),
-                )
-                .order_by_asc(cr::Column::Id)
-                .limit(LOAD_PAGE)
-                .into_tuple()
-                .all(db)
-                .await?;
-            let Some(last) = rows.last().map(|r| r.0) else {
-                break;
-            };
+        let rows: Vec<CrRow> = rows
+            .into_iter()
+            .filter(|r| is_live(*r.1, r.4, now))
+            .collect();
+        if !rows.is_empty() {
             let subjects = cr_subject::Entity::find()
                 .select_only()
                 .columns(SUBJECT_COLS)
-                .filter(cr_subject::Column::SystemId.eq(s.id))
-                .filter(cr_subject::Column::ChangeRequestId.gt(after))
-                .filter(cr_subject::Column::ChangeRequestId.lte(last))
+                .filter(
+                    cr_subject::Column::ChangeRequestId.in_subquery(
+                        cr::Entity::find()
+                            .select_only()
+                            .column(cr::Column::Id)
+                            .filter(cr::Column::SystemId.eq(s.id))
+                            .filter(cr::Column::State.is_in(live_states))
+                            .into_query(),
+                    ),
+                )
                 .into_tuple()
                 .all(db)
                 .await?;
             let mut keys = subject_keys(subjects);
+            inner.changes.reserve(rows.len());
+            inner.subjects.reserve(rows.len().saturating_mul(2));
+            // The facts already hold the emergencies and the last approval.
+            let (emergencies, last) = (
+                std::mem::take(&mut inner.facts.emergencies),
+                inner.facts.last_approval_at,
+            );
             for row in rows {
                 let id = row.0;
-                inner.insert(id, row, keys.remove(&id).unwrap_or_default())?;
+                inner.insert(id, row, keys.remove(&id).unwrap_or_default(), now)?;
             }
-            after = last;
+            inner.facts.emergencies = emergencies;
+            inner.facts.last_approval_at = last;
         }
         Ok(Some(Arc::new(SystemEntry {
             id: s.id,
             owner_org: s.owner_org_id,
             inner: RwLock::new(inner),
         })))
+    }
+}
+
+impl GateIndex {
+    /// The change requests of a system (not drafts, not withdrawn) covering each of `keys`,
+    /// from the subjects' indexes: what the index does not hold, asked when it matters.
+    pub(super) async fn lookup_old(
+        &self,
+        db: &impl ConnectionTrait,
+        system_id: i64,
+        keys: &[Key],
+    ) -> AppResult<HashMap<Key, OldList>> {
+        let mut ids: Vec<i64> = vec![];
+        for k in keys {
+            let col = match k {
+                Key::Commit(b) => cr_subject::Column::CommitId.eq(hex::encode(b)),
+                Key::Tree(b) => cr_subject::Column::TreeId.eq(hex::encode(b)),
+                Key::Artifact(b) => {
+                    cr_subject::Column::Digest.eq(format!("sha256:{}", hex::encode(b)))
+                }
+            };
+            let found: Vec<i64> = cr_subject::Entity::find()
+                .select_only()
+                .column(cr_subject::Column::ChangeRequestId)
+                .filter(cr_subject::Column::SystemId.eq(system_id))
+                .filter(col)
+                .into_tuple()
+                .all(db)
+                .await?;
+            ids.extend(found);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut olds: Vec<Arc<OldCr>> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<CrRow> = cr::Entity::find()
+                .select_only()
+                .columns(CR_COLS)
+                .filter(cr::Column::Id.is_in(chunk.iter().copied()))
+                .filter(cr::Column::SystemId.eq(system_id))
+                .filter(
+                    cr::Column::State.is_not_in([Text(CrState::Draft), Text(CrState::Withdrawn)]),
+                )
+                .order_by_asc(cr::Column::Id)
+                .into_tuple()
+                .all(db)
+                .await?;
+            let subjects = cr_subject::Entity::find()
+                .select_only()
+                .columns(SUBJECT_COLS)
+                .filter(cr_subject::Column::ChangeRequestId.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(db)
+                .await?;
+            let mut by_cr = subject_keys(subjects);
+            for row in rows {
+                let envs: Vec<String> = json_col("environments", &row.3)?;
+                olds.push(Arc::new(OldCr {
+                    id: row.0,
+                    state: *row.1,
+                    kind: *row.2,
+                    // A name that does not parse covers nothing (fail closed).
+                    environments: envs.iter().filter_map(|e| EnvName::parse(e).ok()).collect(),
+                    valid_until: row.4,
+                    emergency_until: row.5,
+                    remediates_incident: row.7,
+                    keys: by_cr.remove(&row.0).unwrap_or_default().into_boxed_slice(),
+                }));
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let list: OldList = olds
+                    .iter()
+                    .filter(|o| o.keys.contains(k))
+                    .cloned()
+                    .collect();
+                (*k, list)
+            })
+            .collect())
     }
 
     pub(super) async fn refresh_change(
@@ -257,8 +401,10 @@ impl GateIndex {
             .await?;
         let keys = subject_keys(subjects).remove(&cr_id).unwrap_or_default();
         let mut inner = entry.inner.write().map_err(|_| poisoned())?;
+        // What the database said about old content may have changed with it.
+        inner.forget_old();
         match row {
-            Some(row) => inner.insert(cr_id, row, keys),
+            Some(row) => inner.insert(cr_id, row, keys, Utc::now()),
             None => {
                 inner.remove(cr_id);
                 Ok(())

@@ -5,9 +5,14 @@
 //! ([`status`]).
 //!
 //! Per system (loaded on first use) the index holds its facts (status, environments, re-review
-//! due date, open blocking incidents) and every change request that can matter to the gate (not
-//! drafts, not withdrawn), keyed by subject. The domain's `decide` judges; this module only
-//! gathers the facts, and fails closed when it cannot.
+//! due date, open blocking incidents, freezes, overdue conditions, emergency changes that may
+//! still suspend it, the last approval) and its live change requests (awaiting evaluation, or
+//! approved and not yet expired), keyed by subject: memory and the first answer grow with what
+//! is live, not with history. Content that no live change lets through is also asked of the
+//! database by its subject (an index), so that an expired, revoked or rejected change still
+//! gives its reason; those answers are cached per system (bounded) until one of its change
+//! requests changes. The domain's `decide` judges; this module only gathers the facts, and
+//! fails closed when it cannot.
 
 pub(crate) mod decision;
 mod follower;

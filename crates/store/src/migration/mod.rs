@@ -18,6 +18,7 @@ mod m20261202_000016_people;
 mod m20261202_000017_annual_report;
 mod m20261202_000018_rules_2026;
 mod m20261202_000019_web_forms;
+mod m20261202_000020_live_gate;
 
 /// The project's migrator.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000017_annual_report::Migration),
             Box::new(m20261202_000018_rules_2026::Migration),
             Box::new(m20261202_000019_web_forms::Migration),
+            Box::new(m20261202_000020_live_gate::Migration),
         ]
     }
 }
