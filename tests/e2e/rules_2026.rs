@@ -570,14 +570,20 @@ async fn the_owner_records_the_external_assessment_on_the_change_page() {
     n.major_change = vec!["architecture".into()];
     let cr = ok(w.owner.file_change(&n).await);
     ok(w.owner.submit(cr.id).await);
-    let plain = ok(w.owner.file_change(&change("TTHC", &["production"], vec![])).await);
+    let plain = ok(w
+        .owner
+        .file_change(&change("TTHC", &["production"], vec![]))
+        .await);
 
     let otp = t.person("le.van.web", "Lê Văn Web", "STNMT", "owner").await;
     let mut web = Web::new(&t.url);
     web.first_sign_in("le.van.web", &otp).await;
     let path = format!("/changes/{}", cr.id);
     let (csrf, page) = web.csrf_of(&path).await;
-    assert!(by_id(&page.body, "assessment-form").is_some(), "the form is offered");
+    assert!(
+        by_id(&page.body, "assessment-form").is_some(),
+        "the form is offered"
+    );
     assert!(
         text_of(&by_id(&page.body, "cr-assessment").unwrap().inner).contains("Chưa ghi nhận"),
         "the missing assessment is said"
@@ -593,7 +599,10 @@ async fn the_owner_records_the_external_assessment_on_the_change_page() {
     let action = format!("{path}/external-assessment");
     let form = |day: &str, csrf: &str| {
         vec![
-            ("organisation".to_owned(), "Trung tâm Giám sát an toàn không gian mạng quốc gia".to_owned()),
+            (
+                "organisation".to_owned(),
+                "Trung tâm Giám sát an toàn không gian mạng quốc gia".to_owned(),
+            ),
             ("licence".to_owned(), "Giấy phép số 12/GP-BCA".to_owned()),
             ("report_ref".to_owned(), "Báo cáo số 45/BC-NCSC".to_owned()),
             ("assessed_on".to_owned(), day.to_owned()),
@@ -605,7 +614,10 @@ async fn the_owner_records_the_external_assessment_on_the_change_page() {
     }
     let r = web.post(&action, &as_refs(&form(&future, &csrf))).await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert!(r.body.contains("data-field=\"assessed_on\""), "the day's message shows");
+    assert!(
+        r.body.contains("data-field=\"assessed_on\""),
+        "the day's message shows"
+    );
     assert_eq!(
         field_value(&r.body, "report_ref").as_deref(),
         Some("Báo cáo số 45/BC-NCSC"),
@@ -613,10 +625,14 @@ async fn the_owner_records_the_external_assessment_on_the_change_page() {
     );
     assert_eq!(t.audit_seq().await, seq, "a refused form changes nothing");
     // Not a date at all.
-    let r = web.post(&action, &as_refs(&form("02/12/2026", &csrf))).await;
+    let r = web
+        .post(&action, &as_refs(&form("02/12/2026", &csrf)))
+        .await;
     assert_eq!(r.status, 422);
     // Without the form's CSRF token: refused, nothing recorded.
-    let r = web.post(&action, &as_refs(&form("2026-01-01", "forged"))).await;
+    let r = web
+        .post(&action, &as_refs(&form("2026-01-01", "forged")))
+        .await;
     assert_ne!(r.status, 303);
     assert_eq!(t.audit_seq().await, seq);
 
@@ -625,10 +641,16 @@ async fn the_owner_records_the_external_assessment_on_the_change_page() {
     r.assert_redirect(&format!("{path}?ok=assessment_recorded"), "recorded");
     let after = ok(w.owner.change(cr.id).await);
     let ea = after.external_assessment.expect("recorded");
-    assert_eq!(ea.organisation, "Trung tâm Giám sát an toàn không gian mạng quốc gia");
+    assert_eq!(
+        ea.organisation,
+        "Trung tâm Giám sát an toàn không gian mạng quốc gia"
+    );
     assert_eq!(ea.recorded_by, "le.van.web");
     let page = web.get(&format!("{path}?ok=assessment_recorded")).await;
-    assert!(by_id(&page.body, "assessment-form").is_none(), "recorded once: no form");
+    assert!(
+        by_id(&page.body, "assessment-form").is_none(),
+        "recorded once: no form"
+    );
     assert!(text_of(&by_id(&page.body, "cr-assessment").unwrap().inner).contains("45/BC-NCSC"));
 
     // The reviewer can now sign it off with a pass.

@@ -14,11 +14,11 @@ use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
 use changegate_domain::incident::IncidentKind;
 use changegate_store::entity::{change_request as cr, organisation, session, system, user};
-use changegate_store::types::Text;
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
 };
+use changegate_store::types::Text;
 use sha2::{Digest, Sha256};
 
 /// One demo account and its one-time credentials.
@@ -459,8 +459,7 @@ impl App {
         // is overdue, and the sweep below opens it (and PA05 concludes it: a periodic check for
         // Form 08's column 12).
         let last_review = |code: &str| {
-            today
-                - chrono::Duration::days(if code == "TTHC-TINH" { 400 } else { 200 })
+            today - chrono::Duration::days(if code == "TTHC-TINH" { 400 } else { 200 })
         };
         for (code, name, org, level, unit) in [
             (

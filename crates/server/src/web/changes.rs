@@ -379,7 +379,15 @@ pub async fn edit(
 /// `GET /changes/{id}`: subjects, commits and files, checklist, sign-offs, timeline, state.
 pub async fn show(State(app): State<AppState>, s: Signed, id: Seg) -> Result<Response, WebError> {
     let id = id.id()?;
-    change_page(&app, &s, StatusCode::OK, id, &HashMap::new(), &Errors::new()).await
+    change_page(
+        &app,
+        &s,
+        StatusCode::OK,
+        id,
+        &HashMap::new(),
+        &Errors::new(),
+    )
+    .await
 }
 
 /// The fields of the external assessment form.
