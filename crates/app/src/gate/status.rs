@@ -240,8 +240,10 @@ mod tests {
                 let other: Vec<&str> = other.reasons.iter().map(|r| r.code.as_str()).collect();
                 // The approvals covering this environment, asked one by one.
                 let mut allowed_by = vec![];
+                // (A re-review or a re-levelling approves the system, not content: no subject.)
                 let covering = |c: &&wire::ChangeRequest| {
                     c.system == sys.code
+                        && !c.subjects.is_empty()
                         && c.state == "approved"
                         && c.valid_until.is_some_and(|v| v > chrono::Utc::now())
                         && c.environments.contains(&g.env)
