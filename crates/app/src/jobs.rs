@@ -284,7 +284,7 @@ impl App {
             username: Set(SERVICE_USER.into()),
             display_name: Set("changegate (việc định kỳ)".into()),
             org_id: Set(org.id),
-            role: Set("auditor".into()),
+            role: Set(Text(Role::Auditor)),
             // Not a PHC string: no password ever verifies against it.
             password_hash: Set("!".into()),
             must_change_password: Set(false),
@@ -362,7 +362,6 @@ impl App {
     async fn remediation_clock(&self, now: DateTime<Utc>) -> AppResult<(u32, u32)> {
         use changegate_domain::remediation::{RemediationState, overdue_at};
         use changegate_store::entity::remediation as rem;
-        use changegate_store::types::Text;
         let offsets = &self.pack.remediation.reminder_days_before;
         let today = now.with_timezone(&self.tz).date_naive();
         let horizon = today + Duration::days(i64::from(offsets.iter().copied().max().unwrap_or(0)));

@@ -14,7 +14,7 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
 };
-use changegate_store::types::JsonText;
+use changegate_store::types::{JsonText, Text};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use tracing::instrument;
 
@@ -73,7 +73,7 @@ fn user_view(u: &user::Model, org: &str) -> wire::User {
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         org: org.to_owned(),
-        role: u.role.clone(),
+        role: u.role.to_string(),
         must_change_password: u.must_change_password,
         active: u.active,
     }
@@ -226,7 +226,7 @@ impl App {
             username: Set(username.to_string()),
             display_name: Set(n.display_name),
             org_id: Set(org.id),
-            role: Set(role.as_str().to_owned()),
+            role: Set(Text(role)),
             password_hash: Set(hash),
             must_change_password: Set(true),
             active: Set(true),

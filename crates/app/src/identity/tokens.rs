@@ -467,7 +467,7 @@ pub async fn principal_and_org(
         org_id: org.id,
         org_code: org.code.clone(),
         org_kind: OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?,
-        role: Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?,
+        role: *u.role,
         token_id: None,
     };
     Ok((p, org))
