@@ -13,7 +13,7 @@ use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::OrgKind;
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
-use changegate_domain::{CrState, Role};
+use changegate_domain::{Conclusion, CrState, Role};
 use changegate_store::entity::{
     audit_event, change_request as cr, incident, organisation, sign_off, system, user,
 };
@@ -482,7 +482,7 @@ impl App {
             out.push(ChangeRow {
                 passes: this_round
                     .clone()
-                    .filter(|s| s.conclusion == "pass")
+                    .filter(|s| *s.conclusion == Conclusion::Pass)
                     .count(),
                 signed_by_me: this_round.clone().any(|s| s.reviewer_id == who.user_id),
                 quorum,
