@@ -16,6 +16,7 @@ use changegate_app::jobs::Job;
 use changegate_domain::Severity;
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
 use changegate_domain::incident::IncidentKind;
+use changegate_domain::outbox::DeliveryStatus;
 use changegate_store::entity::{incident, system};
 use changegate_store::sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Statement,
@@ -239,13 +240,13 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
         &mut out,
         "changegate_outbox_backlog",
         "Webhook deliveries waiting to be delivered.",
-        &[(vec![], count_of("pending"))],
+        &[(vec![], count_of(DeliveryStatus::Pending.as_str()))],
     );
     gauge(
         &mut out,
         "changegate_outbox_failed",
         "Webhook deliveries given up after their last attempt.",
-        &[(vec![], count_of("failed"))],
+        &[(vec![], count_of(DeliveryStatus::Failed.as_str()))],
     );
 
     // Jobs: runs and failures, and the last run's duration.
