@@ -271,7 +271,7 @@ impl App {
                 organisation::ActiveModel {
                     code: Set(SERVICE_ORG.into()),
                     name: Set("changegate – việc định kỳ / scheduled jobs".into()),
-                    kind: Set(changegate_domain::OrgKind::Inspector.as_str().into()),
+                    kind: Set(Text(changegate_domain::OrgKind::Inspector)),
                     allowed_ips: Set(None),
                     created_at: Set(tx.at()),
                     ..Default::default()

@@ -64,7 +64,7 @@ fn org_view(o: &organisation::Model) -> wire::Organisation {
     wire::Organisation {
         code: o.code.clone(),
         name: o.name.clone(),
-        kind: o.kind.clone(),
+        kind: o.kind.to_string(),
     }
 }
 
@@ -156,7 +156,7 @@ impl App {
         let o = organisation::ActiveModel {
             code: Set(code.to_string()),
             name: Set(n.name),
-            kind: Set(kind.as_str().to_owned()),
+            kind: Set(Text(kind)),
             allowed_ips: Set(None),
             created_at: Set(tx.at()),
             ..Default::default()
@@ -198,7 +198,7 @@ impl App {
         let org = org_by_code(&self.db, &n.org).await.map_err(|_| {
             AppError::invalid("org", format!("no organisation has the code {:?}", n.org))
         })?;
-        let kind = OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?;
+        let kind = *org.kind;
         if !role.fits_org(kind) {
             return Err(AppError::invalid(
                 "role",
@@ -480,7 +480,7 @@ impl App {
                 format!("no organisation has the code {:?}", n.owner_org),
             )
         })?;
-        if org.kind != OrgKind::Owner.as_str() {
+        if *org.kind != OrgKind::Owner {
             return Err(AppError::invalid(
                 "owner_org",
                 format!("{} is not an owner organisation", org.code),

@@ -902,7 +902,7 @@ impl App {
             return Ok(vec![]);
         }
         Ok(organisation::Entity::find()
-            .filter(organisation::Column::Kind.eq(OrgKind::Owner.as_str()))
+            .filter(organisation::Column::Kind.eq(Text(OrgKind::Owner)))
             .order_by_asc(organisation::Column::Code)
             .all(&self.db)
             .await?
@@ -923,7 +923,7 @@ impl App {
             .map(|o| wire::Organisation {
                 code: o.code,
                 name: o.name,
-                kind: o.kind,
+                kind: o.kind.to_string(),
             })
             .collect())
     }

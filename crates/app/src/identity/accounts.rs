@@ -13,7 +13,7 @@ use changegate_api as wire;
 use changegate_domain::change::{check_text, search_words};
 use changegate_domain::password::fold;
 use changegate_domain::{
-    Account, AccountChange, AccountRefusal, AccountStatus, OrgKind, Role, check_account_change,
+    Account, AccountChange, AccountRefusal, AccountStatus, Role, check_account_change,
 };
 use changegate_store::entity::{api_token, organisation, user};
 use changegate_store::types::Text;
@@ -403,7 +403,7 @@ impl App {
         };
         let old_role = *u.role;
         let role = role.unwrap_or(old_role);
-        let kind = OrgKind::parse(&org.kind).map_err(|err| AppError::Internal(err.to_string()))?;
+        let kind = *org.kind;
         let admins = active_admins(&tx.txn).await?;
         check_account_change(
             who.user_id,
