@@ -179,19 +179,16 @@ fn push_text(errors: &mut Vec<(String, String)>, field: &str, s: &str, max: usiz
 }
 
 fn subject_row(cr_id: i64, system_id: i64, s: &Subject) -> cr_subject::ActiveModel {
-    let (kind, commit, tree, digest) = match s {
-        Subject::GitCommit { commit, tree } => (
-            "git_commit",
-            Some(commit.to_string()),
-            Some(tree.to_string()),
-            None,
-        ),
-        Subject::Artifact { digest } => ("artifact", None, None, Some(digest.to_string())),
+    let (commit, tree, digest) = match s {
+        Subject::GitCommit { commit, tree } => {
+            (Some(commit.to_string()), Some(tree.to_string()), None)
+        }
+        Subject::Artifact { digest } => (None, None, Some(digest.to_string())),
     };
     cr_subject::ActiveModel {
         change_request_id: Set(cr_id),
         system_id: Set(system_id),
-        kind: Set(kind.into()),
+        kind: Set(Text(s.kind())),
         commit_id: Set(commit),
         tree_id: Set(tree),
         digest: Set(digest),
