@@ -15,6 +15,7 @@ use changegate_domain::annual::{
 use changegate_domain::change::{ChangeKind, CrState, check_text};
 use changegate_domain::gate::SystemStatus;
 use changegate_domain::incident::{NoticeKind, deadlines};
+use changegate_domain::notify::ReminderKind;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::remediation::RemediationState;
 use changegate_domain::{OrgKind, Role, SecurityLevel, Severity};
@@ -792,7 +793,7 @@ impl App {
                 .map(|d| d.and_utc())
                 .ok_or_else(|| AppError::Internal(format!("{due} has no midnight")))?;
             let reminder = (
-                "annual_report",
+                ReminderKind::AnnualReport,
                 format!("{year}:{}", which.as_str()),
                 due_at,
                 i32::try_from(offset).unwrap_or(i32::MAX),

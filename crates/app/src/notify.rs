@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api as wire;
 use changegate_domain::Role;
-use changegate_domain::outbox::DeliveryStatus;
+use changegate_domain::notify::DeliveryStatus;
 use changegate_store::entity::{delivery, webhook};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::types::Text;

@@ -16,7 +16,7 @@ use changegate_app::jobs::Job;
 use changegate_domain::Severity;
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
 use changegate_domain::incident::IncidentKind;
-use changegate_domain::outbox::DeliveryStatus;
+use changegate_domain::notify::DeliveryStatus;
 use changegate_store::entity::{incident, system};
 use changegate_store::sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Statement,

@@ -1,7 +1,7 @@
 //! The `deliveries` table.
 
 use crate::types::Text;
-use changegate_domain::outbox::DeliveryStatus;
+use changegate_domain::notify::DeliveryStatus;
 use sea_orm::entity::prelude::*;
 
 /// A row of `deliveries`.
