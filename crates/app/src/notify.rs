@@ -14,11 +14,11 @@ use changegate_domain::Role;
 use changegate_domain::notify::DeliveryStatus;
 use changegate_store::entity::{delivery, webhook};
 use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::types::Text;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -423,7 +423,10 @@ impl App {
             let Some((url, key)) = usable else {
                 // Nothing can ever deliver it: keep it as failed rather than retrying forever.
                 delivery::Entity::update_many()
-                    .col_expr(delivery::Column::Status, Expr::value(Text(DeliveryStatus::Failed)))
+                    .col_expr(
+                        delivery::Column::Status,
+                        Expr::value(Text(DeliveryStatus::Failed)),
+                    )
                     .col_expr(
                         delivery::Column::LastError,
                         Expr::value(Some("the webhook is gone or its secret is unreadable")),

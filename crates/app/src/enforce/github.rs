@@ -17,10 +17,10 @@ use changegate_domain::enforce::GithubReviewState;
 use changegate_domain::gate::{Decision, ReasonCode};
 use changegate_domain::{CommitId, OrgKind, Role};
 use changegate_store::entity::{github_delivery, github_pending, system};
-use changegate_store::types::Text;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;

@@ -16,12 +16,12 @@ use changegate_domain::{
     Account, AccountChange, AccountRefusal, AccountStatus, Role, check_account_change,
 };
 use changegate_store::entity::{api_token, organisation, user};
-use changegate_store::types::Text;
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tracing::instrument;
