@@ -634,7 +634,7 @@ impl App {
             let s = t.s;
             if let Some((id, title)) = opened.remove(&s.id) {
                 let data = serde_json::json!({
-                    "id": id, "system": s.code, "system_name": s.name, "level": s.level, "kind": "re_review",
+                    "id": id, "system": s.code, "system_name": s.name, "level": s.level, "kind": ChangeKind::ReReview,
                     "title": title, "actor": "changegate", "due": t.due,
                 });
                 notes.push(("change_request.submitted", data.clone()));

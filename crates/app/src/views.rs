@@ -798,7 +798,10 @@ impl App {
             })
             .collect();
         let last_round = change.round == round;
-        let outcome = if sign_offs.iter().any(|s| s.conclusion == "fail") {
+        let outcome = if sign_offs
+            .iter()
+            .any(|s| s.conclusion == Conclusion::Fail.as_str())
+        {
             "rejected".to_owned()
         } else if last_round {
             change.state.clone()
