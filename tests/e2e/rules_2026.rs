@@ -6,6 +6,7 @@
 use crate::cli::{changegate_bin, outcome, run};
 use crate::upgrade::fixture;
 use changegate_api::{BreachRecord, NewExternalAssessment, NewIncident};
+use changegate_domain::Conclusion;
 use changegate_store::entity::{audit_event, change_request, sign_off};
 use changegate_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use changegate_tests::*;
@@ -255,7 +256,7 @@ async fn a_version_1_database_upgraded_keeps_its_decisions_pack_version() {
     let client = changegate_client::Client::new(&server.url, Some(token)).unwrap();
     let approved = rows
         .iter()
-        .find(|r| r.conclusion == "pass")
+        .find(|r| *r.conclusion == Conclusion::Pass)
         .unwrap()
         .change_request_id;
     let cr = ok(client.change(approved).await);

@@ -868,26 +868,23 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
     )
 }
 
-/// RFC 4648 base32 (upper or lower case, `=` padding and spaces ignored).
+/// RFC 4648 base32 (upper or lower case, `=` padding and spaces ignored, bits left over after
+/// the last whole byte dropped), read with `data-encoding`, not with the server's code.
 pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
-    let mut bits: u64 = 0;
-    let mut n = 0;
-    let mut out = vec![];
-    for c in s.chars().filter(|c| *c != '=' && !c.is_whitespace()) {
-        let v = match c.to_ascii_uppercase() {
-            c @ 'A'..='Z' => c as u64 - 'A' as u64,
-            c @ '2'..='7' => c as u64 - '2' as u64 + 26,
-            _ => return None,
-        };
-        bits = (bits << 5) | v;
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
+    let mut spec = data_encoding::BASE32_NOPAD_NOCASE.specification();
+    spec.check_trailing_bits = false;
+    let b32 = spec.encoding().ok()?;
+    let mut symbols = s
+        .chars()
+        .filter(|c| *c != '=' && !c.is_whitespace())
+        .collect::<String>()
+        .into_bytes();
+    // A last symbol holding only leftover bits: dropped, but it must be a symbol.
+    if matches!(symbols.len() % 8, 1 | 3 | 6) {
+        let last = symbols.pop()?;
+        b32.decode(&[last, b'A']).ok()?;
     }
-    Some(out)
+    b32.decode(&symbols).ok()
 }
 
 /// HMAC-SHA-1 (RFC 2104).

@@ -15,6 +15,7 @@ use changegate_domain::annual::{
 use changegate_domain::change::{ChangeKind, CrState, check_text};
 use changegate_domain::gate::SystemStatus;
 use changegate_domain::incident::{NoticeKind, deadlines};
+use changegate_domain::notify::ReminderKind;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::remediation::RemediationState;
 use changegate_domain::{OrgKind, Role, SecurityLevel, Severity};
@@ -136,7 +137,7 @@ pub fn org_details(o: &organisation::Model) -> wire::OrganisationDetails {
     wire::OrganisationDetails {
         code: o.code.clone(),
         name: o.name.clone(),
-        kind: o.kind.clone(),
+        kind: o.kind.to_string(),
         contact: contact_wire(&d.contact),
         security_unit: d.security_unit.as_ref().map(contact_wire),
     }
@@ -474,7 +475,7 @@ impl App {
         if o.code == crate::registry::SERVICE_ORG {
             return Err(AppError::NotFound(format!("organisation {code:?}")));
         }
-        if unit.is_some() && o.kind != OrgKind::Owner.as_str() {
+        if unit.is_some() && *o.kind != OrgKind::Owner {
             return Err(AppError::invalid(
                 "security_unit",
                 format!(
@@ -540,7 +541,7 @@ impl App {
                 if !may_see_org(who, o.id) {
                     return Err(AppError::NotFound(format!("organisation {code:?}")));
                 }
-                if o.kind != OrgKind::Owner.as_str() {
+                if *o.kind != OrgKind::Owner {
                     return Err(AppError::invalid(
                         "org",
                         format!("{code} is not an owner organisation (chủ quản)"),
@@ -560,7 +561,7 @@ impl App {
             Some(o) => vec![o.clone()],
             None => {
                 organisation::Entity::find()
-                    .filter(organisation::Column::Kind.eq(OrgKind::Owner.as_str()))
+                    .filter(organisation::Column::Kind.eq(Text(OrgKind::Owner)))
                     .order_by_asc(organisation::Column::Name)
                     .all(&self.db)
                     .await?
@@ -792,7 +793,7 @@ impl App {
                 .map(|d| d.and_utc())
                 .ok_or_else(|| AppError::Internal(format!("{due} has no midnight")))?;
             let reminder = (
-                "annual_report",
+                ReminderKind::AnnualReport,
                 format!("{year}:{}", which.as_str()),
                 due_at,
                 i32::try_from(offset).unwrap_or(i32::MAX),

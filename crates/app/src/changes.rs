@@ -179,19 +179,16 @@ fn push_text(errors: &mut Vec<(String, String)>, field: &str, s: &str, max: usiz
 }
 
 fn subject_row(cr_id: i64, system_id: i64, s: &Subject) -> cr_subject::ActiveModel {
-    let (kind, commit, tree, digest) = match s {
-        Subject::GitCommit { commit, tree } => (
-            "git_commit",
-            Some(commit.to_string()),
-            Some(tree.to_string()),
-            None,
-        ),
-        Subject::Artifact { digest } => ("artifact", None, None, Some(digest.to_string())),
+    let (commit, tree, digest) = match s {
+        Subject::GitCommit { commit, tree } => {
+            (Some(commit.to_string()), Some(tree.to_string()), None)
+        }
+        Subject::Artifact { digest } => (None, None, Some(digest.to_string())),
     };
     cr_subject::ActiveModel {
         change_request_id: Set(cr_id),
         system_id: Set(system_id),
-        kind: Set(kind.into()),
+        kind: Set(Text(s.kind())),
         commit_id: Set(commit),
         tree_id: Set(tree),
         digest: Set(digest),
@@ -253,15 +250,12 @@ pub async fn domain_view(
         round: u32::try_from(row.round).unwrap_or(0),
         signoffs: signoffs
             .iter()
-            .map(|s| {
-                Ok(SignOffRecord {
-                    reviewer: s.reviewer_id,
-                    conclusion: Conclusion::parse(&s.conclusion)
-                        .map_err(|e| corrupt("conclusion", e))?,
-                    at: s.created_at,
-                })
+            .map(|s| SignOffRecord {
+                reviewer: s.reviewer_id,
+                conclusion: *s.conclusion,
+                at: s.created_at,
             })
-            .collect::<AppResult<_>>()?,
+            .collect(),
         approved_at: row.approved_at,
         valid_until: row.valid_until,
         emergency_until: row.emergency_until,
@@ -479,7 +473,7 @@ impl App {
                         reviewer,
                         reviewer_name,
                         round: s.round,
-                        conclusion: s.conclusion.clone(),
+                        conclusion: s.conclusion.to_string(),
                         checklist: json_col("checklist", &s.checklist)?,
                         findings: json_col("findings", &s.findings)?,
                         conditions: json_col("conditions", &s.conditions)?,
@@ -935,7 +929,7 @@ impl App {
             change_request_id: Set(id),
             round: Set(row.round),
             reviewer_id: Set(who.user_id),
-            conclusion: Set(s.conclusion.as_str().into()),
+            conclusion: Set(Text(s.conclusion)),
             checklist: Set(to_json(&n.checklist)),
             findings: Set(to_json(&n.findings)),
             conditions: Set(to_json(&conditions)),

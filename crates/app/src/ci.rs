@@ -13,6 +13,7 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
+use changegate_store::types::Text;
 use std::collections::BTreeMap;
 use tracing::instrument;
 
@@ -65,7 +66,7 @@ impl App {
             commit_id: Set(q.commit.map(|c| c.to_string())),
             tree_id: Set(q.tree.map(|c| c.to_string())),
             digest: Set(q.artifact.map(|c| c.to_string())),
-            decision: Set(if d.allow { "allow" } else { "deny" }.into()),
+            decision: Set(Text(d.verdict())),
             reasons: Set(to_json(&reasons(&d))),
             change_request_id: Set(d.change_request),
             flagged: Set(!d.allow),
@@ -112,7 +113,7 @@ impl App {
             commit: d.commit_id,
             tree: d.tree_id,
             artifact: d.digest,
-            decision: d.decision,
+            decision: d.decision.to_string(),
             reasons: json_col("reasons", &d.reasons)?,
             change_request: d.change_request_id,
             flagged: d.flagged,

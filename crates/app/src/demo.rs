@@ -208,7 +208,7 @@ impl App {
     }
 
     async fn demo_second_factor(&self, role: &str, username: &str) -> AppResult<Option<String>> {
-        if role == "reviewer" {
+        if role == changegate_domain::Role::Reviewer.as_str() {
             Ok(Some(self.enrol_second_factor_for_demo(username).await?))
         } else {
             Ok(None)

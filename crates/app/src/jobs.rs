@@ -9,6 +9,7 @@ use changegate_api as wire;
 use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
 use changegate_domain::incident::IncidentKind;
+use changegate_domain::notify::ReminderKind;
 use changegate_domain::{CrState, Role, SecurityLevel};
 use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
 use changegate_store::sea_orm::sea_query::Expr;
@@ -205,7 +206,7 @@ impl App {
     /// `reminder` is (kind, subject, due, offset). True when it was sent now.
     pub(crate) async fn announce_once(
         &self,
-        reminder: (&str, String, DateTime<Utc>, i32),
+        reminder: (ReminderKind, String, DateTime<Utc>, i32),
         action: &str,
         entity: &str,
         system_id: Option<i64>,
@@ -216,7 +217,7 @@ impl App {
         let tx = self.begin().await?;
         // Writers are serialised by the chain head taken in `begin`: check, then insert.
         let sent = reminder::Entity::find()
-            .filter(reminder::Column::Kind.eq(kind))
+            .filter(reminder::Column::Kind.eq(Text(kind)))
             .filter(reminder::Column::Subject.eq(&subject))
             .filter(reminder::Column::Due.eq(slot_text(due)))
             .filter(reminder::Column::OffsetDays.eq(offset))
@@ -226,7 +227,7 @@ impl App {
             return Ok(false);
         }
         reminder::ActiveModel {
-            kind: Set(kind.to_owned()),
+            kind: Set(Text(kind)),
             subject: Set(subject.clone()),
             due: Set(slot_text(due)),
             offset_days: Set(offset),
@@ -271,7 +272,7 @@ impl App {
                 organisation::ActiveModel {
                     code: Set(SERVICE_ORG.into()),
                     name: Set("changegate – việc định kỳ / scheduled jobs".into()),
-                    kind: Set(changegate_domain::OrgKind::Inspector.as_str().into()),
+                    kind: Set(Text(changegate_domain::OrgKind::Inspector)),
                     allowed_ips: Set(None),
                     created_at: Set(tx.at()),
                     ..Default::default()
@@ -284,7 +285,7 @@ impl App {
             username: Set(SERVICE_USER.into()),
             display_name: Set("changegate (việc định kỳ)".into()),
             org_id: Set(org.id),
-            role: Set("auditor".into()),
+            role: Set(Text(Role::Auditor)),
             // Not a PHC string: no password ever verifies against it.
             password_hash: Set("!".into()),
             must_change_password: Set(false),
@@ -362,7 +363,6 @@ impl App {
     async fn remediation_clock(&self, now: DateTime<Utc>) -> AppResult<(u32, u32)> {
         use changegate_domain::remediation::{RemediationState, overdue_at};
         use changegate_store::entity::remediation as rem;
-        use changegate_store::types::Text;
         let offsets = &self.pack.remediation.reminder_days_before;
         let today = now.with_timezone(&self.tz).date_naive();
         let horizon = today + Duration::days(i64::from(offsets.iter().copied().max().unwrap_or(0)));
@@ -396,7 +396,7 @@ impl App {
                 "remediation.due_soon"
             };
             let reminder = (
-                "remediation",
+                ReminderKind::Remediation,
                 r.id.to_string(),
                 overdue_at(r.due, self.tz),
                 offset,
@@ -495,7 +495,7 @@ impl App {
                 reminder::Column::Due,
                 reminder::Column::OffsetDays,
             ])
-            .filter(reminder::Column::Kind.eq("re_review"))
+            .filter(reminder::Column::Kind.eq(Text(ReminderKind::ReReview)))
             .filter(reminder::Column::Subject.is_in(systems.iter().map(|s| s.code.as_str())))
             .into_tuple()
             .all(&tx.txn)
@@ -634,7 +634,7 @@ impl App {
             let s = t.s;
             if let Some((id, title)) = opened.remove(&s.id) {
                 let data = serde_json::json!({
-                    "id": id, "system": s.code, "system_name": s.name, "level": s.level, "kind": "re_review",
+                    "id": id, "system": s.code, "system_name": s.name, "level": s.level, "kind": ChangeKind::ReReview,
                     "title": title, "actor": "changegate", "due": t.due,
                 });
                 notes.push(("change_request.submitted", data.clone()));
@@ -651,7 +651,7 @@ impl App {
             }
             if let Some(r) = t.reminder {
                 reminders.push(reminder::ActiveModel {
-                    kind: Set("re_review".to_owned()),
+                    kind: Set(Text(ReminderKind::ReReview)),
                     subject: Set(s.code.clone()),
                     due: Set(slot_text(t.due)),
                     offset_days: Set(r.offset),
@@ -720,7 +720,7 @@ impl App {
                 "reported_at": i.reported_at, "detected_at": detected, "deadline": deadline, "hours_left": left.num_hours().max(0), "overdue": offset == 0,
             });
             let reminder = (
-                "breach",
+                ReminderKind::Breach,
                 i.id.to_string(),
                 deadline,
                 i32::try_from(offset).unwrap_or(0),
@@ -801,9 +801,9 @@ impl App {
                 };
                 let reminder = (
                     if d.kind == NoticeKind::Initial {
-                        "incident_initial"
+                        ReminderKind::IncidentInitial
                     } else {
-                        "incident_report"
+                        ReminderKind::IncidentReport
                     },
                     i.id.to_string(),
                     d.due,
@@ -864,7 +864,7 @@ impl App {
                 "system_name": sys.as_ref().map(|s| s.name.clone()), "valid_until": until, "days_left": (until - now).num_days(),
             });
             let reminder = (
-                "approval",
+                ReminderKind::Approval,
                 id.to_string(),
                 until,
                 i32::try_from(offset).unwrap_or(0),

@@ -11,12 +11,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api as wire;
 use changegate_domain::Role;
+use changegate_domain::notify::DeliveryStatus;
 use changegate_store::entity::{delivery, webhook};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -174,7 +176,7 @@ impl WriteTx<'_> {
                     msg_id: Set(format!("msg_{}", hex::encode(rand::random::<[u8; 12]>()))),
                     event: Set(event.to_owned()),
                     payload: Set(body.clone()),
-                    status: Set("pending".into()),
+                    status: Set(Text(DeliveryStatus::Pending)),
                     attempts: Set(0),
                     next_attempt_at: Set(at),
                     locked_until: Set(None),
@@ -324,13 +326,13 @@ impl App {
             .order_by_desc(delivery::Column::Id)
             .limit(500);
         if let Some(s) = status {
-            if !["pending", "delivered", "failed"].contains(&s) {
+            let Ok(s) = DeliveryStatus::parse(s) else {
                 return Err(AppError::invalid(
                     "status",
                     format!("{s:?} is not pending, delivered or failed"),
                 ));
-            }
-            q = q.filter(delivery::Column::Status.eq(s));
+            };
+            q = q.filter(delivery::Column::Status.eq(Text(s)));
         }
         Ok(q.all(&self.db)
             .await?
@@ -340,7 +342,7 @@ impl App {
                 webhook: d.webhook_id,
                 msg_id: d.msg_id,
                 event: d.event,
-                status: d.status,
+                status: d.status.to_string(),
                 attempts: d.attempts,
                 next_attempt_at: d.next_attempt_at,
                 last_error: d.last_error,
@@ -368,7 +370,7 @@ impl App {
             .collect();
         let mut taken = busy.clone();
         let due = delivery::Entity::find()
-            .filter(delivery::Column::Status.eq("pending"))
+            .filter(delivery::Column::Status.eq(Text(DeliveryStatus::Pending)))
             .filter(delivery::Column::WebhookId.is_not_in(full))
             .filter(delivery::Column::NextAttemptAt.lte(now))
             .filter(
@@ -421,7 +423,10 @@ impl App {
             let Some((url, key)) = usable else {
                 // Nothing can ever deliver it: keep it as failed rather than retrying forever.
                 delivery::Entity::update_many()
-                    .col_expr(delivery::Column::Status, Expr::value("failed"))
+                    .col_expr(
+                        delivery::Column::Status,
+                        Expr::value(Text(DeliveryStatus::Failed)),
+                    )
                     .col_expr(
                         delivery::Column::LastError,
                         Expr::value(Some("the webhook is gone or its secret is unreadable")),
@@ -464,7 +469,7 @@ impl App {
         };
         match outcome {
             Ok(()) => {
-                am.status = Set("delivered".into());
+                am.status = Set(Text(DeliveryStatus::Delivered));
                 am.delivered_at = Set(Some(now));
                 am.attempts = Set(d.attempts + 1);
             }
@@ -475,7 +480,7 @@ impl App {
                 am.last_error = Set(Some(e.chars().take(500).collect()));
                 am.next_attempt_at = Set(next);
                 if next - d.created_at > GIVE_UP_AFTER {
-                    am.status = Set("failed".into());
+                    am.status = Set(Text(DeliveryStatus::Failed));
                     tracing::warn!(delivery = d.id, msg_id = %d.msg_id, "webhook delivery failed for 24 hours; kept as failed");
                 }
             }

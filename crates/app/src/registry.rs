@@ -14,7 +14,7 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
 };
-use changegate_store::types::JsonText;
+use changegate_store::types::{JsonText, Text};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use tracing::instrument;
 
@@ -64,7 +64,7 @@ fn org_view(o: &organisation::Model) -> wire::Organisation {
     wire::Organisation {
         code: o.code.clone(),
         name: o.name.clone(),
-        kind: o.kind.clone(),
+        kind: o.kind.to_string(),
     }
 }
 
@@ -73,7 +73,7 @@ fn user_view(u: &user::Model, org: &str) -> wire::User {
         username: u.username.clone(),
         display_name: u.display_name.clone(),
         org: org.to_owned(),
-        role: u.role.clone(),
+        role: u.role.to_string(),
         must_change_password: u.must_change_password,
         active: u.active,
     }
@@ -156,7 +156,7 @@ impl App {
         let o = organisation::ActiveModel {
             code: Set(code.to_string()),
             name: Set(n.name),
-            kind: Set(kind.as_str().to_owned()),
+            kind: Set(Text(kind)),
             allowed_ips: Set(None),
             created_at: Set(tx.at()),
             ..Default::default()
@@ -198,7 +198,7 @@ impl App {
         let org = org_by_code(&self.db, &n.org).await.map_err(|_| {
             AppError::invalid("org", format!("no organisation has the code {:?}", n.org))
         })?;
-        let kind = OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?;
+        let kind = *org.kind;
         if !role.fits_org(kind) {
             return Err(AppError::invalid(
                 "role",
@@ -226,7 +226,7 @@ impl App {
             username: Set(username.to_string()),
             display_name: Set(n.display_name),
             org_id: Set(org.id),
-            role: Set(role.as_str().to_owned()),
+            role: Set(Text(role)),
             password_hash: Set(hash),
             must_change_password: Set(true),
             active: Set(true),
@@ -480,7 +480,7 @@ impl App {
                 format!("no organisation has the code {:?}", n.owner_org),
             )
         })?;
-        if org.kind != OrgKind::Owner.as_str() {
+        if *org.kind != OrgKind::Owner {
             return Err(AppError::invalid(
                 "owner_org",
                 format!("{} is not an owner organisation", org.code),

@@ -13,7 +13,7 @@ use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::OrgKind;
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
-use changegate_domain::{CrState, Role};
+use changegate_domain::{Conclusion, CrState, Role};
 use changegate_store::entity::{
     audit_event, change_request as cr, incident, organisation, sign_off, system, user,
 };
@@ -482,7 +482,7 @@ impl App {
             out.push(ChangeRow {
                 passes: this_round
                     .clone()
-                    .filter(|s| s.conclusion == "pass")
+                    .filter(|s| *s.conclusion == Conclusion::Pass)
                     .count(),
                 signed_by_me: this_round.clone().any(|s| s.reviewer_id == who.user_id),
                 quorum,
@@ -798,7 +798,10 @@ impl App {
             })
             .collect();
         let last_round = change.round == round;
-        let outcome = if sign_offs.iter().any(|s| s.conclusion == "fail") {
+        let outcome = if sign_offs
+            .iter()
+            .any(|s| s.conclusion == Conclusion::Fail.as_str())
+        {
             "rejected".to_owned()
         } else if last_round {
             change.state.clone()
@@ -902,7 +905,7 @@ impl App {
             return Ok(vec![]);
         }
         Ok(organisation::Entity::find()
-            .filter(organisation::Column::Kind.eq(OrgKind::Owner.as_str()))
+            .filter(organisation::Column::Kind.eq(Text(OrgKind::Owner)))
             .order_by_asc(organisation::Column::Code)
             .all(&self.db)
             .await?
@@ -923,7 +926,7 @@ impl App {
             .map(|o| wire::Organisation {
                 code: o.code,
                 name: o.name,
-                kind: o.kind,
+                kind: o.kind.to_string(),
             })
             .collect())
     }

@@ -9,12 +9,13 @@ use changegate_api as wire;
 use changegate_app::audit::{Verified, verify_db};
 use changegate_app::{App, Principal};
 use changegate_domain::gate::SystemStatus;
+use changegate_domain::notify::ReminderKind;
 use changegate_domain::{ChangeKind, CrState, PolicyPack};
 use changegate_store::entity::{audit_event, change_request as cr, delivery, reminder, system};
 use changegate_store::sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
-use changegate_store::types::JsonText;
+use changegate_store::types::{JsonText, Text};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use std::collections::HashMap;
 
@@ -181,7 +182,7 @@ async fn a_sweep_over_2500_systems_acts_once_on_each_due_one_and_in_order() {
         ),
     );
     reminder::Entity::insert(reminder::ActiveModel {
-        kind: Set("re_review".into()),
+        kind: Set(Text(ReminderKind::ReReview)),
         subject: Set("HT-00007".into()),
         due: Set(day(5).to_rfc3339_opts(SecondsFormat::Secs, true)),
         offset_days: Set(7),

@@ -8,8 +8,10 @@
 
 use crate::gate::{Decision, ReasonCode};
 use crate::ids::ArtifactDigest;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::fmt;
 
 /// The label naming the system an object belongs to.
 pub const LABEL_SYSTEM: &str = "changegate.io/system";
@@ -279,6 +281,27 @@ pub fn cut(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+str_enum!(
+    /// How a GitHub deployment protection rule request was answered (GitHub's own names).
+    GithubReviewState, "GitHub review state" {
+        /// The deployment may proceed.
+        Approved = "approved",
+        /// It may not.
+        Rejected = "rejected",
+    }
+);
+
+impl GithubReviewState {
+    /// The answer to a gate decision.
+    pub fn of(d: &Decision) -> Self {
+        if d.allow {
+            GithubReviewState::Approved
+        } else {
+            GithubReviewState::Rejected
+        }
+    }
 }
 
 #[cfg(test)]

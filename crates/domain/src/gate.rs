@@ -304,7 +304,26 @@ pub struct Decision {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
+str_enum!(
+    /// The gate's answer in one word, as a deployment records it.
+    Verdict, "decision" {
+        /// The content may deploy.
+        Allow = "allow",
+        /// It may not.
+        Deny = "deny",
+    }
+);
+
 impl Decision {
+    /// The answer in one word.
+    pub fn verdict(&self) -> Verdict {
+        if self.allow {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        }
+    }
+
     /// A denial with one reason.
     pub fn deny(code: ReasonCode, message: impl Into<String>) -> Self {
         Self {

@@ -263,6 +263,26 @@ pub enum Subject {
     },
 }
 
+str_enum!(
+    /// Which kind of [`Subject`] a subject is, as its row records it.
+    SubjectKind, "subject kind" {
+        /// A git commit and its tree.
+        GitCommit = "git_commit",
+        /// A build artifact.
+        Artifact = "artifact",
+    }
+);
+
+impl Subject {
+    /// Its kind.
+    pub fn kind(&self) -> SubjectKind {
+        match self {
+            Subject::GitCommit { .. } => SubjectKind::GitCommit,
+            Subject::Artifact { .. } => SubjectKind::Artifact,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

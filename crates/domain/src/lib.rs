@@ -15,6 +15,7 @@ pub mod enforce;
 pub mod gate;
 pub mod ids;
 pub mod incident;
+pub mod notify;
 pub mod password;
 pub mod policy;
 pub mod remediation;

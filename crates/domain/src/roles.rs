@@ -100,6 +100,15 @@ impl fmt::Display for Role {
     }
 }
 
+impl crate::StrEnum for Role {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+    fn from_name(s: &str) -> Result<Self, crate::ParseError> {
+        Self::parse(s)
+    }
+}
+
 /// The kind of an organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +141,15 @@ impl OrgKind {
                 value: s.chars().take(80).collect(),
                 expected: "one of owner, reviewer, inspector",
             })
+    }
+}
+
+impl crate::StrEnum for OrgKind {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+    fn from_name(s: &str) -> Result<Self, crate::ParseError> {
+        Self::parse(s)
     }
 }
 

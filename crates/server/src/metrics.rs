@@ -14,8 +14,9 @@
 use changegate_app::App;
 use changegate_app::jobs::Job;
 use changegate_domain::Severity;
-use changegate_domain::gate::{IncidentStatus, SystemStatus};
+use changegate_domain::gate::{IncidentStatus, SystemStatus, Verdict};
 use changegate_domain::incident::IncidentKind;
+use changegate_domain::notify::DeliveryStatus;
 use changegate_store::entity::{incident, system};
 use changegate_store::sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Statement,
@@ -77,7 +78,8 @@ pub fn install() -> bool {
 /// A gate answer: its decision, reason codes (a closed set) and how long it took. Long-polls
 /// (`wait`) are counted but not timed.
 pub fn gate_answered(decision: &str, reasons: &[&str], took: Option<Duration>) {
-    let decision = if decision == "allow" { "allow" } else { "deny" };
+    // Anything but an allow counts as a denial.
+    let decision = Verdict::parse(decision).unwrap_or(Verdict::Deny).as_str();
     metrics::counter!("changegate_gate_decisions_total", "decision" => decision).increment(1);
     for r in reasons {
         metrics::counter!("changegate_gate_denial_reasons_total", "reason" => reason_label(r))
@@ -239,13 +241,13 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
         &mut out,
         "changegate_outbox_backlog",
         "Webhook deliveries waiting to be delivered.",
-        &[(vec![], count_of("pending"))],
+        &[(vec![], count_of(DeliveryStatus::Pending.as_str()))],
     );
     gauge(
         &mut out,
         "changegate_outbox_failed",
         "Webhook deliveries given up after their last attempt.",
-        &[(vec![], count_of("failed"))],
+        &[(vec![], count_of(DeliveryStatus::Failed.as_str()))],
     );
 
     // Jobs: runs and failures, and the last run's duration.

@@ -14,7 +14,7 @@
 use anyhow::{Context, bail};
 use axum::Router;
 use changegate_app::Principal;
-use changegate_domain::{OrgKind, Role};
+use changegate_domain::Role;
 use rustls::DistinguishedName;
 use rustls::RootCertStore;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -275,8 +275,7 @@ pub async fn prepare(cfg: &TlsConfig, db: &sea_orm::DatabaseConnection) -> anyho
                 c.organisation
             ),
         };
-        let kind =
-            OrgKind::parse(&org.kind).map_err(|e| anyhow::anyhow!("{what}.organisation: {e}"))?;
+        let kind = *org.kind;
         if !Role::Admission.fits_org(kind) {
             bail!(
                 "{what}.organisation: {:?} is of kind {kind:?}; an admission client belongs to an organisation of kind owner",

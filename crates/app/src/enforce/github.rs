@@ -13,12 +13,14 @@ use super::Target;
 use crate::auth::Principal;
 use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
+use changegate_domain::enforce::GithubReviewState;
 use changegate_domain::gate::{Decision, ReasonCode};
 use changegate_domain::{CommitId, OrgKind, Role};
 use changegate_store::entity::{github_delivery, github_pending, system};
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -245,7 +247,7 @@ impl GithubSettings {
         &self,
         token: &str,
         p: &github_pending::Model,
-        state: &str,
+        state: GithubReviewState,
         comment: &str,
     ) -> Result<(), String> {
         self.api(
@@ -453,7 +455,7 @@ impl App {
             Some(_) => row.insert(&tx.txn).await?,
             None => {
                 let mut row = row;
-                row.state = Set(Some("rejected".into()));
+                row.state = Set(Some(Text(GithubReviewState::Rejected)));
                 row.comment = Set(Some(format!(
                     "changegate: {}/{} is not mapped to a registered system",
                     p.repository.full_name, p.environment
@@ -512,7 +514,7 @@ impl App {
         let token = gh.installation_token(p.installation_id).await?;
         let (state, text) = match (&p.state, &p.comment) {
             // Rejected on arrival (not mapped): only the callback is left.
-            (Some(s), Some(c)) => (s.clone(), c.clone()),
+            (Some(s), Some(c)) => (**s, c.clone()),
             _ => {
                 let tree = match &p.tree_id {
                     Some(t) => t.clone(),
@@ -546,22 +548,19 @@ impl App {
                 if !d.allow && !final_denial(&d) {
                     return Ok(false);
                 }
-                (
-                    if d.allow { "approved" } else { "rejected" }.to_owned(),
-                    comment(&d),
-                )
+                (GithubReviewState::of(&d), comment(&d))
             }
         };
-        gh.callback(&token, &p, &state, &text).await?;
+        gh.callback(&token, &p, state, &text).await?;
         let tx = self.begin().await.map_err(|e| e.to_string())?;
         let mut am: github_pending::ActiveModel = p.clone().into();
         am.answered_at = Set(Some(tx.at()));
-        am.state = Set(Some(state.clone()));
+        am.state = Set(Some(Text(state)));
         am.comment = Set(Some(text.clone()));
         am.update(&tx.txn).await.map_err(|e| e.to_string())?;
         tx.audit(event(
             None,
-            if state == "approved" {
+            if state == GithubReviewState::Approved {
                 "github.deployment_approved"
             } else {
                 "github.deployment_rejected"

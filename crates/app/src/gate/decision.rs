@@ -171,7 +171,7 @@ impl App {
         p: &wire::GateParams,
     ) -> AppResult<wire::GateDecision> {
         let (d, now) = self.decide(who, p).await?;
-        let decision = if d.allow { "allow" } else { "deny" };
+        let decision = d.verdict().as_str();
         let reasons = reasons(&d);
         let key = format!(
             "{}\0{}\0{:?}\0{:?}\0{:?}\0{decision}\0{:?}\0{:?}\0{}",

@@ -13,7 +13,7 @@ use changegate_api as wire;
 use changegate_domain::change::{check_text, search_words};
 use changegate_domain::password::fold;
 use changegate_domain::{
-    Account, AccountChange, AccountRefusal, AccountStatus, OrgKind, Role, check_account_change,
+    Account, AccountChange, AccountRefusal, AccountStatus, Role, check_account_change,
 };
 use changegate_store::entity::{api_token, organisation, user};
 use changegate_store::sea_orm::sea_query::Expr;
@@ -21,6 +21,7 @@ use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
 };
+use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tracing::instrument;
@@ -66,16 +67,12 @@ fn refusal(r: AccountRefusal, username: &str) -> AppError {
     AppError::Conflict(code, format!("{username}: {r}"))
 }
 
-fn role_of(u: &user::Model) -> AppResult<Role> {
-    Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))
-}
-
-fn account(u: &user::Model) -> AppResult<Account> {
-    Ok(Account {
+fn account(u: &user::Model) -> Account {
+    Account {
         id: u.id,
-        role: role_of(u)?,
+        role: *u.role,
         active: u.active,
-    })
+    }
 }
 
 /// The user row of `username`, which must not be changegate's own jobs account.
@@ -88,7 +85,7 @@ async fn target(db: &impl ConnectionTrait, username: &str) -> AppResult<user::Mo
 
 async fn active_admins(db: &impl ConnectionTrait) -> AppResult<u64> {
     Ok(user::Entity::find()
-        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Role.eq(Text(Role::Admin)))
         .filter(user::Column::Active.eq(true))
         .count(db)
         .await?)
@@ -146,7 +143,7 @@ fn summary(
         second_factor: u.totp_secret.is_some(),
         username: u.username,
         display_name: u.display_name,
-        role: u.role,
+        role: u.role.to_string(),
         active: u.active,
         must_change_password: u.must_change_password,
         created_at: u.created_at,
@@ -226,7 +223,7 @@ impl App {
             q = q.filter(user::Column::OrgId.eq(o));
         }
         if let Some(r) = role {
-            q = q.filter(user::Column::Role.eq(r.as_str()));
+            q = q.filter(user::Column::Role.eq(Text(r)));
         }
         let all = q.all(&self.db).await?;
         let names: HashMap<i64, String> = all.iter().map(|u| (u.id, u.username.clone())).collect();
@@ -286,7 +283,7 @@ impl App {
         let at = tx.at();
         let u = target(&tx.txn, username).await?;
         let admins = active_admins(&tx.txn).await?;
-        check_account_change(who.user_id, account(&u)?, AccountChange::Deactivate, admins)
+        check_account_change(who.user_id, account(&u), AccountChange::Deactivate, admins)
             .map_err(|r| refusal(r, username))?;
         let mut am: user::ActiveModel = u.clone().into();
         am.active = Set(false);
@@ -326,7 +323,7 @@ impl App {
         let tx = self.begin().await?;
         let u = target(&tx.txn, username).await?;
         let admins = active_admins(&tx.txn).await?;
-        check_account_change(who.user_id, account(&u)?, AccountChange::Reactivate, admins)
+        check_account_change(who.user_id, account(&u), AccountChange::Reactivate, admins)
             .map_err(|r| refusal(r, username))?;
         let before = serde_json::json!({ "active": false, "deactivated_at": u.deactivated_at,
             "reason": u.deactivation_reason });
@@ -404,13 +401,13 @@ impl App {
                     AppError::Internal(format!("user {username} has no organisation"))
                 })?,
         };
-        let old_role = role_of(&u)?;
+        let old_role = *u.role;
         let role = role.unwrap_or(old_role);
-        let kind = OrgKind::parse(&org.kind).map_err(|err| AppError::Internal(err.to_string()))?;
+        let kind = *org.kind;
         let admins = active_admins(&tx.txn).await?;
         check_account_change(
             who.user_id,
-            account(&u)?,
+            account(&u),
             AccountChange::Move {
                 role,
                 org_kind: kind,
@@ -430,7 +427,7 @@ impl App {
             .remove(&u.org_id)
             .unwrap_or_default();
         let mut am: user::ActiveModel = u.clone().into();
-        am.role = Set(role.as_str().to_owned());
+        am.role = Set(Text(role));
         am.org_id = Set(org.id);
         let u = am.update(&tx.txn).await?;
         let (sessions, tokens) = end_credentials(&tx.txn, u.id, at).await?;

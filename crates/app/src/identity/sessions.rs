@@ -4,7 +4,6 @@
 use crate::identity::tokens::principal_and_org;
 use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
-use changegate_domain::Role;
 use changegate_store::entity::{session, user};
 use changegate_store::sea_orm::sea_query::Expr;
 use changegate_store::sea_orm::{
@@ -178,7 +177,7 @@ impl App {
             ));
         }
         let hash = self.auth.hash_password(new).await?;
-        let role = Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?;
+        let role = *u.role;
         let next = if stage == Stage::Active {
             Stage::Active
         } else {

@@ -4,7 +4,6 @@
 
 use crate::identity::tokens::principal_and_org;
 use crate::{App, AppError, AppResult, event};
-use changegate_domain::Role;
 use changegate_store::audit::NewEvent;
 use changegate_store::entity::{session, user};
 use changegate_store::sea_orm::sea_query::Expr;
@@ -176,7 +175,7 @@ impl App {
         let Some(u) = found else {
             return self.unknown_user_failed(&claimed, ip, &ua, now).await;
         };
-        let role = Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?;
+        let role = *u.role;
         let (principal, org) = principal_and_org(&self.db, &u).await?;
         if !ip_allowed(org.allowed_ips.as_deref(), ip)? {
             // A right and a wrong password alike: the same count (towards this address's

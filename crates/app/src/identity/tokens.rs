@@ -466,8 +466,8 @@ pub async fn principal_and_org(
         display_name: u.display_name.clone(),
         org_id: org.id,
         org_code: org.code.clone(),
-        org_kind: OrgKind::parse(&org.kind).map_err(|e| AppError::Internal(e.to_string()))?,
-        role: Role::parse(&u.role).map_err(|e| AppError::Internal(e.to_string()))?,
+        org_kind: *org.kind,
+        role: *u.role,
         token_id: None,
     };
     Ok((p, org))

@@ -4,8 +4,10 @@
 //! too (clock drift), and the caller stores the step of each accepted code so that a code is
 //! accepted once.
 
+use data_encoding::{BASE32_NOPAD, BASE32_NOPAD_NOCASE, Encoding};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
+use std::sync::LazyLock;
 use subtle::ConstantTimeEq;
 
 /// Seconds per step.
@@ -15,44 +17,33 @@ pub const DIGITS: u32 = 6;
 /// Bytes of a new secret (160 bits, as RFC 4226 recommends).
 pub const SECRET_BYTES: usize = 20;
 
-const B32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
 /// Base32 (RFC 4648) without padding, as authenticator apps expect.
 pub fn base32_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
-    let (mut buf, mut bits) = (0u32, 0u32);
-    for &b in data {
-        buf = (buf << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(B32[((buf >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(B32[((buf << (5 - bits)) & 31) as usize]));
-    }
-    out
+    BASE32_NOPAD.encode(data)
 }
 
+/// Base32 for reading: either case, and the bits left over after the last whole byte dropped
+/// whatever they are. `None` if the specification were refused, which a test rules out.
+static LENIENT_BASE32: LazyLock<Option<Encoding>> = LazyLock::new(|| {
+    let mut spec = BASE32_NOPAD_NOCASE.specification();
+    spec.check_trailing_bits = false;
+    spec.encoding().ok()
+});
+
 /// Decodes base32, ignoring case, spaces, dashes and `=` padding; `None` on any other character.
+/// Bits that do not make a whole byte are dropped, as is a last symbol that holds nothing but
+/// such bits (1, 3 or 6 symbols past a multiple of 8): it must still be a base32 symbol.
 pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 5 / 8);
-    let (mut buf, mut bits) = (0u32, 0u32);
-    for c in s.chars() {
-        if matches!(c, ' ' | '-' | '=') {
-            continue;
-        }
-        let c = c.to_ascii_uppercase();
-        let v = B32.iter().position(|&x| char::from(x) == c)?;
-        buf = ((buf << 5) | v as u32) & 0xFFFF;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((buf >> bits) & 0xFF) as u8);
-        }
+    let b32 = LENIENT_BASE32.as_ref()?;
+    let mut symbols: Vec<u8> = s
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'-' | b'='))
+        .collect();
+    if matches!(symbols.len() % 8, 1 | 3 | 6) {
+        let last = symbols.pop()?;
+        b32.decode(&[last, b'A']).ok()?;
     }
-    Some(out)
+    b32.decode(&symbols).ok()
 }
 
 /// HMAC-SHA1 (RFC 2104).
@@ -154,6 +145,16 @@ mod tests {
         }
         assert_eq!(base32_decode("mzxw 6ytb-oi======").unwrap(), b"foobar");
         assert!(base32_decode("MZ1W").is_none());
+        assert!(LENIENT_BASE32.is_some());
+        // As the hand-written decoder read them: leftover bits dropped, whatever they are, and
+        // a last symbol holding only such bits too (but it must be a symbol).
+        assert_eq!(base32_decode("MZ").unwrap(), b"f");
+        assert_eq!(base32_decode("M").unwrap(), b"");
+        assert_eq!(base32_decode("MZXW6YT").unwrap(), b"foob");
+        assert_eq!(base32_decode("MZx").unwrap(), b"f");
+        assert!(base32_decode("MZ1").is_none());
+        assert!(base32_decode("MZXW6YTBOI\n").is_none());
+        assert!(base32_decode("MZXW6YTBOÉ").is_none());
         let s = new_secret();
         assert_eq!(s.len(), 32);
         assert_eq!(base32_decode(&s).unwrap().len(), 20);

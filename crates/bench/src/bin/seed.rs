@@ -22,13 +22,14 @@ use changegate_app::{App, Principal};
 use changegate_domain::PolicyPack;
 use changegate_domain::change::Command;
 use changegate_domain::gate::SystemStatus;
+use changegate_domain::ids::SubjectKind;
 use changegate_domain::{ChangeKind, CrState};
 use changegate_store::entity::{change_request as cr, cr_subject, system};
 use changegate_store::sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use changegate_store::types::JsonText;
+use changegate_store::types::{JsonText, Text};
 use chrono::{Duration, Utc};
 use clap::Parser;
 use sha2::{Digest, Sha256};
@@ -357,7 +358,7 @@ async fn world(app: &App, systems: usize) -> anyhow::Result<World> {
 }
 
 /// A subject row before its change request has an id: kind, commit, tree, digest.
-type SubjectCols = (&'static str, Option<String>, Option<String>, Option<String>);
+type SubjectCols = (SubjectKind, Option<String>, Option<String>, Option<String>);
 
 struct Planned {
     row: cr::ActiveModel,
@@ -429,7 +430,7 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
     };
     let git = || {
         (
-            "git_commit",
+            SubjectKind::GitCommit,
             Some(oid(&format!("bench-commit-{n}"))),
             Some(oid(&format!("bench-tree-{n}"))),
             None,
@@ -437,7 +438,7 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
     };
     let art = || {
         (
-            "artifact",
+            SubjectKind::Artifact,
             None,
             None,
             Some(digest(&format!("bench-artifact-{n}"))),
@@ -501,7 +502,7 @@ async fn bulk(app: &App, a: &Args, owner: i64) -> anyhow::Result<()> {
                         .map(move |(kind, commit, tree, dg)| cr_subject::ActiveModel {
                             change_request_id: Set(id),
                             system_id: system_id.clone(),
-                            kind: Set((*kind).into()),
+                            kind: Set(Text(*kind)),
                             commit_id: Set(commit.clone()),
                             tree_id: Set(tree.clone()),
                             digest: Set(dg.clone()),

@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use changegate_api::{Contact, EditOrganisation, LevelDecision, LevelRecord, Relevel};
 use changegate_app::AppError;
-use changegate_domain::Role;
 use changegate_domain::annual::{ApprovalStatus, PlanDeployment};
+use changegate_domain::{OrgKind, Role};
 use chrono::{Datelike, NaiveDate};
 use minijinja::Value;
 use std::collections::HashMap;
@@ -409,7 +409,7 @@ pub async fn report(
         app.organisation_details(s.who())
             .await?
             .into_iter()
-            .filter(|o| o.kind == "owner")
+            .filter(|o| o.kind == OrgKind::Owner.as_str())
             .collect()
     } else {
         vec![]

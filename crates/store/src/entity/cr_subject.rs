@@ -1,5 +1,7 @@
 //! The `cr_subjects` table.
 
+use crate::types::Text;
+use changegate_domain::ids::SubjectKind;
 use sea_orm::entity::prelude::*;
 
 /// A row of `cr_subjects`.
@@ -10,7 +12,7 @@ pub struct Model {
     pub id: i64,
     pub change_request_id: i64,
     pub system_id: i64,
-    pub kind: String,
+    pub kind: Text<SubjectKind>,
     pub commit_id: Option<String>,
     pub tree_id: Option<String>,
     pub digest: Option<String>,

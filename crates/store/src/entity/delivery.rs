@@ -1,5 +1,7 @@
 //! The `deliveries` table.
 
+use crate::types::Text;
+use changegate_domain::notify::DeliveryStatus;
 use sea_orm::entity::prelude::*;
 
 /// A row of `deliveries`.
@@ -16,7 +18,7 @@ pub struct Model {
     /// The exact body sent.
     pub payload: String,
     /// pending, delivered or failed.
-    pub status: String,
+    pub status: Text<DeliveryStatus>,
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,

@@ -1,5 +1,7 @@
 //! The `deployments` table.
 
+use crate::types::Text;
+use changegate_domain::gate::Verdict;
 use sea_orm::entity::prelude::*;
 
 /// A row of `deployments`.
@@ -14,7 +16,7 @@ pub struct Model {
     pub tree_id: Option<String>,
     pub digest: Option<String>,
     /// The gate decision for this content at record time.
-    pub decision: String,
+    pub decision: Text<Verdict>,
     /// JSON of the reasons of a denial.
     pub reasons: String,
     pub change_request_id: Option<i64>,

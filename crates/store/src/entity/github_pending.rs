@@ -1,5 +1,7 @@
 //! The `github_pending` table: GitHub deployment protection rule requests, answered or waiting for a sign-off.
 
+use crate::types::Text;
+use changegate_domain::enforce::GithubReviewState;
 use sea_orm::entity::prelude::*;
 
 /// A row of `github_pending`.
@@ -25,7 +27,7 @@ pub struct Model {
     /// When GitHub was called back.
     pub answered_at: Option<DateTimeUtc>,
     /// `approved` or `rejected`.
-    pub state: Option<String>,
+    pub state: Option<Text<GithubReviewState>>,
     pub comment: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! The `organisations` table.
 
-use crate::types::JsonText;
+use crate::types::{JsonText, Text};
+use changegate_domain::OrgKind;
 use changegate_domain::annual::OrgDetails;
 use sea_orm::entity::prelude::*;
 
@@ -13,7 +14,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub code: String,
     pub name: String,
-    pub kind: String,
+    pub kind: Text<OrgKind>,
     pub allowed_ips: Option<String>,
     pub created_at: DateTimeUtc,
     /// Form 08 section 2 details (JSON); none until recorded.

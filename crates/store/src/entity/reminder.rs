@@ -1,5 +1,7 @@
 //! The `reminders` table.
 
+use crate::types::Text;
+use changegate_domain::notify::ReminderKind;
 use sea_orm::entity::prelude::*;
 
 /// A row of `reminders`.
@@ -8,7 +10,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub kind: String,
+    pub kind: Text<ReminderKind>,
     pub subject: String,
     pub due: String,
     pub offset_days: i32,

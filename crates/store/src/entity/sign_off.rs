@@ -1,5 +1,7 @@
 //! The `sign_offs` table.
 
+use crate::types::Text;
+use changegate_domain::Conclusion;
 use sea_orm::entity::prelude::*;
 
 /// A row of `sign_offs`.
@@ -11,7 +13,7 @@ pub struct Model {
     pub change_request_id: i64,
     pub round: i32,
     pub reviewer_id: i64,
-    pub conclusion: String,
+    pub conclusion: Text<Conclusion>,
     /// JSON array of item results.
     pub checklist: String,
     /// JSON array of findings.

@@ -1,5 +1,7 @@
 //! The `users` table.
 
+use crate::types::Text;
+use changegate_domain::Role;
 use sea_orm::entity::prelude::*;
 
 /// A row of `users`.
@@ -12,7 +14,7 @@ pub struct Model {
     pub username: String,
     pub display_name: String,
     pub org_id: i64,
-    pub role: String,
+    pub role: Text<Role>,
     pub password_hash: String,
     pub must_change_password: bool,
     pub active: bool,
