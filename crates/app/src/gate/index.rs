@@ -422,6 +422,9 @@ pub(super) struct SystemEntry {
     pub(super) inner: RwLock<Inner>,
 }
 
+/// Tries of a background load (the last one holds off catch-ups, see [`GateIndex::spawn_load`]).
+const LOAD_ATTEMPTS: u32 = 3;
+
 /// The loaded systems by code.
 pub(super) type Systems = RwLock<HashMap<String, Option<Arc<SystemEntry>>>>;
 
@@ -499,8 +502,10 @@ impl GateIndex {
     }
 
     /// Loads system `code` into the index in the background, unless that already runs: the
-    /// question that found it cold is answered from the database meanwhile. Kept only if no
-    /// catch-up ran during the load (as [`GateIndex::entry`] does).
+    /// question that found it cold is answered from the database meanwhile. A load is kept only
+    /// if no catch-up ran during it (as [`GateIndex::entry`] does); the last of
+    /// [`LOAD_ATTEMPTS`] tries holds catch-ups off, so a busy audit log cannot keep a system
+    /// cold.
     pub(super) fn spawn_load(
         &self,
         db: changegate_store::sea_orm::DatabaseConnection,
@@ -524,20 +529,35 @@ impl GateIndex {
         );
         let code = code.to_owned();
         tokio::spawn(async move {
-            let seq_before = last_seq.load(Ordering::SeqCst);
-            match super::load::load_system(&db, &pack, tz, &code, true).await {
-                Ok(Some(entry)) => {
-                    let _no_catch_up = lock.lock().await;
-                    if last_seq.load(Ordering::SeqCst) == seq_before
-                        && let Ok(mut m) = systems.write()
-                    {
-                        m.entry(code.clone()).or_insert(Some(entry));
+            // A catch-up during the load discards it (it could not patch a system not yet in
+            // the index). On a busy server that could go on for ever, leaving the system cold:
+            // after two discarded tries the load runs holding off catch-ups, so it is kept.
+            for attempt in 1..=LOAD_ATTEMPTS {
+                let held = if attempt == LOAD_ATTEMPTS {
+                    Some(lock.clone().lock_owned().await)
+                } else {
+                    None
+                };
+                let seq_before = last_seq.load(Ordering::SeqCst);
+                match super::load::load_system(&db, &pack, tz, &code, true).await {
+                    Ok(Some(entry)) => {
+                        let _no_catch_up = match held {
+                            Some(g) => g,
+                            None => lock.clone().lock_owned().await,
+                        };
+                        if last_seq.load(Ordering::SeqCst) != seq_before {
+                            continue;
+                        }
+                        if let Ok(mut m) = systems.write() {
+                            m.entry(code.clone()).or_insert(Some(entry));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, system = %code, "the gate could not load a system")
                     }
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, system = %code, "the gate could not load a system")
-                }
+                break;
             }
             if let Ok(mut l) = loading.lock() {
                 l.remove(&code);
