@@ -742,7 +742,8 @@ async fn admission_refuses_the_unauthenticated_and_denies_what_it_cannot_judge()
 
 // ---- Native TLS -------------------------------------------------------------------------------
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
+/// Runs `openssl` in `dir`; the test fails with its error output if it fails.
+pub(crate) fn openssl(dir: &std::path::Path, args: &[&str]) {
     let o = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -755,27 +756,32 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// A self-signed CA `ca.pem`/`ca.key` in `dir`.
+pub(crate) fn self_signed_ca(dir: &std::path::Path, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={ca}"),
+        ],
+    );
+}
+
 /// A CA and a certificate it signs for 127.0.0.1 (`name.pem`, `name.key`, mode 0600).
 fn issue_cert(dir: &std::path::Path, ca: &str, name: &str) {
     if !dir.join(format!("{ca}.pem")).exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={ca}"),
-            ],
-        );
+        self_signed_ca(dir, ca);
     }
     std::fs::write(
         dir.join("san.ext"),

@@ -2,49 +2,14 @@
 //! `changegate serve` process: `[tls] client_ca_file` and `[[tls.admission_clients]]`.
 
 use crate::cli::token;
+use crate::enforce::{openssl, self_signed_ca as ca};
 use crate::process::Server;
 use changegate_store::entity::audit_event;
 use changegate_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use changegate_tests::*;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// A self-signed CA `ca.pem`/`ca.key` in `dir`.
-fn ca(dir: &Path, ca: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={ca}"),
-        ],
-    );
-}
 
 /// A certificate `name.pem`/`name.key` (mode 0600) with subject CN `cn`, signed by `ca`, with
 /// the extensions `ext` (one per line).
