@@ -802,7 +802,7 @@ impl App {
             .iter()
             .any(|s| s.conclusion == Conclusion::Fail.as_str())
         {
-            "rejected".to_owned()
+            CrState::Rejected.as_str().to_owned()
         } else if last_round {
             change.state.clone()
         } else {
