@@ -24,6 +24,7 @@ pub mod accounts;
 mod admin;
 mod allow_list;
 pub mod forms;
+mod head;
 mod second_factor;
 mod sessions;
 mod signals;

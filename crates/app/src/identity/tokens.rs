@@ -7,11 +7,14 @@
 //! databases (and rows whose digest was made under another replica's key) hold an argon2id hash
 //! of the secret: such a token is verified that way, and a row without a digest gets this
 //! server's. Replicas should share the token key file, as they share the database. A verified
-//! token is remembered (by its SHA-256, in memory only) with its principal, and its whole row
-//! re-read every 30 seconds; in between, every request still reads by primary key whether the
-//! token is revoked or its account inactive ([`still_live`]). So a revocation, a deactivation or a
-//! role change (which revokes the account's tokens) refuses the very next request, on this replica
-//! and on every other, without waiting for the audit-log follower.
+//! token is remembered (by its SHA-256, in memory only) with its principal and where the audit
+//! log's head stood when it was checked, and its whole row re-read every 30 seconds. In between,
+//! every request takes a fresh read of the head (shared by the requests waiting at once,
+//! [`super::head`]); only when the head has moved (something was written since) does it read by
+//! primary key whether the token is revoked or its account inactive ([`still_live`]). So a
+//! revocation, a deactivation or a role change (which revokes the account's tokens) refuses the
+//! very next request, on this replica and on every other, without waiting for the audit-log
+//! follower, and a busy gate costs one small read per batch of requests, not one per request.
 
 use crate::{AppError, AppResult};
 use argon2::Argon2;
@@ -209,6 +212,8 @@ struct Cached {
     public_id: String,
     expires_at: DateTime<Utc>,
     checked: Instant,
+    /// The audit log's head when the token was last found live.
+    head: super::head::Head,
 }
 
 /// The most verified tokens remembered; beyond it the least used are forgotten (and verified
@@ -218,6 +223,7 @@ const VERIFIED_MAX: u64 = 10_000;
 /// Remembers verified tokens.
 pub struct AuthCache {
     verified: moka::sync::Cache<[u8; 32], Cached>,
+    heads: super::head::HeadReads,
     argon_slots: tokio::sync::Semaphore,
     /// The key of API token digests (None: tokens are issued with their argon2id hash only and
     /// get a digest from the first server that verifies them).
@@ -229,6 +235,7 @@ impl Default for AuthCache {
         // argon2id costs 19 MiB and tens of milliseconds; two at a time bounds memory and CPU.
         Self {
             verified: moka::sync::Cache::new(VERIFIED_MAX),
+            heads: super::head::HeadReads::default(),
             argon_slots: tokio::sync::Semaphore::new(2),
             key: None,
         }
@@ -315,15 +322,23 @@ impl AuthCache {
         let (public, secret) = split_token(token).ok_or_else(bad)?;
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = Utc::now();
-        // The hot path: a token verified in the last 30 seconds costs a hash and an Arc clone.
+        // Read before anything else, so that a write after it moves the head past what is kept.
+        let head = self.heads.fresh(db).await?;
+        // The hot path: a token verified in the last 30 seconds, with nothing written since it
+        // was last found live, costs a hash, a shared read of the head and an Arc clone.
         let hit = self.verified.get(&key);
         let cached = match hit {
             Some(c) if c.expires_at <= now => return Err(AppError::TokenExpired(c.expires_at)),
+            Some(c) if c.checked.elapsed() < RECHECK && c.head == head => {
+                return Ok(c.principal.clone());
+            }
             Some(c) if c.checked.elapsed() < RECHECK => {
-                // No cache keeps a revoked token or a deactivated account alive: one read by
-                // primary key, every request.
+                // Something was written since: no cache keeps a revoked token or a deactivated
+                // account alive, so its row is read by primary key.
                 if still_live(db, c.principal.token_id.unwrap_or_default()).await? {
-                    return Ok(c.principal.clone());
+                    let principal = c.principal.clone();
+                    self.verified.insert(key, Cached { head, ..c });
+                    return Ok(principal);
                 }
                 self.forget_token(&c.public_id);
                 return Err(AppError::Unauthorized("the token has been revoked".into()));
@@ -405,6 +420,7 @@ impl AuthCache {
             public_id: tok.public_id,
             expires_at: tok.expires_at,
             checked: Instant::now(),
+            head,
         };
         let principal = c.principal.clone();
         self.verified.insert(key, c);

@@ -1,0 +1,219 @@
+//! A fresh read of the audit log's head, shared by the requests that wait for it at once.
+//!
+//! Every write transaction moves the head row first ([`changegate_store::audit::lock_head`]), so
+//! a head that has not moved since a token was last checked means nothing was written since:
+//! no revocation, deactivation or role change, on this replica or on any other. A request asks
+//! for a read that *started after it arrived* (so it sees every write committed before the
+//! request was sent); requests that arrive while such a read is in flight share it, and those
+//! that arrived during an older read start the next one together. Under load that is one small
+//! read per batch of requests instead of one row read per request, with the same guarantee.
+
+use crate::{AppError, AppResult};
+use changegate_store::entity::audit_head;
+use changegate_store::sea_orm::{ConnectionTrait, EntityTrait};
+use std::sync::Mutex;
+use tokio::sync::watch;
+
+/// Where the head stood: its sequence number and its write counter.
+pub type Head = (i64, i64);
+
+#[derive(Clone)]
+struct Done {
+    /// The read this answer came from (0: none yet).
+    id: u64,
+    /// Its answer (None: a leader gave up before it had one).
+    head: Option<Result<Head, String>>,
+}
+
+struct Flight {
+    /// The id the next read to start will get.
+    next: u64,
+    /// Whether a read is in flight.
+    in_flight: bool,
+}
+
+/// Shares fresh reads of the head among concurrent requests.
+pub struct HeadReads {
+    flight: Mutex<Flight>,
+    done: watch::Sender<Done>,
+}
+
+impl Default for HeadReads {
+    fn default() -> Self {
+        Self {
+            flight: Mutex::new(Flight {
+                next: 1,
+                in_flight: false,
+            }),
+            done: watch::Sender::new(Done { id: 0, head: None }),
+        }
+    }
+}
+
+/// Ends a read's flight even when the request that led it is dropped mid-read: the waiters
+/// then start another one.
+struct Landing<'a> {
+    reads: &'a HeadReads,
+    id: u64,
+    head: Option<Result<Head, String>>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.reads.flight.lock() {
+            f.in_flight = false;
+        }
+        let (id, head) = (self.id, self.head.take());
+        self.reads.done.send_modify(|d| {
+            if head.is_some() {
+                *d = Done { id, head };
+            }
+        });
+    }
+}
+
+impl HeadReads {
+    /// The head as read by a read that started after this call began.
+    pub async fn fresh(&self, db: &impl ConnectionTrait) -> AppResult<Head> {
+        let need = self.lock()?.next;
+        let mut rx = self.done.subscribe();
+        loop {
+            {
+                let d = rx.borrow_and_update();
+                if d.id >= need
+                    && let Some(head) = &d.head
+                {
+                    return head.clone().map_err(AppError::Internal);
+                }
+            }
+            let lead = {
+                let mut f = self.lock()?;
+                (!f.in_flight).then(|| {
+                    f.in_flight = true;
+                    f.next += 1;
+                    f.next - 1
+                })
+            };
+            let Some(id) = lead else {
+                // A read is in flight: wait for it (and, if it started before this request,
+                // for the chance to start the next one).
+                rx.changed()
+                    .await
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                continue;
+            };
+            let mut landing = Landing {
+                reads: self,
+                id,
+                head: None,
+            };
+            let head = read(db).await;
+            landing.head = Some(head.clone());
+            drop(landing);
+            return head.map_err(AppError::Internal);
+        }
+    }
+
+    fn lock(&self) -> AppResult<std::sync::MutexGuard<'_, Flight>> {
+        self.flight
+            .lock()
+            .map_err(|_| AppError::Internal("the head reads' lock is poisoned".into()))
+    }
+}
+
+async fn read(db: &impl ConnectionTrait) -> Result<Head, String> {
+    audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|h| (h.seq, h.touched))
+        .ok_or_else(|| "the audit log has no head row".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    async fn db() -> (
+        changegate_store::sea_orm::DatabaseConnection,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("h.db").display());
+        let db = changegate_store::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        changegate_store::migrate(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (db, dir)
+    }
+
+    async fn write(db: &impl ConnectionTrait) {
+        changegate_store::audit::lock_head(db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[tokio::test]
+    async fn a_read_sees_every_write_committed_before_it_was_asked_for() {
+        let (db, _dir) = db().await;
+        let reads = HeadReads::default();
+        let first = reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        write(&db).await;
+        let second = reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(first, second, "a write before the question was not seen");
+        assert_eq!(second.1, first.1 + 1);
+        assert_eq!(
+            reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}")),
+            second
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_questions_share_reads_and_each_sees_the_writes_before_it() {
+        let (db, _dir) = db().await;
+        let reads = Arc::new(HeadReads::default());
+        let mut tasks = vec![];
+        for i in 0..200u32 {
+            let (db, reads) = (db.clone(), reads.clone());
+            tasks.push(tokio::spawn(async move {
+                if i % 20 == 0 {
+                    write(&db).await;
+                }
+                // What was committed before asking must be seen.
+                let before = read(&db).await.map(|h| h.1).unwrap_or(i64::MAX);
+                let seen = reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    seen.1 >= before,
+                    "saw {} after {before} was written",
+                    seen.1
+                );
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let reads_made = reads.lock().map(|f| f.next - 1).unwrap_or(0);
+        assert!(
+            reads_made < 200,
+            "{reads_made} reads for 200 questions: none were shared"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_leader_dropped_mid_read_does_not_strand_the_others() {
+        let (db, _dir) = db().await;
+        let reads = Arc::new(HeadReads::default());
+        {
+            // Lead a read and give up at once.
+            let fut = reads.fresh(&db);
+            let _ = tokio::time::timeout(std::time::Duration::from_nanos(1), fut).await;
+        }
+        let head = tokio::time::timeout(std::time::Duration::from_secs(5), reads.fresh(&db))
+            .await
+            .unwrap_or_else(|_| panic!("a dropped leader stranded the next question"));
+        assert!(head.is_ok());
+    }
+}
