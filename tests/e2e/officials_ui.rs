@@ -8,9 +8,10 @@
 //! 1366 and 390 px.
 
 use crate::browser::{answer_fields, first_sign_in, log_in};
-use crate::web_security::{NEW_PASSWORD, Web, by_id, field_value, snippet, web_people};
+use crate::web_security::{NEW_PASSWORD, Web, web_people};
 use changegate_app::Principal;
 use changegate_tests::browser::{Browser, totp};
+use changegate_tests::html::{by_id, field_value, select, snippet};
 use changegate_tests::*;
 
 /// Saves screenshots of the current page at 1366 and 390 px (with `CHANGEGATE_SCREENSHOTS`).
@@ -288,14 +289,16 @@ async fn destructive_actions_ask_first_and_error_pages_lead_back() {
         .post(&format!("{change}/submit"), &[("csrf", &csrf)])
         .await;
     assert_eq!(r.status, 409, "{}", snippet(&r.body));
-    assert!(r.body.contains("<nav>") && r.body.contains("href=\"/changes\""));
+    assert!(
+        !select(&r.body, "nav").is_empty() && !select(&r.body, "a[href=\"/changes\"]").is_empty()
+    );
     let back = by_id(&r.body, "error-back").expect("a link back");
     assert_eq!(back.attr("href"), Some(change.as_str()));
     // A page that does not exist: the navigation too.
     web.headers.push(("accept".into(), "text/html".into()));
     let r = web.get("/no/such/page").await;
     assert_eq!(r.status, 404);
-    assert!(r.body.contains("<nav>"), "{}", snippet(&r.body));
+    assert!(!select(&r.body, "nav").is_empty(), "{}", snippet(&r.body));
 }
 
 #[tokio::test]

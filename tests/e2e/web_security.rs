@@ -6,6 +6,9 @@
 
 use changegate_app::Principal;
 use changegate_tests::browser::{totp, totp_step_now};
+use changegate_tests::html::{
+    self, by_id, checked, field_error, field_value, form_action_with, snippet, text_of,
+};
 use changegate_tests::*;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -64,16 +67,8 @@ impl Resp {
 
     /// The text of the page-level error message (`<div class="flash error">`).
     pub fn flash_error(&self) -> Option<String> {
-        find_tags(&self.body, "div")
-            .into_iter()
-            .find(|t| t.has_class("flash") && t.has_class("error"))
-            .map(|t| text_of(&t.inner))
+        html::flash_error(&self.body)
     }
-}
-
-/// A start of `body` for messages.
-pub fn snippet(body: &str) -> String {
-    text_of(body).chars().take(1500).collect()
 }
 
 /// A browser-less client of the web UI with its own cookie jar.
@@ -222,7 +217,7 @@ impl Web {
             let page = self.get("/login/totp").await;
             assert_eq!(page.status, 200, "{}", snippet(&page.body));
             let secret = by_id(&page.body, "totp-secret")
-                .map(|t| text_of(&t.inner))
+                .map(|t| t.text)
                 .unwrap_or_else(|| panic!("no #totp-secret: {}", snippet(&page.body)));
             let csrf = field_value(&page.body, "csrf").unwrap();
             let step = totp_step_now();
@@ -244,235 +239,6 @@ impl Web {
     pub async fn session_csrf(&mut self) -> String {
         self.csrf_of("/account").await.0
     }
-}
-
-// --- A little HTML reading: enough for forms and hooks, no parser crate. ----------------------
-
-/// One element: its attributes and its inner HTML (up to the first closing tag of that name).
-#[derive(Debug, Clone)]
-pub struct Tag {
-    /// Attributes, entities decoded.
-    pub attrs: Vec<(String, String)>,
-    /// Inner HTML (empty for void elements).
-    pub inner: String,
-}
-
-impl Tag {
-    /// The attribute `name`.
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether `class` lists `c`.
-    pub fn has_class(&self, c: &str) -> bool {
-        self.attr("class")
-            .is_some_and(|v| v.split_whitespace().any(|x| x == c))
-    }
-}
-
-/// Every `<tag …>` element of `html`.
-pub fn find_tags(html: &str, tag: &str) -> Vec<Tag> {
-    let lower = html.to_ascii_lowercase();
-    let open = format!("<{tag}");
-    let close = format!("</{tag}>");
-    let mut out = vec![];
-    let mut from = 0;
-    while let Some(i) = lower[from..].find(&open) {
-        let start = from + i;
-        let after = start + open.len();
-        from = after;
-        match lower.as_bytes().get(after) {
-            Some(b' ' | b'>' | b'/' | b'\n' | b'\t' | b'\r') => {}
-            _ => continue,
-        }
-        let (attrs, end) = parse_attrs(html, after);
-        let inner = lower[end..]
-            .find(&close)
-            .map(|j| html[end..end + j].to_owned())
-            .unwrap_or_default();
-        out.push(Tag { attrs, inner });
-        from = end;
-    }
-    out
-}
-
-/// Attributes from `at` to the end of the tag; answers them and the index after `>`.
-fn parse_attrs(html: &str, mut at: usize) -> (Vec<(String, String)>, usize) {
-    let b = html.as_bytes();
-    let mut attrs = vec![];
-    loop {
-        while at < b.len() && (b[at].is_ascii_whitespace() || b[at] == b'/') {
-            at += 1;
-        }
-        if at >= b.len() {
-            return (attrs, at);
-        }
-        if b[at] == b'>' {
-            return (attrs, at + 1);
-        }
-        let ns = at;
-        while at < b.len() && !b[at].is_ascii_whitespace() && !matches!(b[at], b'=' | b'>' | b'/') {
-            at += 1;
-        }
-        let name = html[ns..at].to_ascii_lowercase();
-        let mut value = String::new();
-        if at < b.len() && b[at] == b'=' {
-            at += 1;
-            if at < b.len() && (b[at] == b'"' || b[at] == b'\'') {
-                let q = b[at];
-                let vs = at + 1;
-                let ve = html[vs..].find(q as char).map_or(b.len(), |j| vs + j);
-                value = decode_entities(&html[vs..ve]);
-                at = (ve + 1).min(b.len());
-            } else {
-                let vs = at;
-                while at < b.len() && !b[at].is_ascii_whitespace() && b[at] != b'>' {
-                    at += 1;
-                }
-                value = decode_entities(&html[vs..at]);
-            }
-        }
-        attrs.push((name, value));
-    }
-}
-
-/// HTML entities decoded (the ones minijinja writes, and numeric ones).
-pub fn decode_entities(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(j) = rest.find(';').filter(|j| *j < 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let ent = &rest[1..j];
-        let c = match ent {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            "nbsp" => Some('\u{a0}'),
-            _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                u32::from_str_radix(&ent[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32)
-            }
-            _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        match c {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[j + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The text of an HTML fragment: tags dropped, entities decoded, white space collapsed.
-pub fn text_of(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
-            }
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    decode_entities(&out)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The element with `id`, among the usual tags.
-pub fn by_id(html: &str, id: &str) -> Option<Tag> {
-    [
-        "code", "span", "td", "dd", "div", "p", "a", "input", "form", "section", "strong",
-    ]
-    .iter()
-    .flat_map(|t| find_tags(html, t))
-    .find(|t| t.attr("id") == Some(id))
-}
-
-/// The value a form field `name` shows: an `<input>`'s `value` (a checked one for radios), or a
-/// `<textarea>`'s text, or a `<select>`'s selected option.
-pub fn field_value(html: &str, name: &str) -> Option<String> {
-    let inputs: Vec<Tag> = find_tags(html, "input")
-        .into_iter()
-        .filter(|t| t.attr("name") == Some(name))
-        .collect();
-    if let Some(t) = inputs
-        .iter()
-        .find(|t| !matches!(t.attr("type"), Some("radio" | "checkbox")))
-    {
-        return Some(t.attr("value").unwrap_or_default().to_owned());
-    }
-    if let Some(t) = inputs.iter().find(|t| t.attr("checked").is_some()) {
-        return t.attr("value").map(str::to_owned);
-    }
-    if let Some(t) = find_tags(html, "textarea")
-        .into_iter()
-        .find(|t| t.attr("name") == Some(name))
-    {
-        return Some(decode_entities(t.inner.trim_start_matches('\n')));
-    }
-    find_tags(html, "select")
-        .into_iter()
-        .find(|t| t.attr("name") == Some(name))
-        .and_then(|t| {
-            find_tags(&t.inner, "option")
-                .into_iter()
-                .find(|o| o.attr("selected").is_some())
-                .map(|o| o.attr("value").unwrap_or_default().to_owned())
-        })
-}
-
-/// The values of the checked checkboxes named `name`.
-pub fn checked(html: &str, name: &str) -> Vec<String> {
-    find_tags(html, "input")
-        .into_iter()
-        .filter(|t| t.attr("name") == Some(name) && t.attr("checked").is_some())
-        .filter_map(|t| t.attr("value").map(str::to_owned))
-        .collect()
-}
-
-/// The `action` of the form that holds the field `name`.
-pub fn form_action_with(html: &str, name: &str) -> Option<String> {
-    find_tags(html, "form")
-        .into_iter()
-        .find(|f| {
-            find_tags(&f.inner, "input")
-                .iter()
-                .any(|i| i.attr("name") == Some(name))
-        })
-        .and_then(|f| f.attr("action").map(str::to_owned))
-}
-
-/// The message of `<p class="field-error" data-field="{field}">`.
-pub fn field_error(html: &str, field: &str) -> Option<String> {
-    find_tags(html, "p")
-        .into_iter()
-        .find(|t| t.has_class("field-error") && t.attr("data-field") == Some(field))
-        .map(|t| text_of(&t.inner))
 }
 
 /// The standard cast plus people who sign in through the web: the owner `chu.he.thong`
@@ -923,9 +689,7 @@ async fn a_session_cannot_skip_the_password_change_or_the_second_factor() {
         assert_ne!(r.status, 200, "{path} opened before the TOTP enrolment");
     }
     let page = rev.get("/login/totp").await;
-    let secret = by_id(&page.body, "totp-secret")
-        .map(|t| text_of(&t.inner))
-        .unwrap();
+    let secret = by_id(&page.body, "totp-secret").map(|t| t.text).unwrap();
     let csrf = field_value(&page.body, "csrf").unwrap();
     let step = totp_step_now();
     // A wrong code does not enrol.

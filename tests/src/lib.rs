@@ -7,6 +7,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod browser;
+pub mod html;
 
 use changegate_api::{
     ChangeRequest, GateParams, ItemAnswer, NewChangeRequest, NewOrganisation, NewSignOff,
