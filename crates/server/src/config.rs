@@ -294,7 +294,7 @@ pub fn load(db: &Overrides) -> anyhow::Result<Config> {
         .map_err(|e| anyhow::anyhow!("configuration ({source}): {e}"))?;
     cfg.schedule()
         .map_err(|e| anyhow::anyhow!("configuration ({source}): {e}"))?;
-    if let Err(bad) = crate::web::session::parse_trusted_proxies(&cfg.trusted_proxies) {
+    if let Err(bad) = crate::web::client_ip::parse_trusted_proxies(&cfg.trusted_proxies) {
         bail!(
             "configuration ({source}): trusted_proxies: {bad:?} is neither an IP address nor a CIDR range such as 10.0.0.0/8"
         );

@@ -21,7 +21,7 @@ impl FromRequestParts<AppState> for PeerIp {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(PeerIp(crate::web::session::peer_ip(
+        Ok(PeerIp(crate::web::client_ip::peer_ip(
             parts,
             &app.edge.trusted_proxies,
         )))

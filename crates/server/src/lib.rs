@@ -175,7 +175,7 @@ pub async fn build(cfg: &config::Config) -> anyhow::Result<Server> {
         .schedule()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let trusted_proxies =
-        web::session::parse_trusted_proxies(&cfg.trusted_proxies).map_err(|bad| {
+        web::client_ip::parse_trusted_proxies(&cfg.trusted_proxies).map_err(|bad| {
             anyhow::anyhow!("configuration: trusted_proxies: {bad:?} is not an IP address or CIDR")
         })?;
     let mut app = App::open_with(&url, pack, signer)

@@ -1,8 +1,10 @@
 //! One's own account: change password, sessions, sign out everywhere.
 
+use super::errors::WebError;
+use super::extract::{FormData, Signed};
 use super::login::{check_new_password, password_errors};
 use super::msg::Errors;
-use super::session::{FormData, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

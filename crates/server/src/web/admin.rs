@@ -1,8 +1,10 @@
 //! Administration: users (create with a one-time password shown once, unlock, reset the second
 //! factor) and security signals (locked accounts, accounts used from two addresses at once).
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

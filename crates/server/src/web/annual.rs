@@ -1,8 +1,10 @@
 //! The annual report (Form 08) pages: a system's level record and re-levelling, the
 //! organisations' section-2 details, and the report itself (page, printable document, CSV).
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use crate::annual_doc::{self, Format};
 use axum::extract::{Query, State};

@@ -1,7 +1,8 @@
 //! The audit log with filters and paging.
 
+use super::errors::WebError;
+use super::extract::Signed;
 use super::msg::{self, Errors};
-use super::session::{Signed, WebError};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -1,8 +1,10 @@
 //! Change requests: the list, the form, the page, submit and withdraw.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
 use super::query::ListQuery;
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

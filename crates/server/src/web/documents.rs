@@ -3,8 +3,9 @@
 //! 356/2025, Form 08), and the print style sheet that numbers the pages of a document in the
 //! reader's language ("Trang 1/2").
 
+use super::errors::WebError;
+use super::extract::{Seg, Signed};
 use super::i18n::{self, Lang};
-use super::session::{Seg, Signed, WebError};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header;

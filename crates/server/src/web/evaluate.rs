@@ -1,9 +1,11 @@
 //! The evaluation form (each checklist item pass, fail or not applicable with a note; findings,
 //! conditions, conclusion, second factor) and the printable evaluation report.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::login::is_wrong_code;
 use super::msg::{self, Errors};
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -3,8 +3,9 @@
 //! crate (quoting as RFC 4180 asks, CRLF line ends), UTF-8 with a byte-order mark so that
 //! spreadsheets read Vietnamese; a cell that a spreadsheet would run as a formula is made text.
 
+use super::errors::WebError;
+use super::extract::Signed;
 use super::i18n::{self, Lang};
-use super::session::{Signed, WebError};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::header;

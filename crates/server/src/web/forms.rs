@@ -9,7 +9,10 @@
 //! - a form's one-time `form_id` acts once: a second submission (a double click, a retry, the
 //!   back button) is sent where the first one went.
 
-use super::session::{WebError, cookie, local_path, see_other};
+use super::cookies;
+use super::csrf::random_token;
+use super::errors::WebError;
+use super::reply::{local_path, see_other};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -116,7 +119,7 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         return next.run(req).await;
     }
     let page = page_of(&req, &path);
-    let token = cookie(req.headers(), SESSION_COOKIE)
+    let token = cookies::get(req.headers(), SESSION_COOKIE)
         .filter(|t| !t.is_empty())
         .map(str::to_owned);
     let (parts, body) = req.into_parts();
@@ -172,10 +175,10 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
         // the back button shows what came of the action, never the old form.
         res.headers_mut().append(
             header::SET_COOKIE,
-            super::session::set_cookie(
+            cookies::set(
                 app.edge.behind_tls,
                 ACTED_COOKIE,
-                &super::session::random_token()[..12],
+                &random_token()[..12],
                 None,
             ),
         );

@@ -1,9 +1,11 @@
 //! Incidents: the list, the report form, an incident's page (its deadlines, notices and
 //! history), recording a notice, resolving with a note after a confirmation.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
 use super::query::ListQuery;
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

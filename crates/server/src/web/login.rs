@@ -1,13 +1,15 @@
 //! Sign-in and its stages (forced password change, TOTP enrolment, second factor), sign-out and
 //! the language switch.
 
+use super::cookies::{self, LANG_COOKIE};
+use super::csrf::{CSRF_COOKIE, random_token, same_secret};
+use super::errors::WebError;
+use super::extract::{Anyone, FormData, Staged};
 use super::i18n::Lang;
 use super::msg::{self, Errors};
 use super::render;
-use super::session::{
-    Anyone, CSRF_COOKIE, FormData, LANG_COOKIE, NEXT_COOKIE, Staged, WebError, after_sign_in,
-    cookie, html, local_path, random_token, same_secret, see_other, set_cookie, stage_path,
-};
+use super::reply::{html, local_path, see_other};
+use super::session::{NEXT_COOKIE, after_sign_in, stage_path};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -59,7 +61,7 @@ pub async fn form(
     if fresh {
         res.headers_mut().append(
             header::SET_COOKIE,
-            set_cookie(a.secure, CSRF_COOKIE, &csrf, None),
+            cookies::set(a.secure, CSRF_COOKIE, &csrf, None),
         );
     }
     Ok(res)
@@ -99,14 +101,14 @@ pub async fn submit(
                         url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
                     res.headers_mut().append(
                         header::SET_COOKIE,
-                        set_cookie(a.secure, NEXT_COOKIE, &enc, Some(3600)),
+                        cookies::set(a.secure, NEXT_COOKIE, &enc, Some(3600)),
                     );
                 }
                 res
             };
             res.headers_mut().append(
                 header::SET_COOKIE,
-                set_cookie(a.secure, acct::SESSION_COOKIE, &signed.token, None),
+                cookies::set(a.secure, acct::SESSION_COOKIE, &signed.token, None),
             );
             Ok(res)
         }
@@ -372,7 +374,7 @@ pub async fn logout(
     let mut res = see_other("/login?ok=signed_out");
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(s.secure, acct::SESSION_COOKIE, "", Some(0)),
+        cookies::set(s.secure, acct::SESSION_COOKIE, "", Some(0)),
     );
     Ok(res)
 }
@@ -392,7 +394,7 @@ pub async fn set_lang(
         .is_some_and(|c| same_secret(given, c));
     if let (false, Some(token)) = (
         ok,
-        cookie(&headers, acct::SESSION_COOKIE).filter(|t| !t.is_empty()),
+        cookies::get(&headers, acct::SESSION_COOKIE).filter(|t| !t.is_empty()),
     ) {
         ok = app
             .web_session(token, a.ip)
@@ -406,7 +408,7 @@ pub async fn set_lang(
     let mut res = see_other(&local_path(f.get("back")));
     res.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(a.secure, LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
+        cookies::set(a.secure, LANG_COOKIE, lang.code(), Some(365 * 24 * 3600)),
     );
     Ok(res)
 }

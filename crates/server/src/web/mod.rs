@@ -11,9 +11,14 @@ mod admin;
 mod annual;
 mod audit;
 mod changes;
+pub mod client_ip;
+pub mod cookies;
+pub mod csrf;
 mod documents;
+pub mod errors;
 mod evaluate;
 mod export;
+pub mod extract;
 mod forms;
 pub mod i18n;
 mod incidents;
@@ -24,6 +29,7 @@ mod people;
 mod query;
 mod remediations;
 pub mod render;
+pub mod reply;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -36,7 +42,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use session::ErrorPage;
+use errors::ErrorPage;
 
 const STYLE: &str = include_str!("../../static/style.css");
 
@@ -196,13 +202,13 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
 /// Turns the error answers of the handlers into pages in the request's language, with the
 /// navigation of the signed-in person and a way back to what the page was about.
 async fn render_errors(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let lang = session::lang_of(req.headers());
+    let lang = cookies::lang_of(req.headers());
     let (parts, body) = req.into_parts();
     let mut res = next.run(Request::from_parts(parts.clone(), body)).await;
     match res.extensions_mut().remove::<ErrorPage>() {
         Some(page) => {
             let signed = signed_session(&app, &parts).await;
-            session::error_page(lang, app.tz.name(), page, signed.as_ref(), parts.uri.path())
+            errors::error_page(lang, app.tz.name(), page, signed.as_ref(), parts.uri.path())
         }
         None => res,
     }
@@ -213,9 +219,9 @@ async fn signed_session(
     app: &AppState,
     parts: &axum::http::request::Parts,
 ) -> Option<changegate_app::sessions::WebSession> {
-    let token = session::cookie(&parts.headers, changegate_app::sessions::SESSION_COOKIE)
+    let token = cookies::get(&parts.headers, changegate_app::sessions::SESSION_COOKIE)
         .filter(|t| !t.is_empty())?;
-    let ip = session::peer_ip(parts, &app.edge.trusted_proxies);
+    let ip = client_ip::peer_ip(parts, &app.edge.trusted_proxies);
     app.web_session(token, ip)
         .await
         .ok()
@@ -230,11 +236,11 @@ pub async fn fallback(State(app): State<AppState>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if wants_html && !req.uri().path().starts_with("/api/") {
-        let lang = session::lang_of(req.headers());
-        let page = session::WebError::NotFound.page();
+        let lang = cookies::lang_of(req.headers());
+        let page = errors::WebError::NotFound.page();
         let (parts, _) = req.into_parts();
         let signed = signed_session(&app, &parts).await;
-        return session::error_page(lang, app.tz.name(), page, signed.as_ref(), "/");
+        return errors::error_page(lang, app.tz.name(), page, signed.as_ref(), "/");
     }
     crate::error::not_found().await.into_response()
 }

@@ -1,7 +1,9 @@
 //! The dashboard and the system pages, with the admin's edit and retire forms.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

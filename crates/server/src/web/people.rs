@@ -2,9 +2,11 @@
 //! deactivation with its reason behind a confirmation that needs no script (a checkbox the form
 //! requires, checked again by the server), or reactivation.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
 use super::query::ListQuery;
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,7 +1,7 @@
 //! The query string of a filtered, paged list page (`?state=open&q=nang+cap&page=2`): its values
 //! trimmed, an empty one meaning no filter, and its page number (not a number: a bad request).
 
-use super::session::WebError;
+use super::errors::WebError;
 use std::collections::HashMap;
 
 /// A list page's query string.

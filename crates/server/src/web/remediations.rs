@@ -1,8 +1,10 @@
 //! Remediation items (*việc cần khắc phục*): the list with filters, one item with its history,
 //! and the owner's fulfilment and PA05's verification forms.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

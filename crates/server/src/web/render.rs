@@ -9,8 +9,12 @@
 //!   else the built-in name of a common id, else the id);
 //! - `person(username)`: a person's full name from the page's `people`; `system` and the
 //!   command line named in the page's language.
+//!
+//! Also the context every signed-in page's layout (`base.html`) needs ([`base_context`]).
 
 use super::i18n::{self, Lang};
+use changegate_app::Principal;
+use changegate_app::sessions::WebSession;
 use minijinja::value::Kwargs;
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use std::sync::LazyLock;
@@ -331,6 +335,24 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(environment);
 /// Renders a template with a context.
 pub fn render(name: &str, ctx: Value) -> Result<String, Error> {
     ENV.get_template(name)?.render(ctx)
+}
+
+/// What every signed-in page's layout needs.
+pub fn base_context(s: &WebSession, lang: Lang, tz: &str, path: &str) -> Value {
+    let p: &Principal = &s.principal;
+    minijinja::context! {
+        lang => lang.code(),
+        tz => tz,
+        csrf => s.csrf,
+        form_id => super::csrf::random_token(),
+        path => path,
+        me => minijinja::context! {
+            username => p.username,
+            display_name => p.display_name,
+            role => p.role.as_str(),
+            org => p.org_code,
+        },
+    }
 }
 
 /// An error for a template that is not there.

@@ -1,7 +1,9 @@
 //! One's own API tokens: create (shown once), list, revoke.
 
+use super::errors::WebError;
+use super::extract::{FormData, Seg, Signed};
 use super::msg::{self, Errors};
-use super::session::{FormData, Seg, Signed, WebError, see_other};
+use super::reply::see_other;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
