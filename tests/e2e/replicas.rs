@@ -25,6 +25,8 @@ async fn two_replicas_run_each_job_slot_once_and_see_each_others_writes() {
     let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&dir_a).unwrap();
     std::fs::create_dir_all(&dir_b).unwrap();
+    // The binary is built (when a test first needs it) before the clock of the slots starts.
+    let _ = crate::cli::changegate_bin();
     let started = Utc::now();
     let mut a = Server::start(&dir_a, &url, Some(&config)).await;
     let mut b = Server::start(&dir_b, &url, Some(&config)).await;

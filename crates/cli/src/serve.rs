@@ -24,7 +24,11 @@ pub struct ServeArgs {
 /// sat at several times its size. A fixed threshold (the tunable also turns off the sliding)
 /// keeps every block over 1 MiB in its own mapping, returned when freed. The tunable is read
 /// when the process starts, so `serve` starts itself again once with it set (the same process
-/// id; `CHANGEGATE_MALLOC_TUNING=off` leaves malloc as it is).
+/// id; `CHANGEGATE_MALLOC_TUNING=off` leaves malloc as it is). It also bounds malloc's arenas to
+/// the number of cores (at least 2; glibc's default is eight per core): each thread that
+/// allocated in its own arena kept what it freed there, and the load of a large system's index
+/// on one worker left a second copy's worth resident (`scripts/bench`: the large server's peak
+/// 67 → 57 MiB, at the same gate req/s; one arena cost a quarter of them).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn fix_malloc_threshold() {
     use std::os::unix::process::CommandExt;
@@ -38,7 +42,12 @@ fn fix_malloc_threshold() {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
-    let setting = format!("{TUNABLE}=1048576");
+    let arenas = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let setting = if current.contains("glibc.malloc.arena_max") {
+        format!("{TUNABLE}=1048576")
+    } else {
+        format!("{TUNABLE}=1048576:glibc.malloc.arena_max={arenas}")
+    };
     let value = if current.is_empty() {
         setting
     } else {

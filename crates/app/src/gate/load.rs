@@ -12,7 +12,7 @@ use changegate_store::entity::{
     change_request as cr, cr_subject, freeze_window, incident, remediation, system,
 };
 use changegate_store::sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
@@ -131,6 +131,10 @@ pub(super) fn subject_keys(
     by_cr
 }
 
+/// Change requests per page of a system's load (their ids are one `IN` list of the subjects'
+/// query, well under SQLite's 32,766 variables).
+const LOAD_PAGE: u64 = 1_000;
+
 pub(super) const SUBJECT_COLS: [cr_subject::Column; 4] = [
     cr_subject::Column::ChangeRequestId,
     cr_subject::Column::CommitId,
@@ -242,52 +246,55 @@ pub(super) async fn load_system(
                 inner: RwLock::new(inner),
             })));
         }
+        // The live changes in pages by id, each page with its subjects: what the load holds
+        // besides the index is one page, however many changes the system has (a system with
+        // 50,000 read at once held several times its index while it loaded).
         let live_states = [Text(CrState::Submitted), Text(CrState::Approved)];
-        let rows: Vec<CrRow> = cr::Entity::find()
-            .select_only()
-            .columns(CR_COLS)
-            .filter(cr::Column::SystemId.eq(s.id))
-            .filter(cr::Column::State.is_in(live_states))
-            .order_by_asc(cr::Column::Id)
-            .into_tuple()
-            .all(db)
-            .await?;
-        let rows: Vec<CrRow> = rows
-            .into_iter()
-            .filter(|r| is_live(*r.1, r.4, now))
-            .collect();
-        if !rows.is_empty() {
-            let subjects = cr_subject::Entity::find()
+        // The facts already hold the emergencies and the last approval.
+        let (emergencies, last) = (
+            std::mem::take(&mut inner.facts.emergencies),
+            inner.facts.last_approval_at,
+        );
+        let mut after = i64::MIN;
+        loop {
+            let page: Vec<CrRow> = cr::Entity::find()
                 .select_only()
-                .columns(SUBJECT_COLS)
-                .filter(
-                    cr_subject::Column::ChangeRequestId.in_subquery(
-                        cr::Entity::find()
-                            .select_only()
-                            .column(cr::Column::Id)
-                            .filter(cr::Column::SystemId.eq(s.id))
-                            .filter(cr::Column::State.is_in(live_states))
-                            .into_query(),
-                    ),
-                )
+                .columns(CR_COLS)
+                .filter(cr::Column::SystemId.eq(s.id))
+                .filter(cr::Column::State.is_in(live_states))
+                .filter(cr::Column::Id.gt(after))
+                .order_by_asc(cr::Column::Id)
+                .limit(LOAD_PAGE)
                 .into_tuple()
                 .all(db)
                 .await?;
-            let mut keys = subject_keys(subjects);
-            inner.changes.reserve(rows.len());
-            inner.subjects.reserve(rows.len().saturating_mul(2));
-            // The facts already hold the emergencies and the last approval.
-            let (emergencies, last) = (
-                std::mem::take(&mut inner.facts.emergencies),
-                inner.facts.last_approval_at,
-            );
-            for row in rows {
-                let id = row.0;
-                inner.insert(id, row, keys.remove(&id).unwrap_or_default(), now)?;
+            let Some(last_row) = page.last() else { break };
+            after = last_row.0;
+            let full = page.len() as u64 == LOAD_PAGE;
+            let rows: Vec<CrRow> = page
+                .into_iter()
+                .filter(|r| is_live(*r.1, r.4, now))
+                .collect();
+            if !rows.is_empty() {
+                let subjects = cr_subject::Entity::find()
+                    .select_only()
+                    .columns(SUBJECT_COLS)
+                    .filter(cr_subject::Column::ChangeRequestId.is_in(rows.iter().map(|r| r.0)))
+                    .into_tuple()
+                    .all(db)
+                    .await?;
+                let mut keys = subject_keys(subjects);
+                for row in rows {
+                    let id = row.0;
+                    inner.insert(id, row, keys.remove(&id).unwrap_or_default(), now)?;
+                }
             }
-            inner.facts.emergencies = emergencies;
-            inner.facts.last_approval_at = last;
+            if !full {
+                break;
+            }
         }
+        inner.facts.emergencies = emergencies;
+        inner.facts.last_approval_at = last;
         Ok(Some(Arc::new(SystemEntry {
             id: s.id,
             owner_org: s.owner_org_id,
