@@ -137,11 +137,6 @@ impl From<minijinja::Error> for WebError {
     }
 }
 
-/// Renders the error page of `page` in `lang`.
-pub fn error_response(lang: Lang, tz: &str, page: ErrorPage) -> Response {
-    error_page(lang, tz, page, None, "/")
-}
-
 /// Where an error page's "back" goes from `path`: the thing the page was about (`/changes/8`
 /// for `/changes/8/evaluate`), or its list (`/incidents` for `/incidents/new`).
 pub fn back_of(path: &str) -> String {
