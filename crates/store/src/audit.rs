@@ -134,6 +134,19 @@ pub async fn head(db: &impl ConnectionTrait) -> Result<(i64, String), StoreError
     Ok((h.seq, h.hash))
 }
 
+/// Where the head stands: its last seq and its write counter (every write transaction moves the
+/// counter, [`lock_head`]), so that an unchanged pair means nothing was written in between.
+pub async fn head_mark(db: &impl ConnectionTrait) -> Result<(i64, i64), StoreError> {
+    let h = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or(StoreError::Corrupt {
+            what: "audit head",
+            detail: "missing".into(),
+        })?;
+    Ok((h.seq, h.touched))
+}
+
 /// A page of events after `after_seq`, in order.
 pub async fn page(
     db: &impl ConnectionTrait,

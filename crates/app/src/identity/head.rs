@@ -9,8 +9,7 @@
 //! read per batch of requests instead of one row read per request, with the same guarantee.
 
 use crate::{AppError, AppResult};
-use changegate_store::entity::audit_head;
-use changegate_store::sea_orm::{ConnectionTrait, EntityTrait};
+use changegate_store::sea_orm::ConnectionTrait;
 use std::sync::Mutex;
 use tokio::sync::watch;
 
@@ -122,12 +121,9 @@ impl HeadReads {
 }
 
 async fn read(db: &impl ConnectionTrait) -> Result<Head, String> {
-    audit_head::Entity::find_by_id(1)
-        .one(db)
+    changegate_store::audit::head_mark(db)
         .await
-        .map_err(|e| e.to_string())?
-        .map(|h| (h.seq, h.touched))
-        .ok_or_else(|| "the audit log has no head row".to_owned())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
