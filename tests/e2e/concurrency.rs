@@ -406,9 +406,12 @@ fn open_fds(pid: u32) -> usize {
 const WAITERS: usize = 1000;
 /// What 1,000 held gate requests may add to the server's resident memory: 64 KiB each.
 const WAITING_MEMORY_BOUND_KIB: u64 = 64 * 1024;
+/// How soon after the sign-off's answer every waiting pipeline must have its answer: far below
+/// the 60 seconds a missed wake-up would take, far above what a loaded test machine adds.
+const WOKEN_WITHIN: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_within_a_second_of_the_sign_off()
+async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_at_the_sign_off_not_at_their_timeout()
  {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(&dir).await;
@@ -507,9 +510,11 @@ async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_within_a_
         latencies[WAITERS / 2],
         latencies[WAITERS - 1],
     );
+    // Woken by the sign-off, not by their 60-second timeout. How fast is scripts/bench-unblock's
+    // to measure (a release build on a quiet machine; this is a debug build beside other tests).
     assert!(
-        latest < Duration::from_secs(1),
-        "the last waiting pipeline was answered {latest:?} after the sign-off's answer"
+        latest < WOKEN_WITHIN,
+        "the last waiting pipeline was answered {latest:?} after the sign-off's answer (bound {WOKEN_WITHIN:?}, the wait was 60 s)"
     );
     assert!(
         server.running(),
