@@ -396,10 +396,38 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or_else(|| panic!("no VmRSS in {status}"))
 }
 
-/// Open file descriptors of a process (its sockets among them).
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
+/// How many of the connections from `ports` (the clients' local ports) the server process has
+/// accepted: its socket descriptors whose TCP peer is one of them. Counting every descriptor
+/// instead is thrown off when the server closes an idle keep-alive connection or its database
+/// pool opens or drops one meanwhile.
+fn accepted_from(pid: u32, ports: &std::collections::HashSet<u16>) -> usize {
+    let inodes: std::collections::HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    let peer = u16::from_str_radix(f.get(2)?.rsplit(':').next()?, 16).ok()?;
+                    let inode: u64 = f.get(9)?.parse().ok()?;
+                    Some((peer, inode))
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|(peer, inode)| ports.contains(peer) && inodes.contains(inode))
         .count()
 }
 
@@ -430,7 +458,6 @@ async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_at_the_si
         let d = ok(ci.gate(&ask_commit("TTHC", "production", &commit)).await);
         assert_eq!(d.codes(), ["pending_evaluation"]);
     }
-    let fds_before = open_fds(pid);
     let rss_before = rss_kib(pid);
 
     // 1,000 pipelines ask with wait=60, each on its own connection.
@@ -441,8 +468,10 @@ async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_at_the_si
         tokens.ci
     );
     let mut waiting = Vec::with_capacity(WAITERS);
+    let mut ports = std::collections::HashSet::with_capacity(WAITERS);
     for _ in 0..WAITERS {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        ports.insert(s.local_addr().unwrap().port());
         s.write_all(request.as_bytes()).await.unwrap();
         waiting.push(tokio::spawn(async move {
             let mut answer = vec![];
@@ -452,11 +481,11 @@ async fn a_thousand_waiting_pipelines_cost_little_memory_and_all_go_on_at_the_si
     }
     // Until the server holds every connection, and a moment more to read and park each request.
     let held = Instant::now();
-    while open_fds(pid) < fds_before + WAITERS {
+    while accepted_from(pid, &ports) < WAITERS {
         assert!(
             held.elapsed() < Duration::from_secs(30),
             "the server holds {} of {WAITERS} connections after 30 s",
-            open_fds(pid) - fds_before
+            accepted_from(pid, &ports)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
