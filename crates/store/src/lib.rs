@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod entity;
+pub mod gate;
 pub mod migration;
 pub mod types;
 

@@ -9,8 +9,8 @@ use super::follower::STALE_AFTER;
 use crate::{AppError, AppResult, json_col};
 use changegate_domain::gate::{CandidateChange, EmergencyFacts, GateQuery, SystemFacts};
 use changegate_domain::{ChangeKind, CrState, EnvName, PolicyPack};
+use changegate_store::gate::ChangeRow;
 use changegate_store::sea_orm::ConnectionTrait;
-use changegate_store::types::Text;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -188,20 +188,20 @@ impl Inner {
     /// emergency window and approval in the facts; removes what was there before.
     pub(super) fn insert(
         &mut self,
-        id: i64,
-        row: CrRow,
+        row: ChangeRow,
         keys: Vec<Key>,
         now: DateTime<Utc>,
     ) -> AppResult<()> {
+        let id = row.id;
         self.remove(id);
-        let state = *row.1;
-        if let Some(at) = row.6 {
+        let state = row.state;
+        if let Some(at) = row.approved_at {
             self.facts.last_approval_at = self.facts.last_approval_at.max(Some(at));
         }
-        if let Some(until) = row.5 {
+        if let Some(until) = row.emergency_until {
             // Passed in time: approved before its window closed (a later expiry or revocation
             // of that approval does not undo that). One that passed never matters again.
-            let approved = row.6.is_some_and(|at| at <= until);
+            let approved = row.approved_at.is_some_and(|at| at <= until);
             if !approved {
                 self.facts.emergencies.push(EmergencyFacts {
                     id,
@@ -210,16 +210,16 @@ impl Inner {
                 });
             }
         }
-        if !is_live(state, row.4, now) {
+        if !is_live(state, row.valid_until, now) {
             return Ok(());
         }
-        let env_mask = match self.masks.get(&row.3) {
+        let env_mask = match self.masks.get(&row.environments) {
             Some(m) => *m,
             None => {
-                let envs: Vec<String> = json_col("environments", &row.3)?;
+                let envs: Vec<String> = json_col("environments", &row.environments)?;
                 let m = envs.iter().fold(0, |m, e| m | self.env_bit(e));
                 if self.masks.len() < 256 {
-                    self.masks.insert(row.3.clone(), m);
+                    self.masks.insert(row.environments, m);
                 }
                 m
             }
@@ -232,16 +232,15 @@ impl Inner {
                 }
             }
         }
-        let kind = *row.2;
         self.changes.insert(
             id,
             CrFacts {
                 state,
-                kind,
+                kind: row.kind,
                 env_mask,
-                valid_until: row.4,
-                emergency_until: row.5,
-                remediates_incident: row.7,
+                valid_until: row.valid_until,
+                emergency_until: row.emergency_until,
+                remediates_incident: row.remediates_incident,
                 keys: keys.into_boxed_slice(),
             },
         );
@@ -403,18 +402,6 @@ fn lets_through(c: &CandidateChange, q: &GateQuery, now: DateTime<Utc>) -> bool 
         && c.emergency_until.is_some_and(|v| v > now);
     approved || break_glass
 }
-
-/// id, state, kind, environments, valid_until, emergency_until, approved_at, remediates_incident.
-pub(super) type CrRow = (
-    i64,
-    Text<CrState>,
-    Text<ChangeKind>,
-    String,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<i64>,
-);
 
 pub(super) struct SystemEntry {
     pub(super) id: i64,
