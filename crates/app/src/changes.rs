@@ -6,7 +6,7 @@ use crate::registry::{may_see_org, review_due, system_by_code};
 use crate::{App, AppError, AppResult, WriteTx, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::{
-    Actor, CheckResult, Command, Conclusion, Condition, ItemResult, SignOff, SignOffRecord, apply,
+    Actor, CheckResult, Command, Conclusion, Condition, ItemResult, SignOff, apply,
     check_justification, check_text, may_file,
 };
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
@@ -234,12 +234,7 @@ pub async fn domain_view(
     row: &cr::Model,
     sys: &system::Model,
 ) -> AppResult<changegate_domain::ChangeRequest> {
-    let signoffs = sign_off::Entity::find()
-        .filter(sign_off::Column::ChangeRequestId.eq(row.id))
-        .filter(sign_off::Column::Round.eq(row.round))
-        .order_by_asc(sign_off::Column::Id)
-        .all(db)
-        .await?;
+    let signoffs = changegate_store::changes::round_sign_offs(db, row.id, row.round).await?;
     Ok(changegate_domain::ChangeRequest {
         state: *row.state,
         kind: *row.kind,
@@ -248,14 +243,7 @@ pub async fn domain_view(
         filed_by: row.filed_by,
         editors: json_col("editors", &row.editors)?,
         round: u32::try_from(row.round).unwrap_or(0),
-        signoffs: signoffs
-            .iter()
-            .map(|s| SignOffRecord {
-                reviewer: s.reviewer_id,
-                conclusion: *s.conclusion,
-                at: s.created_at,
-            })
-            .collect(),
+        signoffs,
         approved_at: row.approved_at,
         valid_until: row.valid_until,
         emergency_until: row.emergency_until,
@@ -383,14 +371,9 @@ impl App {
         who: &Principal,
         id: i64,
     ) -> AppResult<(cr::Model, system::Model)> {
-        let row = cr::Entity::find_by_id(id)
-            .one(db)
+        let (row, sys) = changegate_store::changes::with_system(db, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("change request {id}")))?;
-        let sys = system::Entity::find_by_id(row.system_id)
-            .one(db)
-            .await?
-            .ok_or_else(|| AppError::Internal(format!("change request {id} has no system")))?;
         if !may_see_org(who, sys.owner_org_id) {
             return Err(AppError::NotFound(format!("change request {id}")));
         }

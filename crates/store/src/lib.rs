@@ -6,6 +6,7 @@
 //! crate orchestrates, this crate reads and writes rows.
 
 pub mod audit;
+pub mod changes;
 pub mod entity;
 pub mod gate;
 pub mod migration;
