@@ -39,9 +39,7 @@ pub async fn org_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<org
 
 /// Finds a user by username.
 pub async fn user_by_name(db: &impl ConnectionTrait, username: &str) -> AppResult<user::Model> {
-    user::Entity::find()
-        .filter(user::Column::Username.eq(username))
-        .one(db)
+    changegate_store::identity::user_by_username(db, username)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("user {username:?}")))
 }

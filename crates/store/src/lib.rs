@@ -9,6 +9,7 @@ pub mod audit;
 pub mod changes;
 pub mod entity;
 pub mod gate;
+pub mod identity;
 pub mod migration;
 pub mod types;
 

@@ -15,13 +15,9 @@ use changegate_domain::password::fold;
 use changegate_domain::{
     Account, AccountChange, AccountRefusal, AccountStatus, Role, check_account_change,
 };
-use changegate_store::entity::{api_token, organisation, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::user;
+use changegate_store::identity::{self as store, UserQuery};
+use changegate_store::sea_orm::ConnectionTrait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use tracing::instrument;
@@ -84,36 +80,7 @@ async fn target(db: &impl ConnectionTrait, username: &str) -> AppResult<user::Mo
 }
 
 async fn active_admins(db: &impl ConnectionTrait) -> AppResult<u64> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Role.eq(Text(Role::Admin)))
-        .filter(user::Column::Active.eq(true))
-        .count(db)
-        .await?)
-}
-
-/// Revokes every live API token of user `user_id` at `at`; returns their public ids.
-async fn revoke_tokens(
-    db: &impl ConnectionTrait,
-    user_id: i64,
-    at: DateTime<Utc>,
-) -> AppResult<Vec<String>> {
-    let live: Vec<String> = api_token::Entity::find()
-        .filter(api_token::Column::UserId.eq(user_id))
-        .filter(api_token::Column::RevokedAt.is_null())
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| t.public_id)
-        .collect();
-    if !live.is_empty() {
-        api_token::Entity::update_many()
-            .col_expr(api_token::Column::RevokedAt, Expr::value(Some(at)))
-            .filter(api_token::Column::UserId.eq(user_id))
-            .filter(api_token::Column::RevokedAt.is_null())
-            .exec(db)
-            .await?;
-    }
-    Ok(live)
+    Ok(store::count_active_with_role(db, Role::Admin).await?)
 }
 
 /// Ends everything the account signed in with: its API step-up windows, its sessions and its
@@ -125,7 +92,7 @@ async fn end_credentials(
 ) -> AppResult<(u64, Vec<String>)> {
     close_step_up(db, user_id).await?;
     let sessions = revoke_sessions(db, user_id, None, at).await?;
-    Ok((sessions, revoke_tokens(db, user_id, at).await?))
+    Ok((sessions, store::revoke_tokens_of(db, user_id, at).await?))
 }
 
 fn summary(
@@ -154,12 +121,7 @@ fn summary(
 
 impl App {
     async fn org_codes(&self, db: &impl ConnectionTrait) -> AppResult<HashMap<i64, String>> {
-        Ok(organisation::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o.code))
-            .collect())
+        Ok(store::organisation_codes(db).await?)
     }
 
     async fn user_summary(
@@ -170,7 +132,7 @@ impl App {
         let orgs = self.org_codes(db).await?;
         let mut names = HashMap::new();
         if let Some(by) = u.deactivated_by
-            && let Some(b) = user::Entity::find_by_id(by).one(db).await?
+            && let Some(b) = store::user_by_id(db, by).await?
         {
             names.insert(b.id, b.username);
         }
@@ -216,16 +178,15 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let mut q = user::Entity::find()
-            .filter(user::Column::Username.ne(SERVICE_USER))
-            .order_by_asc(user::Column::Username);
-        if let Some(o) = org {
-            q = q.filter(user::Column::OrgId.eq(o));
-        }
-        if let Some(r) = role {
-            q = q.filter(user::Column::Role.eq(Text(r)));
-        }
-        let all = q.all(&self.db).await?;
+        let all = store::users(
+            &self.db,
+            UserQuery {
+                org_id: org,
+                role,
+                except_username: Some(SERVICE_USER),
+            },
+        )
+        .await?;
         let names: HashMap<i64, String> = all.iter().map(|u| (u.id, u.username.clone())).collect();
         let now = crate::now();
         let matching: Vec<user::Model> = all
@@ -285,12 +246,8 @@ impl App {
         let admins = active_admins(&tx.txn).await?;
         check_account_change(who.user_id, account(&u), AccountChange::Deactivate, admins)
             .map_err(|r| refusal(r, username))?;
-        let mut am: user::ActiveModel = u.clone().into();
-        am.active = Set(false);
-        am.deactivated_at = Set(Some(at));
-        am.deactivated_by = Set((who.user_id > 0).then_some(who.user_id));
-        am.deactivation_reason = Set(Some(reason.trim().to_owned()));
-        let u = am.update(&tx.txn).await?;
+        let by = (who.user_id > 0).then_some(who.user_id);
+        let u = store::deactivate_user(&tx.txn, &u, at, by, reason.trim().to_owned()).await?;
         let (sessions, tokens) = end_credentials(&tx.txn, u.id, at).await?;
         tx.audit(event(
             Some(who),
@@ -327,11 +284,7 @@ impl App {
             .map_err(|r| refusal(r, username))?;
         let before = serde_json::json!({ "active": false, "deactivated_at": u.deactivated_at,
             "reason": u.deactivation_reason });
-        let mut am: user::ActiveModel = u.clone().into();
-        am.active = Set(true);
-        am.failed_logins = Set(0);
-        am.locked_until = Set(None);
-        let u = am.update(&tx.txn).await?;
+        let u = store::reactivate_user(&tx.txn, &u).await?;
         tx.audit(event(
             Some(who),
             "user.reactivate",
@@ -394,8 +347,7 @@ impl App {
         let u = target(&tx.txn, username).await?;
         let org = match org {
             Some(o) => o,
-            None => organisation::Entity::find_by_id(u.org_id)
-                .one(&tx.txn)
+            None => store::organisation_by_id(&tx.txn, u.org_id)
                 .await?
                 .ok_or_else(|| {
                     AppError::Internal(format!("user {username} has no organisation"))
@@ -426,10 +378,7 @@ impl App {
             .await?
             .remove(&u.org_id)
             .unwrap_or_default();
-        let mut am: user::ActiveModel = u.clone().into();
-        am.role = Set(Text(role));
-        am.org_id = Set(org.id);
-        let u = am.update(&tx.txn).await?;
+        let u = store::move_user(&tx.txn, &u, role, org.id).await?;
         let (sessions, tokens) = end_credentials(&tx.txn, u.id, at).await?;
         tx.audit(event(
             Some(who),

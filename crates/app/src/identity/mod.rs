@@ -47,9 +47,9 @@ use crate::{AppError, AppResult};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use changegate_domain::Role;
-use changegate_store::entity::{api_token, session, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use changegate_store::entity::{session, user};
+use changegate_store::identity as store;
+use changegate_store::sea_orm::ConnectionTrait;
 use chrono::{DateTime, Duration, Utc};
 pub use ipnet::IpNet;
 use sha2::{Digest, Sha256};
@@ -258,31 +258,26 @@ async fn live_row(
     id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<session::Model> {
-    session::Entity::find_by_id(id)
-        .one(db)
+    store::session_by_id(db, id)
         .await?
-        .filter(|r| r.revoked_at.is_none() && r.expires_at > now && r.created_at + ABSOLUTE > now)
+        .filter(|r| is_live(r, now))
         .ok_or_else(unauthorized_session)
 }
 
+/// Whether session `r` is not revoked and past neither its idle nor its absolute expiry at `now`.
+fn is_live(r: &session::Model, now: DateTime<Utc>) -> bool {
+    r.revoked_at.is_none() && r.expires_at > now && r.created_at + ABSOLUTE > now
+}
+
 async fn user_row(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
-    user::Entity::find_by_id(id)
-        .one(db)
+    store::user_by_id(db, id)
         .await?
         .ok_or_else(unauthorized_session)
 }
 
 /// Closes the API step-up windows of every token of user `user_id`.
 pub(crate) async fn close_step_up(db: &impl ConnectionTrait, user_id: i64) -> AppResult<()> {
-    api_token::Entity::update_many()
-        .col_expr(
-            api_token::Column::StepUpUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(api_token::Column::UserId.eq(user_id))
-        .exec(db)
-        .await?;
-    Ok(())
+    Ok(store::close_step_up_windows(db, user_id).await?)
 }
 
 /// The refusal of an action while the account is locked (answered with the time it lifts).
@@ -317,13 +312,5 @@ async fn revoke_sessions(
     keep: Option<i64>,
     at: DateTime<Utc>,
 ) -> AppResult<u64> {
-    let mut q = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(at));
-    if let Some(k) = keep {
-        q = q.filter(session::Column::Id.ne(k));
-    }
-    Ok(q.exec(db).await?.rows_affected)
+    Ok(store::revoke_sessions_of(db, user_id, keep, at).await?)
 }

@@ -5,10 +5,6 @@ use crate::identity::tokens::principal_and_org;
 use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_store::entity::{session, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::net::IpAddr;
@@ -47,13 +43,9 @@ impl App {
         }
         let ip = ip.to_canonical();
         let now = crate::now();
-        let row = session::Entity::find()
-            .filter(session::Column::TokenHash.eq(token_hash(token)))
-            .one(&self.db)
+        let row = store::session_by_token_hash(&self.db, &token_hash(token))
             .await?
-            .filter(|r| {
-                r.revoked_at.is_none() && r.expires_at > now && r.created_at + ABSOLUTE > now
-            })
+            .filter(|r| is_live(r, now))
             .ok_or_else(unauthorized_session)?;
         let u = user_row(&self.db, row.user_id).await?;
         if !u.active {
@@ -66,12 +58,7 @@ impl App {
         let mut row = row;
         if now - row.last_seen_at >= TOUCH_EVERY {
             let expires = (now + IDLE).min(row.created_at + ABSOLUTE);
-            session::Entity::update_many()
-                .col_expr(session::Column::LastSeenAt, Expr::value(now))
-                .col_expr(session::Column::ExpiresAt, Expr::value(expires))
-                .filter(session::Column::Id.eq(row.id))
-                .exec(&self.db)
-                .await?;
+            store::touch_session(&self.db, row.id, now, expires).await?;
             row.last_seen_at = now;
             row.expires_at = expires;
         }
@@ -89,13 +76,7 @@ impl App {
         let n = if everywhere {
             revoke_sessions(&tx.txn, s.principal.user_id, None, at).await?
         } else {
-            session::Entity::update_many()
-                .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
-                .filter(session::Column::Id.eq(s.id))
-                .filter(session::Column::RevokedAt.is_null())
-                .exec(&tx.txn)
-                .await?
-                .rows_affected
+            store::revoke_session(&tx.txn, s.id, at).await?
         };
         tx.audit(event(
             Some(&s.principal),
@@ -193,16 +174,8 @@ impl App {
                 "Mật khẩu vừa được đổi ở nơi khác / the password was changed meanwhile".into(),
             ));
         }
-        let mut am: user::ActiveModel = fresh.clone().into();
-        am.password_hash = Set(hash);
-        am.must_change_password = Set(false);
-        if next == Stage::Active {
-            am.failed_logins = Set(0);
-        }
-        let fresh = am.update(&tx.txn).await?;
-        let mut sam: session::ActiveModel = row.into();
-        sam.stage = Set(next.into());
-        let row = sam.update(&tx.txn).await?;
+        let fresh = store::set_password(&tx.txn, &fresh, hash, next == Stage::Active).await?;
+        let row = store::set_session_stage(&tx.txn, row, next).await?;
         // Every other session ends, also one opened with the same one-time password by someone
         // else (it could otherwise set a password without knowing the current one).
         let revoked = revoke_sessions(&tx.txn, u.id, Some(row.id), at).await?;
@@ -224,13 +197,7 @@ impl App {
     pub async fn list_sessions(&self, s: &WebSession) -> AppResult<Vec<SessionRow>> {
         s.active()?;
         let now = crate::now();
-        let rows = session::Entity::find()
-            .filter(session::Column::UserId.eq(s.principal.user_id))
-            .filter(session::Column::RevokedAt.is_null())
-            .filter(session::Column::ExpiresAt.gt(now))
-            .order_by_desc(session::Column::LastSeenAt)
-            .all(&self.db)
-            .await?;
+        let rows = store::live_sessions_of(&self.db, s.principal.user_id, now).await?;
         Ok(rows
             .into_iter()
             .filter(|r| r.created_at + ABSOLUTE > now)

@@ -5,12 +5,8 @@
 use crate::identity::tokens::principal_and_org;
 use crate::{App, AppError, AppResult, event};
 use changegate_store::audit::NewEvent;
-use changegate_store::entity::{session, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::user;
+use changegate_store::identity::NewSession;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -71,9 +67,7 @@ pub(super) async fn record_failure_in(
     };
     let locks = !already_locked && n >= LOCK_AFTER;
     if !already_locked && !locks {
-        let mut am: user::ActiveModel = fresh.clone().into();
-        am.failed_logins = Set(n);
-        am.update(&tx.txn).await?;
+        store::set_failures(&tx.txn, &fresh, n).await?;
     }
     let action = if reason == "wrong_second_factor" {
         "auth.second_factor_failed"
@@ -103,20 +97,10 @@ pub(super) async fn lock_account_in(
     ip: IpAddr,
 ) -> AppResult<()> {
     let at = tx.at();
-    let mut am: user::ActiveModel = fresh.clone().into();
-    am.failed_logins = Set(0);
-    am.locked_until = Set(Some(until));
-    am.update(&tx.txn).await?;
+    store::lock_user(&tx.txn, fresh, until).await?;
     // A signed-in session that failed (a wrong code on the sign-off form) stays, so that the
     // form's answers are not lost: every code is refused until the lock lifts anyway.
-    let revoked = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
-        .filter(session::Column::UserId.eq(fresh.id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::Stage.ne(Text(Stage::Active)))
-        .exec(&tx.txn)
-        .await?
-        .rows_affected;
+    let revoked = store::revoke_unfinished_sessions_of(&tx.txn, fresh.id, at).await?;
     tx.audit(event(
             None,
             "account.locked",
@@ -162,10 +146,7 @@ impl App {
         let found = if claimed.is_empty() {
             None
         } else {
-            user::Entity::find()
-                .filter(user::Column::Username.eq(claimed.as_str()))
-                .one(&self.db)
-                .await?
+            store::user_by_username(&self.db, &claimed).await?
         };
         let phc = found
             .as_ref()
@@ -242,39 +223,26 @@ impl App {
         // alone must not reset the count of wrong second-factor codes (sign in, guess four codes,
         // sign in again, ...).
         if stage == Stage::Active {
-            let mut am: user::ActiveModel = u.clone().into();
-            am.failed_logins = Set(0);
-            am.locked_until = Set(None);
-            am.update(&tx.txn).await?;
+            store::clear_failures(&tx.txn, &u).await?;
         }
-        let row = session::ActiveModel {
-            token_hash: Set(token_hash(&token)),
-            user_id: Set(u.id),
-            stage: Set(stage.into()),
-            csrf: Set(random_token()),
-            ip: Set(ip.to_string()),
-            user_agent: Set(ua.clone()),
-            created_at: Set(at),
-            last_seen_at: Set(at),
-            expires_at: Set(at + IDLE),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let row = store::open_session(
+            &tx.txn,
+            NewSession {
+                token_hash: token_hash(&token),
+                user_id: u.id,
+                stage,
+                csrf: random_token(),
+                ip: ip.to_string(),
+                user_agent: ua.clone(),
+                at,
+                expires_at: at + IDLE,
+            },
+        )
         .await?;
         // The account's sessions that ended over a day ago are deleted (the audit log keeps
         // their sign-in and sign-out), so that the table holds live sessions, not every one ever.
         let ended = at - Duration::days(1);
-        let pruned = session::Entity::delete_many()
-            .filter(session::Column::UserId.eq(u.id))
-            .filter(
-                Condition::any()
-                    .add(session::Column::ExpiresAt.lt(ended))
-                    .add(session::Column::RevokedAt.lt(ended))
-                    .add(session::Column::CreatedAt.lt(ended - ABSOLUTE)),
-            )
-            .exec(&tx.txn)
-            .await?
-            .rows_affected;
+        let pruned = store::prune_sessions_of(&tx.txn, u.id, ended, ended - ABSOLUTE).await?;
         tx.audit(event(
             Some(&principal),
             "auth.login",
@@ -287,13 +255,7 @@ impl App {
         .await?;
         tx.commit().await?;
         // Other live sessions of this account from other addresses: the shared-account signal.
-        let others = session::Entity::find()
-            .filter(session::Column::UserId.eq(u.id))
-            .filter(session::Column::RevokedAt.is_null())
-            .filter(session::Column::ExpiresAt.gt(now))
-            .filter(session::Column::Ip.ne(row.ip.as_str()))
-            .all(&self.db)
-            .await?;
+        let others = store::live_sessions_elsewhere(&self.db, u.id, now, &row.ip).await?;
         let ips: HashSet<String> = others.into_iter().map(|s| s.ip).collect();
         for other in ips {
             self.flag_shared(&principal, &other, &row.ip).await;

@@ -6,6 +6,8 @@ use crate::registry::org_by_code;
 use changegate_api as wire;
 use changegate_domain::PolicyPack;
 use changegate_store::entity::change_request;
+use changegate_store::sea_orm::sea_query::Expr;
+use changegate_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 

@@ -23,8 +23,8 @@ use base64::Engine;
 use changegate_domain::change::{Actor, Person};
 use changegate_domain::{OrgKind, Role};
 use changegate_store::entity::{api_token, organisation, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use changegate_store::identity::{self as store, TokenBy, TokenWithOwner};
+use changegate_store::sea_orm::ConnectionTrait;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -353,16 +353,14 @@ impl AuthCache {
         // The indexed digest first; a row found by its public id only if it has no digest of
         // this key (an older row, or one made under another replica's key).
         let by_digest = match &digest {
-            Some((d, _)) => load(db, api_token::Column::TokenDigest.eq(d.as_str())).await?,
+            Some((d, _)) => load(db, TokenBy::Digest(d)).await?,
             None => None,
         };
         let (tok, person, by_digest) = match by_digest {
             Some((tok, _)) if tok.public_id != public => return Err(bad()),
             Some((tok, person)) => (tok, person, true),
             None => {
-                let (tok, person) = load(db, api_token::Column::PublicId.eq(public))
-                    .await?
-                    .ok_or_else(bad)?;
+                let (tok, person) = load(db, TokenBy::PublicId(public)).await?.ok_or_else(bad)?;
                 let ours = digest
                     .as_ref()
                     .filter(|d| tok.digest_key.as_ref() == Some(&d.1));
@@ -407,13 +405,7 @@ impl AuthCache {
         }
         if let (None, Some((digest, key_id))) = (&tok.token_digest, digest) {
             // An older row, verified the old way once: it gets its digest.
-            api_token::Entity::update_many()
-                .col_expr(api_token::Column::TokenDigest, Expr::value(Some(digest)))
-                .col_expr(api_token::Column::DigestKey, Expr::value(Some(key_id)))
-                .filter(api_token::Column::Id.eq(tok.id))
-                .filter(api_token::Column::TokenDigest.is_null())
-                .exec(db)
-                .await?;
+            store::record_token_digest(db, tok.id, digest, key_id).await?;
         }
         let c = Cached {
             principal: Arc::new(Principal {
@@ -433,36 +425,19 @@ impl AuthCache {
 
 /// Whether API token `token_id` is not revoked and its account is active, read now.
 async fn still_live(db: &impl ConnectionTrait, token_id: i64) -> AppResult<bool> {
-    use changegate_store::sea_orm::sea_query::{ExprTrait, Query};
-    let account_active = Query::select()
-        .expr(Expr::val(1))
-        .from(user::Entity)
-        .and_where(
-            Expr::col((user::Entity, user::Column::Id))
-                .equals((api_token::Entity, api_token::Column::UserId)),
-        )
-        .and_where(Expr::col((user::Entity, user::Column::Active)).eq(true))
-        .to_owned();
-    Ok(api_token::Entity::find_by_id(token_id)
-        .filter(api_token::Column::RevokedAt.is_null())
-        .filter(Expr::exists(account_active))
-        .one(db)
-        .await?
-        .is_some())
+    Ok(store::token_still_live(db, token_id).await?)
 }
 
+/// The token `by` finds, with its principal and whether its account is active.
 async fn load(
     db: &impl ConnectionTrait,
-    by: impl changegate_store::sea_orm::sea_query::IntoCondition,
+    by: TokenBy<'_>,
 ) -> AppResult<Option<(api_token::Model, (Principal, bool))>> {
-    let Some(tok) = api_token::Entity::find().filter(by).one(db).await? else {
-        return Ok(None);
-    };
-    let Some(u) = user::Entity::find_by_id(tok.user_id).one(db).await? else {
+    let Some(TokenWithOwner { token, user: u }) = store::token_with_owner(db, by).await? else {
         return Ok(None);
     };
     let p = principal_of(db, &u).await?;
-    Ok(Some((tok, (p, u.active))))
+    Ok(Some((token, (p, u.active))))
 }
 
 /// The principal of a user row.
@@ -475,8 +450,7 @@ pub async fn principal_and_org(
     db: &impl ConnectionTrait,
     u: &user::Model,
 ) -> AppResult<(Principal, organisation::Model)> {
-    let org = organisation::Entity::find_by_id(u.org_id)
-        .one(db)
+    let org = store::organisation_by_id(db, u.org_id)
         .await?
         .ok_or_else(|| AppError::Internal(format!("user {} has no organisation", u.username)))?;
     let p = Principal {
