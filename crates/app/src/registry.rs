@@ -10,9 +10,9 @@ use changegate_domain::gate::SystemStatus;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::{Code, EnvName, OrgKind, Role, SecurityLevel, Username};
 use changegate_store::entity::{api_token, organisation, system, user};
+use changegate_store::identity;
 use changegate_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use changegate_store::types::{JsonText, Text};
 use chrono::{DateTime, Months, NaiveDate, Utc};
@@ -39,7 +39,7 @@ pub async fn org_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<org
 
 /// Finds a user by username.
 pub async fn user_by_name(db: &impl ConnectionTrait, username: &str) -> AppResult<user::Model> {
-    changegate_store::identity::user_by_username(db, username)
+    identity::user_by_username(db, username)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("user {username:?}")))
 }
@@ -209,9 +209,7 @@ impl App {
         let otp = one_time_password();
         let hash = hash_secret(&otp)?;
         let tx = self.begin().await?;
-        if user::Entity::find()
-            .filter(user::Column::Username.eq(username.as_str()))
-            .one(&tx.txn)
+        if identity::user_by_username(&tx.txn, username.as_str())
             .await?
             .is_some()
         {
@@ -220,18 +218,17 @@ impl App {
                 format!("a user named {username} exists"),
             ));
         }
-        let u = user::ActiveModel {
-            username: Set(username.to_string()),
-            display_name: Set(n.display_name),
-            org_id: Set(org.id),
-            role: Set(Text(role)),
-            password_hash: Set(hash),
-            must_change_password: Set(true),
-            active: Set(true),
-            created_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let u = identity::create_user(
+            &tx.txn,
+            identity::NewUser {
+                username: username.to_string(),
+                display_name: n.display_name,
+                org_id: org.id,
+                role,
+                password_hash: hash,
+                at: tx.at(),
+            },
+        )
         .await?;
         let view = user_view(&u, &org.code);
         tx.audit(event(
@@ -292,27 +289,26 @@ impl App {
         let mut expires_at = tx.at() + chrono::Duration::days(i64::from(days));
         // A token minted with a token lives no longer than its parent, and dies with it.
         if let Some(parent_id) = who.token_id {
-            let parent = api_token::Entity::find_by_id(parent_id)
-                .one(&tx.txn)
+            let parent = identity::token_by_id(&tx.txn, parent_id)
                 .await?
                 .filter(|p| p.revoked_at.is_none() && p.expires_at > tx.at())
                 .ok_or_else(|| AppError::Unauthorized("the token is not valid".into()))?;
             expires_at = expires_at.min(parent.expires_at);
         }
-        let t = api_token::ActiveModel {
-            public_id: Set(public_id),
-            token_digest: Set(digest),
-            digest_key: Set(digest_key),
-            parent_token_id: Set(who.token_id),
-            user_id: Set(u.id),
-            name: Set(n.name),
-            secret_hash: Set(hash),
-            created_at: Set(tx.at()),
-            expires_at: Set(expires_at),
-            revoked_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let t = identity::issue_token(
+            &tx.txn,
+            identity::NewToken {
+                public_id,
+                token_digest: digest,
+                digest_key,
+                parent_token_id: who.token_id,
+                user_id: u.id,
+                name: n.name,
+                secret_hash: hash,
+                at: tx.at(),
+                expires_at,
+            },
+        )
         .await?;
         let info = token_view(&t, &u.username);
         tx.audit(event(
@@ -331,11 +327,7 @@ impl App {
 
     /// The principal's own tokens.
     pub async fn list_tokens(&self, who: &Principal) -> AppResult<Vec<wire::TokenInfo>> {
-        let rows = api_token::Entity::find()
-            .filter(api_token::Column::UserId.eq(who.user_id))
-            .order_by_desc(api_token::Column::Id)
-            .all(&self.db)
-            .await?;
+        let rows = identity::tokens_of(&self.db, who.user_id).await?;
         Ok(rows.iter().map(|t| token_view(t, &who.username)).collect())
     }
 
@@ -347,32 +339,24 @@ impl App {
         public_id: &str,
     ) -> AppResult<wire::TokenInfo> {
         let tx = self.begin().await?;
-        let t = api_token::Entity::find()
-            .filter(api_token::Column::PublicId.eq(public_id))
-            .one(&tx.txn)
+        let t = identity::token_by_public_id(&tx.txn, public_id)
             .await?
             .filter(|t| t.user_id == who.user_id || who.role == Role::Admin)
             .ok_or_else(|| AppError::NotFound(format!("token {public_id:?}")))?;
-        let owner = user::Entity::find_by_id(t.user_id)
-            .one(&tx.txn)
+        let owner = identity::user_by_id(&tx.txn, t.user_id)
             .await?
             .map(|u| u.username)
             .unwrap_or_default();
         if t.revoked_at.is_some() {
             return Ok(token_view(&t, &owner));
         }
-        let mut am: api_token::ActiveModel = t.into();
-        am.revoked_at = Set(Some(tx.at()));
-        let t = am.update(&tx.txn).await?;
+        let t = identity::revoke_token(&tx.txn, t, tx.at()).await?;
         let info = token_view(&t, &owner);
         // What it minted, and what those minted, are revoked with it.
         let mut minted: Vec<String> = vec![];
         let mut parents = vec![t.id];
         while !parents.is_empty() {
-            let children = api_token::Entity::find()
-                .filter(api_token::Column::ParentTokenId.is_in(parents.clone()))
-                .all(&tx.txn)
-                .await?;
+            let children = identity::tokens_minted_by(&tx.txn, parents.clone()).await?;
             parents = children.iter().map(|c| c.id).collect();
             let live: Vec<i64> = children
                 .iter()
@@ -380,14 +364,7 @@ impl App {
                 .map(|c| c.id)
                 .collect();
             if !live.is_empty() {
-                api_token::Entity::update_many()
-                    .col_expr(
-                        api_token::Column::RevokedAt,
-                        changegate_store::sea_orm::sea_query::Expr::value(Some(tx.at())),
-                    )
-                    .filter(api_token::Column::Id.is_in(live))
-                    .exec(&tx.txn)
-                    .await?;
+                identity::revoke_tokens(&tx.txn, live, tx.at()).await?;
             }
             minted.extend(
                 children

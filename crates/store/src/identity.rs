@@ -37,6 +37,41 @@ pub async fn user_by_username(
         .await?)
 }
 
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Its username (unique).
+    pub username: String,
+    /// The person's full name.
+    pub display_name: String,
+    /// Its organisation.
+    pub org_id: i64,
+    /// Its role.
+    pub role: Role,
+    /// The argon2id hash of its one-time password.
+    pub password_hash: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Creates account `n`, active, its one-time password to be changed at the first sign-in;
+/// returns its row.
+pub async fn create_user(db: &impl ConnectionTrait, n: NewUser) -> Result<user::Model, StoreError> {
+    Ok(user::ActiveModel {
+        username: Set(n.username),
+        display_name: Set(n.display_name),
+        org_id: Set(n.org_id),
+        role: Set(Text(n.role)),
+        password_hash: Set(n.password_hash),
+        must_change_password: Set(true),
+        active: Set(true),
+        created_at: Set(n.at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
 /// The organisation with id `id`, if any (an account's organisation: `user.org_id`).
 pub async fn organisation_by_id(
     db: &impl ConnectionTrait,
@@ -267,6 +302,118 @@ pub async fn record_token_digest(
         .col_expr(api_token::Column::DigestKey, Expr::value(Some(key_id)))
         .filter(api_token::Column::Id.eq(token_id))
         .filter(api_token::Column::TokenDigest.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// An API token to issue.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Its public id (unique).
+    pub public_id: String,
+    /// The keyed digest of the whole token, when the server has a token key.
+    pub token_digest: Option<String>,
+    /// Which key made `token_digest`.
+    pub digest_key: Option<String>,
+    /// The token it was minted with, if any.
+    pub parent_token_id: Option<i64>,
+    /// Whose.
+    pub user_id: i64,
+    /// Its name.
+    pub name: String,
+    /// The argon2id hash of its secret.
+    pub secret_hash: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issues token `n`, not revoked; returns its row.
+pub async fn issue_token(
+    db: &impl ConnectionTrait,
+    n: NewToken,
+) -> Result<api_token::Model, StoreError> {
+    Ok(api_token::ActiveModel {
+        public_id: Set(n.public_id),
+        token_digest: Set(n.token_digest),
+        digest_key: Set(n.digest_key),
+        parent_token_id: Set(n.parent_token_id),
+        user_id: Set(n.user_id),
+        name: Set(n.name),
+        secret_hash: Set(n.secret_hash),
+        created_at: Set(n.at),
+        expires_at: Set(n.expires_at),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// The API token with id `id`, whatever its state.
+pub async fn token_by_id(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<api_token::Model>, StoreError> {
+    Ok(api_token::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The API token with public id `public_id`, whatever its state.
+pub async fn token_by_public_id(
+    db: &impl ConnectionTrait,
+    public_id: &str,
+) -> Result<Option<api_token::Model>, StoreError> {
+    Ok(api_token::Entity::find()
+        .filter(api_token::Column::PublicId.eq(public_id))
+        .one(db)
+        .await?)
+}
+
+/// Every API token of user `user_id`, revoked and expired ones too, the newest first.
+pub async fn tokens_of(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<Vec<api_token::Model>, StoreError> {
+    Ok(api_token::Entity::find()
+        .filter(api_token::Column::UserId.eq(user_id))
+        .order_by_desc(api_token::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The API tokens minted with any of the tokens `parents`, whatever their state.
+pub async fn tokens_minted_by(
+    db: &impl ConnectionTrait,
+    parents: Vec<i64>,
+) -> Result<Vec<api_token::Model>, StoreError> {
+    Ok(api_token::Entity::find()
+        .filter(api_token::Column::ParentTokenId.is_in(parents))
+        .all(db)
+        .await?)
+}
+
+/// Revokes token `t` at `at`; returns its row as stored.
+pub async fn revoke_token(
+    db: &impl ConnectionTrait,
+    t: api_token::Model,
+    at: DateTime<Utc>,
+) -> Result<api_token::Model, StoreError> {
+    let mut am: api_token::ActiveModel = t.into();
+    am.revoked_at = Set(Some(at));
+    Ok(am.update(db).await?)
+}
+
+/// Revokes the API tokens `ids` at `at`.
+pub async fn revoke_tokens(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Expr::value(Some(at)))
+        .filter(api_token::Column::Id.is_in(ids))
         .exec(db)
         .await?;
     Ok(())
