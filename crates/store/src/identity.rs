@@ -133,6 +133,46 @@ pub async fn count_active_with_role(
         .await?)
 }
 
+/// Unlocks account `u`: no lock, no failures in a row.
+pub async fn unlock_user(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.clone().into();
+    am.locked_until = Set(None);
+    am.failed_logins = Set(0);
+    Ok(am.update(db).await?)
+}
+
+/// Gives account `u` the one-time password hashed as `password_hash`, to be changed at the next
+/// sign-in; the account is unlocked, without failures in a row.
+pub async fn reset_password(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+    password_hash: String,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.clone().into();
+    am.password_hash = Set(password_hash);
+    am.must_change_password = Set(true);
+    am.failed_logins = Set(0);
+    am.locked_until = Set(None);
+    Ok(am.update(db).await?)
+}
+
+/// Removes account `u`'s second factor: its secret, any enrolment under way and the last code
+/// step accepted.
+pub async fn remove_second_factor(
+    db: &impl ConnectionTrait,
+    u: &user::Model,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.clone().into();
+    am.totp_secret = Set(None);
+    am.totp_pending = Set(None);
+    am.totp_enrolled_at = Set(None);
+    am.totp_last_step = Set(None);
+    Ok(am.update(db).await?)
+}
+
 /// Sets account `u`'s count of failures in a row to `failures`.
 pub async fn set_failures(
     db: &impl ConnectionTrait,

@@ -4,8 +4,6 @@ use crate::identity::tokens::Principal;
 use crate::registry::user_by_name;
 use crate::{App, AppError, AppResult, event};
 use changegate_domain::Role;
-use changegate_store::entity::user;
-use changegate_store::sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use tracing::instrument;
 
 use super::*;
@@ -19,10 +17,7 @@ impl App {
         let u = user_by_name(&tx.txn, username).await?;
         let before =
             serde_json::json!({ "locked_until": u.locked_until, "failed_logins": u.failed_logins });
-        let mut am: user::ActiveModel = u.clone().into();
-        am.locked_until = Set(None);
-        am.failed_logins = Set(0);
-        am.update(&tx.txn).await?;
+        store::unlock_user(&tx.txn, &u).await?;
         tx.audit(event(
             Some(who),
             "user.unlock",
@@ -56,12 +51,7 @@ impl App {
         let tx = self.begin().await?;
         let at = tx.at();
         let u = user_by_name(&tx.txn, username).await?;
-        let mut am: user::ActiveModel = u.clone().into();
-        am.password_hash = Set(hash);
-        am.must_change_password = Set(true);
-        am.failed_logins = Set(0);
-        am.locked_until = Set(None);
-        am.update(&tx.txn).await?;
+        store::reset_password(&tx.txn, &u, hash).await?;
         // A reset answers a compromise: the API step-up windows close too.
         close_step_up(&tx.txn, u.id).await?;
         let revoked = revoke_sessions(&tx.txn, u.id, None, at).await?;
@@ -90,12 +80,7 @@ impl App {
         let at = tx.at();
         let u = user_by_name(&tx.txn, username).await?;
         let had = u.totp_secret.is_some();
-        let mut am: user::ActiveModel = u.clone().into();
-        am.totp_secret = Set(None);
-        am.totp_pending = Set(None);
-        am.totp_enrolled_at = Set(None);
-        am.totp_last_step = Set(None);
-        am.update(&tx.txn).await?;
+        store::remove_second_factor(&tx.txn, &u).await?;
         close_step_up(&tx.txn, u.id).await?;
         let revoked = revoke_sessions(&tx.txn, u.id, None, at).await?;
         tx.audit(event(
