@@ -30,8 +30,7 @@ fn acceptable(v: &str) -> bool {
 }
 
 fn fresh() -> String {
-    let b: [u8; 12] = rand::random();
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(rand::random::<[u8; 12]>())
 }
 
 /// The middleware.
