@@ -494,7 +494,7 @@ impl App {
         row: &cr::Model,
         view: &mut wire::ChangeRequest,
     ) -> AppResult<()> {
-        use changegate_store::entity::{audit_event, remediation as rem};
+        use changegate_store::entity::audit_event;
         let Some(ev) = audit_event::Entity::find()
             .filter(audit_event::Column::Entity.eq("change_request"))
             .filter(audit_event::Column::EntityId.eq(row.id.to_string()))
@@ -512,15 +512,7 @@ impl App {
             Some(id) => user::Entity::find_by_id(id).one(db).await?,
             None => None,
         };
-        let findings = rem::Entity::find()
-            .filter(rem::Column::ChangeRequestId.eq(row.id))
-            .filter(rem::Column::Round.eq(round))
-            .filter(rem::Column::Kind.eq(Text(
-                changegate_domain::remediation::RemediationKind::Finding,
-            )))
-            .order_by_asc(rem::Column::Id)
-            .all(db)
-            .await?;
+        let findings = changegate_store::remediation::round_findings(db, row.id, round).await?;
         view.sent_back = Some(wire::SentBack {
             round,
             reviewer: reviewer

@@ -11,14 +11,10 @@ use changegate_domain::change::{Condition, Finding, Severity, check_due};
 use changegate_domain::remediation::{
     self as rules, Item, RemediationKind, RemediationState, Step, closes_gate, default_due,
 };
-use changegate_store::entity::{audit_event, organisation, remediation as rem, system, user};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition as Where, ConnectionTrait,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::{remediation as rem, system};
+use changegate_store::remediation::{self as store, ItemFilter, NewItem};
+use changegate_store::sea_orm::ConnectionTrait;
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::HashMap;
 use tracing::instrument;
 
 /// Items per page of the list.
@@ -160,29 +156,23 @@ impl App {
             let due = r
                 .due
                 .unwrap_or_else(|| default_due(&self.pack, r.severity, today));
-            let row = rem::ActiveModel {
-                kind: Set(Text(r.kind)),
-                system_id: Set(sys.id),
-                owner_org_id: Set(sys.owner_org_id),
-                change_request_id: Set(cr_id),
-                round: Set(round),
-                severity: Set(Text(r.severity)),
-                text: Set(r.text.to_owned()),
-                item: Set(r.item.map(str::to_owned)),
-                due: Set(due),
-                state: Set(Text(RemediationState::Open)),
-                raised_by: Set(who.user_id),
-                raised_at: Set(tx.at()),
-                evidence: Set(None),
-                fulfilled_by: Set(None),
-                fulfilled_at: Set(None),
-                verified_by: Set(None),
-                verified_at: Set(None),
-                verify_note: Set(None),
-                updated_at: Set(tx.at()),
-                ..Default::default()
-            }
-            .insert(&tx.txn)
+            let row = store::insert_item(
+                &tx.txn,
+                NewItem {
+                    kind: r.kind,
+                    system_id: sys.id,
+                    owner_org_id: sys.owner_org_id,
+                    change_request_id: cr_id,
+                    round,
+                    severity: r.severity,
+                    text: r.text.to_owned(),
+                    item: r.item.map(str::to_owned),
+                    due,
+                    state: RemediationState::Open,
+                    raised_by: who.user_id,
+                    raised_at: tx.at(),
+                },
+            )
             .await?;
             tx.audit(event(
                 Some(who),
@@ -205,8 +195,7 @@ impl App {
         who: &Principal,
         id: i64,
     ) -> AppResult<rem::Model> {
-        rem::Entity::find_by_id(id)
-            .one(db)
+        store::item(db, id)
             .await?
             .filter(|r| may_see_org(who, r.owner_org_id))
             .ok_or_else(|| AppError::NotFound(format!("remediation item {id}")))
@@ -224,12 +213,7 @@ impl App {
     }
 
     async fn remediation_history(&self, id: i64) -> AppResult<Vec<wire::RemediationEvent>> {
-        let events = audit_event::Entity::find()
-            .filter(audit_event::Column::Entity.eq("remediation"))
-            .filter(audit_event::Column::EntityId.eq(id.to_string()))
-            .order_by_asc(audit_event::Column::Seq)
-            .all(&self.db)
-            .await?;
+        let events = store::history(&self.db, id).await?;
         Ok(events
             .into_iter()
             .map(|e| {
@@ -264,34 +248,11 @@ impl App {
         db: &impl ConnectionTrait,
         rows: Vec<rem::Model>,
     ) -> AppResult<Vec<wire::Remediation>> {
-        let ids =
-            |f: fn(&rem::Model) -> Vec<i64>| -> Vec<i64> { rows.iter().flat_map(f).collect() };
-        let systems: HashMap<i64, String> = system::Entity::find()
-            .filter(system::Column::Id.is_in(ids(|r| vec![r.system_id])))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.code))
-            .collect();
-        let orgs: HashMap<i64, String> = organisation::Entity::find()
-            .filter(organisation::Column::Id.is_in(ids(|r| vec![r.owner_org_id])))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o.code))
-            .collect();
-        let people: HashMap<i64, String> = user::Entity::find()
-            .filter(user::Column::Id.is_in(ids(|r| {
-                [Some(r.raised_by), r.fulfilled_by, r.verified_by]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            })))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect();
+        let store::Labels {
+            systems,
+            orgs,
+            people,
+        } = store::labels(db, &rows).await?;
         let today = self.today();
         let name = |id: Option<i64>| id.and_then(|i| people.get(&i).cloned());
         Ok(rows
@@ -327,61 +288,36 @@ impl App {
         who: &Principal,
         f: &RemediationFilter,
     ) -> AppResult<wire::RemediationList> {
-        let mut q = rem::Entity::find();
-        if !who.role.sees_every_organisation() {
-            q = q.filter(rem::Column::OwnerOrgId.eq(who.org_id));
-        }
+        let mut filter = ItemFilter {
+            visible_to_org: (!who.role.sees_every_organisation()).then_some(who.org_id),
+            change_request: f.change_request,
+            overdue: f.overdue,
+            ..ItemFilter::default()
+        };
         if let Some(code) = &f.system {
             let sys = crate::registry::system_by_code(&self.db, code).await?;
             if !may_see_org(who, sys.owner_org_id) {
                 return Err(AppError::NotFound(format!("system {code:?}")));
             }
-            q = q.filter(rem::Column::SystemId.eq(sys.id));
+            filter.system = Some(sys.id);
         }
         if let Some(code) = &f.org {
-            let org = organisation::Entity::find()
-                .filter(organisation::Column::Code.eq(code.as_str()))
-                .one(&self.db)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("organisation {code:?}")))?;
-            q = q.filter(rem::Column::OwnerOrgId.eq(org.id));
-        }
-        if let Some(id) = f.change_request {
-            q = q.filter(rem::Column::ChangeRequestId.eq(id));
+            filter.owner_org = Some(crate::registry::org_by_code(&self.db, code).await?.id);
         }
         if let Some(s) = &f.state {
-            let s = RemediationState::parse(s).map_err(|e| AppError::parse("state", e))?;
-            q = q.filter(rem::Column::State.eq(Text(s)));
+            filter.state =
+                Some(RemediationState::parse(s).map_err(|e| AppError::parse("state", e))?);
         }
         if let Some(k) = &f.kind {
-            let k = RemediationKind::parse(k).map_err(|e| AppError::parse("kind", e))?;
-            q = q.filter(rem::Column::Kind.eq(Text(k)));
+            filter.kind = Some(RemediationKind::parse(k).map_err(|e| AppError::parse("kind", e))?);
         }
         let today = self.today();
-        match f.overdue {
-            Some(true) => {
-                q = q
-                    .filter(rem::Column::Due.lt(today))
-                    .filter(rem::Column::State.ne(Text(RemediationState::Verified)))
-            }
-            Some(false) => {
-                q = q.filter(
-                    Where::any()
-                        .add(rem::Column::Due.gte(today))
-                        .add(rem::Column::State.eq(Text(RemediationState::Verified))),
-                )
-            }
-            None => {}
-        }
         let page = f.page.unwrap_or(1);
         if page == 0 || page > 100_000 {
             return Err(AppError::invalid("page", "must be from 1 to 100000"));
         }
-        let q = q
-            .order_by_asc(rem::Column::Due)
-            .order_by_asc(rem::Column::Id);
-        let total = q.clone().count(&self.db).await?;
-        let rows = q.paginate(&self.db, PER_PAGE).fetch_page(page - 1).await?;
+        let store::ItemPage { items: rows, total } =
+            store::page(&self.db, &filter, today, page, PER_PAGE).await?;
         Ok(wire::RemediationList {
             items: self.remediation_views(&self.db, rows).await?,
             page,
@@ -393,30 +329,12 @@ impl App {
     /// Counts of the items visible to the principal that await someone: (awaiting the owner,
     /// awaiting PA05, overdue).
     pub async fn remediation_counts(&self, who: &Principal) -> AppResult<(u64, u64, u64)> {
-        let base = || {
-            let q = rem::Entity::find();
-            if who.role.sees_every_organisation() {
-                q
-            } else {
-                q.filter(rem::Column::OwnerOrgId.eq(who.org_id))
-            }
-        };
-        let owner = base()
-            .filter(rem::Column::State.is_in([
-                Text(RemediationState::Open),
-                Text(RemediationState::Reopened),
-            ]))
-            .count(&self.db)
-            .await?;
-        let pa05 = base()
-            .filter(rem::Column::State.eq(Text(RemediationState::Fulfilled)))
-            .count(&self.db)
-            .await?;
-        let overdue = base()
-            .filter(rem::Column::Due.lt(self.today()))
-            .filter(rem::Column::State.ne(Text(RemediationState::Verified)))
-            .count(&self.db)
-            .await?;
+        let visible_to_org = (!who.role.sees_every_organisation()).then_some(who.org_id);
+        let store::Waiting {
+            owner,
+            pa05,
+            overdue,
+        } = store::waiting(&self.db, visible_to_org, self.today()).await?;
         Ok((owner, pa05, overdue))
     }
 
@@ -458,37 +376,47 @@ impl App {
         let row = self.load_item(&tx.txn, who, id).await?;
         let next = rules::apply(&rule_view(&row), &who.actor(), &step)?;
         let before = serde_json::json!({ "state": row.state });
-        let mut am: rem::ActiveModel = row.clone().into();
-        am.state = Set(Text(next));
-        am.updated_at = Set(tx.at());
-        let (action, event_name, after) = match &step {
+        let (row, action, event_name, after) = match &step {
             Step::Fulfil { evidence } => {
-                am.evidence = Set(Some(evidence.clone()));
-                am.fulfilled_by = Set(Some(who.user_id));
-                am.fulfilled_at = Set(Some(tx.at()));
+                let row = store::record_fulfilment(
+                    &tx.txn,
+                    row,
+                    next,
+                    evidence.clone(),
+                    who.user_id,
+                    tx.at(),
+                )
+                .await?;
                 (
+                    row,
                     "remediation.fulfil",
                     "remediation.fulfilled",
                     serde_json::json!({ "state": next, "evidence": evidence }),
                 )
             }
             Step::Verify { accepted, note } => {
-                am.verified_by = Set(Some(who.user_id));
-                am.verified_at = Set(Some(tx.at()));
-                am.verify_note = Set(Some(note.clone()).filter(|n| !n.is_empty()));
+                let row = store::record_verification(
+                    &tx.txn,
+                    row,
+                    next,
+                    note.clone(),
+                    who.user_id,
+                    tx.at(),
+                )
+                .await?;
                 let (action, ev) = if *accepted {
                     ("remediation.verify", "remediation.verified")
                 } else {
                     ("remediation.reopen", "remediation.reopened")
                 };
                 (
+                    row,
                     action,
                     ev,
                     serde_json::json!({ "state": next, "accepted": accepted, "note": note }),
                 )
             }
         };
-        let row = am.update(&tx.txn).await?;
         tx.audit(event(
             Some(who),
             action,
@@ -522,7 +450,7 @@ impl App {
         db: &impl ConnectionTrait,
         row: &rem::Model,
     ) -> AppResult<serde_json::Value> {
-        let sys = system::Entity::find_by_id(row.system_id).one(db).await?;
+        let sys = changegate_store::gate::system_by_id(db, row.system_id).await?;
         Ok(serde_json::json!({
             "id": row.id,
             "kind": row.kind.as_str(),

@@ -11,6 +11,7 @@ pub mod entity;
 pub mod gate;
 pub mod identity;
 pub mod migration;
+pub mod remediation;
 pub mod types;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
