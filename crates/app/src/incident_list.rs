@@ -4,17 +4,14 @@
 //! the newest.
 
 use crate::identity::tokens::Principal;
-use crate::lists::{day_range, paging, search};
+use crate::lists::{day_range, paging, search_terms};
 use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::Severity;
 use changegate_domain::gate::IncidentStatus;
 use changegate_domain::incident::IncidentKind;
-use changegate_store::entity::{incident, system};
-use changegate_store::sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::system;
+use changegate_store::incidents::{self as store, IncidentFilter as Query};
 use std::collections::HashMap;
 
 /// Incidents per page of the list, unless `limit` says otherwise.
@@ -85,47 +82,40 @@ impl App {
                 Err(e) => return Err(e),
             }
         }
-        let mut q = incident::Entity::find().filter(incident::Column::SystemId.is_in(ids));
+        let mut q = Query {
+            systems: ids,
+            ..Query::default()
+        };
         if let Some(st) = given(&f.state) {
             match IncidentStatus::parse(st) {
-                Ok(st) => q = q.filter(incident::Column::Status.eq(Text(st))),
+                Ok(st) => q.status = Some(st),
                 Err(e) => errors.push(("state".into(), e.to_string())),
             }
         }
         if let Some(k) = given(&f.kind) {
             // Every stored kind, the one changegate opens itself (unapproved content) too.
             match IncidentKind::parse(k) {
-                Ok(k) => q = q.filter(incident::Column::Kind.eq(Text(k))),
+                Ok(k) => q.kind = Some(k),
                 Err(e) => errors.push(("kind".into(), e.to_string())),
             }
         }
         if let Some(sev) = given(&f.severity) {
             match Severity::parse(sev) {
-                Ok(sev) => q = q.filter(incident::Column::Severity.eq(Text(sev))),
+                Ok(sev) => q.severity = Some(sev),
                 Err(e) => errors.push(("severity".into(), e.to_string())),
             }
         }
-        let (from, to) = day_range(self.tz, given(&f.from), given(&f.to), &mut errors);
-        if let Some(a) = from {
-            q = q.filter(incident::Column::ReportedAt.gte(a));
-        }
-        if let Some(b) = to {
-            q = q.filter(incident::Column::ReportedAt.lt(b));
-        }
-        for w in search(incident::Column::SearchText, given(&f.q), &mut errors) {
-            q = q.filter(w);
-        }
+        (q.reported_from, q.reported_before) =
+            day_range(self.tz, given(&f.from), given(&f.to), &mut errors);
+        q.words = search_terms(given(&f.q), &mut errors);
         let (page, per_page) = paging(f.page, f.limit, INCIDENTS_PER_PAGE, &mut errors);
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        // `open` sorts before `resolved`.
-        let q = q
-            .order_by_asc(incident::Column::Status)
-            .order_by_desc(incident::Column::Id);
-        let total = q.clone().count(&self.db).await?;
+        let store::IncidentPage { items: rows, total } =
+            store::page(&self.db, &q, page, per_page).await?;
         let mut items = vec![];
-        for i in q.paginate(&self.db, per_page).fetch_page(page - 1).await? {
+        for i in rows {
             let code = systems
                 .get(&i.system_id)
                 .map(|s| s.code.clone())

@@ -10,13 +10,9 @@ use changegate_domain::incident::{
     BreachRecord, Facts, IncidentKind, NoticeKind, check_breach, check_detected, deadlines,
 };
 use changegate_domain::{Role, Severity};
-use changegate_store::entity::{incident, incident_notice, system, user};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
-};
-use changegate_store::types::Text;
-use std::collections::HashMap;
+use changegate_store::entity::{incident, system};
+use changegate_store::incidents::{self as store, NewIncident, NewNotice};
+use changegate_store::sea_orm::ConnectionTrait;
 use tracing::instrument;
 
 /// The names of the incident kinds a person reports (the web forms list them).
@@ -63,23 +59,9 @@ impl App {
         i: &incident::Model,
         system_code: &str,
     ) -> AppResult<wire::Incident> {
-        let reporter = user::Entity::find_by_id(i.reported_by)
-            .one(db)
-            .await?
-            .map(|u| u.username)
-            .unwrap_or_default();
-        let notices = incident_notice::Entity::find()
-            .filter(incident_notice::Column::IncidentId.eq(i.id))
-            .order_by_asc(incident_notice::Column::Id)
-            .all(db)
-            .await?;
-        let recorders: HashMap<i64, String> = user::Entity::find()
-            .filter(user::Column::Id.is_in(notices.iter().map(|n| n.recorded_by)))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect();
+        let reporter = store::reporter_name(db, i).await?.unwrap_or_default();
+        let notices = store::notices(db, i.id).await?;
+        let recorders = store::recorder_names(db, &notices).await?;
         let now = crate::now();
         let deadlines = deadlines(&self.clock_facts(i), &self.pack)
             .into_iter()
@@ -196,37 +178,29 @@ impl App {
         let Some(kind) = kind.filter(|_| errors.is_empty()) else {
             return Err(AppError::Invalid(errors));
         };
-        if kind.once() {
-            let already = incident_notice::Entity::find()
-                .filter(incident_notice::Column::IncidentId.eq(id))
-                .filter(incident_notice::Column::Kind.eq(Text(kind)))
-                .one(&tx.txn)
-                .await?;
-            if already.is_some() {
-                return Err(AppError::Conflict(
-                    wire::ProblemCode::IllegalTransition,
-                    format!("the {kind} notice of incident {id} is already recorded"),
-                ));
-            }
+        if kind.once() && store::notice_recorded(&tx.txn, id, kind).await? {
+            return Err(AppError::Conflict(
+                wire::ProblemCode::IllegalTransition,
+                format!("the {kind} notice of incident {id} is already recorded"),
+            ));
         }
-        incident_notice::ActiveModel {
-            incident_id: Set(id),
-            kind: Set(Text(kind)),
-            sent_at: Set(sent_at),
-            recipient: Set(n.recipient.clone()),
-            channel: Set(n.channel.clone()),
-            document_number: Set(n.document_number.clone().filter(|d| !d.is_empty())),
-            recorded_by: Set(who.user_id),
-            recorded_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        store::insert_notice(
+            &tx.txn,
+            NewNotice {
+                incident_id: id,
+                kind,
+                sent_at,
+                recipient: n.recipient.clone(),
+                channel: n.channel.clone(),
+                document_number: n.document_number.clone().filter(|d| !d.is_empty()),
+                recorded_by: who.user_id,
+                recorded_at: tx.at(),
+            },
+        )
         .await?;
         // The A05 notice of a breach also stops the breach clock.
         if kind == NoticeKind::A05 && i.a05_notified_at.is_none() {
-            let mut am: incident::ActiveModel = i.clone().into();
-            am.a05_notified_at = Set(Some(sent_at));
-            am.update(&tx.txn).await?;
+            store::record_a05_notified(&tx.txn, i.clone(), sent_at).await?;
         }
         tx.audit(event(
             Some(who),
@@ -241,8 +215,7 @@ impl App {
             ),
         ))
         .await?;
-        let i = incident::Entity::find_by_id(id)
-            .one(&tx.txn)
+        let i = store::incident(&tx.txn, id)
             .await?
             .ok_or_else(|| AppError::Internal("incident lost".into()))?;
         let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
@@ -285,14 +258,7 @@ impl App {
             ));
         }
         let before = breach_view(&i);
-        let mut am: incident::ActiveModel = i.into();
-        am.breach_description = Set(b.description.clone());
-        am.breach_data_categories = Set(b.data_categories.clone());
-        am.breach_subjects = Set(b.subjects);
-        am.breach_consequences = Set(b.consequences.clone());
-        am.breach_measures = Set(b.measures.clone());
-        am.breach_confirmation_ref = Set(b.confirmation_ref.clone());
-        let i = am.update(&tx.txn).await?;
+        let i = store::record_breach(&tx.txn, i, &domain).await?;
         tx.audit(event(
             Some(who),
             "incident.breach",
@@ -312,10 +278,8 @@ impl App {
     /// 08): the incident with its breach record, its system and the system's owner.
     pub async fn breach_notice(&self, who: &Principal, id: i64) -> AppResult<BreachNotice> {
         let (i, sys) = visible_incident(&self.db, who, id).await?;
-        let owner = changegate_store::entity::organisation::Entity::find_by_id(sys.owner_org_id)
-            .one(&self.db)
+        let owner = store::org_name(&self.db, sys.owner_org_id)
             .await?
-            .map(|o| o.name)
             .unwrap_or_default();
         Ok(BreachNotice {
             incident: self.incident_view(&i, &sys.code).await?,
@@ -358,21 +322,20 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let tx = self.begin().await?;
-        let i = incident::ActiveModel {
-            system_id: Set(sys.id),
-            kind: Set(kind.into()),
-            severity: Set(severity.into()),
-            summary: Set(n.summary),
-            status: Set(IncidentStatus::Open.into()),
-            reported_by: Set(who.user_id),
-            reported_at: Set(tx.at()),
-            resolved_by: Set(None),
-            resolved_at: Set(None),
-            detected_at: Set(Some(n.detected_at.unwrap_or(tx.at()).min(tx.at()))),
-            national_security: Set(n.national_security),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let i = store::insert(
+            &tx.txn,
+            NewIncident {
+                system_id: sys.id,
+                kind,
+                severity,
+                summary: n.summary,
+                status: IncidentStatus::Open,
+                reported_by: who.user_id,
+                reported_at: tx.at(),
+                detected_at: Some(n.detected_at.unwrap_or(tx.at()).min(tx.at())),
+                national_security: n.national_security,
+            },
+        )
         .await?;
         let view = self.incident_view_on(&tx.txn, &i, &sys.code).await?;
         let blocking = self
@@ -424,12 +387,10 @@ impl App {
         // Lifting the block is PA05's call, not the registry administrator's.
         who.require(&[Role::Reviewer], "resolving an incident")?;
         let tx = self.begin().await?;
-        let i = incident::Entity::find_by_id(id)
-            .one(&tx.txn)
+        let i = store::incident(&tx.txn, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
-        let sys = system::Entity::find_by_id(i.system_id)
-            .one(&tx.txn)
+        let sys = changegate_store::gate::system_by_id(&tx.txn, i.system_id)
             .await?
             .ok_or_else(|| AppError::Internal("incident without system".into()))?;
         if *i.status != IncidentStatus::Open {
@@ -438,11 +399,7 @@ impl App {
                 format!("incident {id} is already {}", i.status),
             ));
         }
-        let mut am: incident::ActiveModel = i.into();
-        am.status = Set(IncidentStatus::Resolved.into());
-        am.resolved_by = Set(Some(who.user_id));
-        am.resolved_at = Set(Some(tx.at()));
-        let i = am.update(&tx.txn).await?;
+        let i = store::mark_resolved(&tx.txn, i, who.user_id, tx.at()).await?;
         tx.audit(event(
             Some(who),
             "incident.resolve",
@@ -464,17 +421,13 @@ impl App {
 /// The incident `id` and its system, if `who` may see them: another organisation's incident is
 /// answered as one that does not exist.
 async fn visible_incident(
-    db: &impl changegate_store::sea_orm::ConnectionTrait,
+    db: &impl ConnectionTrait,
     who: &Principal,
     id: i64,
 ) -> AppResult<(incident::Model, system::Model)> {
     let hidden = || AppError::NotFound(format!("incident {id}"));
-    let i = incident::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(hidden)?;
-    let sys = system::Entity::find_by_id(i.system_id)
-        .one(db)
+    let i = store::incident(db, id).await?.ok_or_else(hidden)?;
+    let sys = changegate_store::gate::system_by_id(db, i.system_id)
         .await?
         .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
         .ok_or_else(hidden)?;

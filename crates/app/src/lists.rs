@@ -4,7 +4,7 @@
 //! query is refused naming every bad field at once.
 
 use changegate_domain::change::search_words;
-use changegate_store::sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr, SimpleExpr};
+use changegate_store::sea_orm::sea_query::{IntoColumnRef, SimpleExpr};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Field errors of a query: (field, message).
@@ -56,20 +56,17 @@ pub(crate) fn search(
     q: Option<&str>,
     errors: &mut Errors,
 ) -> Vec<SimpleExpr> {
+    changegate_store::search::contains_all(col, search_terms(q, errors))
+}
+
+/// The words of search `q`, normalised like the searched columns (without diacritics); an error
+/// on `q` if it is longer than 200 characters.
+pub(crate) fn search_terms(q: Option<&str>, errors: &mut Errors) -> Vec<String> {
     let Some(text) = q else { return vec![] };
     if text.chars().count() > 200 {
         errors.push(("q".into(), "at most 200 characters".into()));
     }
     search_words(text)
-        .into_iter()
-        .map(|w| {
-            let escaped = w
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            Expr::col(col.clone()).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
-        })
-        .collect()
 }
 
 /// The page (from 1) and its size (1-500, `default` when not given).

@@ -10,8 +10,10 @@ pub mod changes;
 pub mod entity;
 pub mod gate;
 pub mod identity;
+pub mod incidents;
 pub mod migration;
 pub mod remediation;
+pub mod search;
 pub mod types;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
