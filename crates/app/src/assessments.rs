@@ -7,15 +7,9 @@ use crate::{App, AppError, AppResult, WriteTx, event};
 use changegate_api as wire;
 use changegate_domain::change::{check_external_assessment, check_text};
 use changegate_domain::{MajorAspect, Role};
-use changegate_store::entity::{
-    change_request as cr, external_assessment as ea, record_counter, sign_off, user,
-};
-use changegate_store::sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::{Expr, ExprTrait},
-};
+use changegate_store::assessments::{self as store, NewAssessment};
+use changegate_store::entity::change_request as cr;
+use changegate_store::sea_orm::ConnectionTrait;
 use chrono::Datelike;
 use std::collections::BTreeSet;
 use tracing::instrument;
@@ -34,14 +28,6 @@ pub fn parse_major(v: &[String], errors: &mut Vec<(String, String)>) -> Vec<Majo
     out.into_iter().collect()
 }
 
-/// The external assessment recorded for a change request, if any.
-pub async fn assessment_of(db: &impl ConnectionTrait, cr_id: i64) -> AppResult<Option<ea::Model>> {
-    Ok(ea::Entity::find()
-        .filter(ea::Column::ChangeRequestId.eq(cr_id))
-        .one(db)
-        .await?)
-}
-
 impl App {
     /// The pack every decision made now is made under.
     pub fn pack_ref(&self) -> wire::PackRef {
@@ -57,14 +43,10 @@ impl App {
         db: &impl ConnectionTrait,
         cr_id: i64,
     ) -> AppResult<Option<wire::ExternalAssessment>> {
-        let Some(a) = assessment_of(db, cr_id).await? else {
+        let Some(a) = store::assessment_of(db, cr_id).await? else {
             return Ok(None);
         };
-        let by = user::Entity::find_by_id(a.recorded_by)
-            .one(db)
-            .await?
-            .map(|u| u.username)
-            .unwrap_or_default();
+        let by = store::recorder_name(db, &a).await?.unwrap_or_default();
         Ok(Some(wire::ExternalAssessment {
             organisation: a.organisation,
             licence: a.licence,
@@ -87,31 +69,10 @@ impl App {
             return Ok(row);
         }
         let year = tx.at().with_timezone(&self.tz).year();
-        let bumped = record_counter::Entity::update_many()
-            .col_expr(
-                record_counter::Column::LastNumber,
-                Expr::col(record_counter::Column::LastNumber).add(1),
-            )
-            .filter(record_counter::Column::Year.eq(year))
-            .exec(&tx.txn)
-            .await?;
-        if bumped.rows_affected == 0 {
-            record_counter::ActiveModel {
-                year: Set(year),
-                last_number: Set(1),
-            }
-            .insert(&tx.txn)
-            .await?;
-        }
-        let number = record_counter::Entity::find_by_id(year)
-            .one(&tx.txn)
+        let number = store::next_record_number(&tx.txn, year)
             .await?
-            .map(|c| c.last_number)
             .ok_or_else(|| AppError::Internal("record counter lost".into()))?;
-        let mut am: cr::ActiveModel = row.into();
-        am.record_year = Set(Some(year));
-        am.record_number = Set(Some(number));
-        Ok(am.update(&tx.txn).await?)
+        Ok(store::set_record_number(&tx.txn, row, year, number).await?)
     }
 
     /// Records the external assessment of a change (the owner of its system's organisation or a
@@ -139,21 +100,16 @@ impl App {
             }
         }
         let tx = self.begin().await?;
-        let row = cr::Entity::find_by_id(id)
-            .one(&tx.txn)
+        let row = changegate_store::changes::by_id(&tx.txn, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("change request {id}")))?;
-        let sys = changegate_store::entity::system::Entity::find_by_id(row.system_id)
-            .one(&tx.txn)
+        let sys = changegate_store::gate::system_by_id(&tx.txn, row.system_id)
             .await?
             .filter(|s| crate::registry::may_see_org(who, s.owner_org_id))
             .ok_or_else(|| AppError::NotFound(format!("change request {id}")))?;
-        let last_sign_off = sign_off::Entity::find()
-            .filter(sign_off::Column::ChangeRequestId.eq(id))
-            .order_by_desc(sign_off::Column::Id)
-            .one(&tx.txn)
+        let last_sign_off = store::last_sign_off_at(&tx.txn, id)
             .await?
-            .map(|s| s.created_at.with_timezone(&self.tz).date_naive());
+            .map(|at| at.with_timezone(&self.tz).date_naive());
         let today = tx.at().with_timezone(&self.tz).date_naive();
         if let Err(changegate_domain::Refusal::Invalid { field, message }) =
             check_external_assessment(n.assessed_on, today, last_sign_off)
@@ -163,23 +119,24 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        if assessment_of(&tx.txn, id).await?.is_some() {
+        if store::assessment_of(&tx.txn, id).await?.is_some() {
             return Err(AppError::Conflict(
                 wire::ProblemCode::AlreadyExists,
                 format!("the external assessment of change request {id} is already recorded"),
             ));
         }
-        ea::ActiveModel {
-            change_request_id: Set(id),
-            organisation: Set(n.organisation.clone()),
-            licence: Set(n.licence.clone()),
-            report_ref: Set(n.report_ref.clone()),
-            assessed_on: Set(n.assessed_on),
-            recorded_by: Set(who.user_id),
-            recorded_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        store::insert(
+            &tx.txn,
+            NewAssessment {
+                change_request_id: id,
+                organisation: n.organisation.clone(),
+                licence: n.licence.clone(),
+                report_ref: n.report_ref.clone(),
+                assessed_on: n.assessed_on,
+                recorded_by: who.user_id,
+                recorded_at: tx.at(),
+            },
+        )
         .await?;
         tx.audit(event(
             Some(who),

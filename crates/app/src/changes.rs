@@ -248,7 +248,7 @@ pub async fn domain_view(
         valid_until: row.valid_until,
         emergency_until: row.emergency_until,
         major_change: row.major_change.0.iter().copied().collect(),
-        external_assessment: crate::assessments::assessment_of(db, row.id)
+        external_assessment: changegate_store::assessments::assessment_of(db, row.id)
             .await?
             .map(|a| a.assessed_on),
         population_db: sys.population_db,

@@ -6,6 +6,11 @@ use crate::entity::{change_request as cr, sign_off, system};
 use changegate_domain::change::SignOffRecord;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+/// The change request `id`, if it exists.
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<cr::Model>, StoreError> {
+    Ok(cr::Entity::find_by_id(id).one(db).await?)
+}
+
 /// The change request `id` with its system, if the change request exists. A change request
 /// whose system is missing is corrupt.
 pub async fn with_system(
