@@ -8,18 +8,12 @@ use crate::{App, AppError, AppResult};
 use changegate_api as wire;
 use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
-use changegate_domain::incident::IncidentKind;
 use changegate_domain::notify::ReminderKind;
 use changegate_domain::{CrState, Role, SecurityLevel};
-use changegate_store::entity::{change_request as cr, incident, job_run, reminder, system};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::{job_run, system};
+use changegate_store::jobs::{self as store, NewJobChange, NewReminder, SentReminder};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use tracing::instrument;
 
@@ -127,48 +121,25 @@ fn slot_text(slot: DateTime<Utc>) -> String {
 impl App {
     /// Claims `(job, slot)`; false if it was already claimed.
     pub async fn claim_slot(&self, job: Job, slot: &str, runner: &str) -> AppResult<bool> {
-        let row = job_run::ActiveModel {
-            job: Set(job.name().to_owned()),
-            slot: Set(slot.to_owned()),
-            runner: Set(runner.to_owned()),
-            started_at: Set(crate::now()),
-            finished_at: Set(None),
-            outcome: Set(None),
-            ..Default::default()
-        };
-        match job_run::Entity::insert(row)
-            .exec_without_returning(&self.db)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        Ok(store::claim_slot(&self.db, job.name(), slot, runner, crate::now()).await?)
     }
 
     /// Records how a claimed run ended.
     pub async fn finish_slot(&self, job: Job, slot: &str, outcome: &str) -> AppResult<()> {
-        job_run::Entity::update_many()
-            .col_expr(job_run::Column::FinishedAt, Expr::value(Some(crate::now())))
-            .col_expr(
-                job_run::Column::Outcome,
-                Expr::value(Some(outcome.chars().take(1000).collect::<String>())),
-            )
-            .filter(job_run::Column::Job.eq(job.name()))
-            .filter(job_run::Column::Slot.eq(slot))
-            .exec(&self.db)
-            .await?;
+        store::finish_slot(
+            &self.db,
+            job.name(),
+            slot,
+            outcome.chars().take(1000).collect(),
+            crate::now(),
+        )
+        .await?;
         Ok(())
     }
 
     /// How many runs of `job` are recorded (for tests and diagnostics).
     pub async fn job_runs(&self, job: Job) -> AppResult<Vec<job_run::Model>> {
-        Ok(job_run::Entity::find()
-            .filter(job_run::Column::Job.eq(job.name()))
-            .all(&self.db)
-            .await?)
+        Ok(store::runs_of(&self.db, job.name()).await?)
     }
 
     /// Runs the database work of a job for a slot, once across replicas. The dispatch job's
@@ -216,25 +187,19 @@ impl App {
         let (kind, subject, due, offset) = reminder;
         let tx = self.begin().await?;
         // Writers are serialised by the chain head taken in `begin`: check, then insert.
-        let sent = reminder::Entity::find()
-            .filter(reminder::Column::Kind.eq(Text(kind)))
-            .filter(reminder::Column::Subject.eq(&subject))
-            .filter(reminder::Column::Due.eq(slot_text(due)))
-            .filter(reminder::Column::OffsetDays.eq(offset))
-            .one(&tx.txn)
-            .await?;
-        if sent.is_some() {
+        if store::reminder_sent(&tx.txn, kind, &subject, &slot_text(due), offset).await? {
             return Ok(false);
         }
-        reminder::ActiveModel {
-            kind: Set(Text(kind)),
-            subject: Set(subject.clone()),
-            due: Set(slot_text(due)),
-            offset_days: Set(offset),
-            sent_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        store::record_reminder(
+            &tx.txn,
+            NewReminder {
+                kind,
+                subject: subject.clone(),
+                due: slot_text(due),
+                offset,
+                sent_at: tx.at(),
+            },
+        )
         .await?;
         tx.notify(event, data.clone()).await?;
         tx.audit(crate::event(
@@ -254,46 +219,33 @@ impl App {
     /// The service account of scheduled jobs, created (inactive, audited) on first need.
     pub(crate) async fn service_user(&self, tx: &crate::WriteTx<'_>) -> AppResult<i64> {
         use crate::registry::{SERVICE_ORG, SERVICE_USER};
-        use changegate_store::entity::{organisation, user};
-        if let Some(u) = user::Entity::find()
-            .filter(user::Column::Username.eq(SERVICE_USER))
-            .one(&tx.txn)
-            .await?
+        if let Some(u) = changegate_store::identity::user_by_username(&tx.txn, SERVICE_USER).await?
         {
             return Ok(u.id);
         }
-        let org = match organisation::Entity::find()
-            .filter(organisation::Column::Code.eq(SERVICE_ORG))
-            .one(&tx.txn)
-            .await?
-        {
+        let org = match store::organisation_by_code(&tx.txn, SERVICE_ORG).await? {
             Some(o) => o,
             None => {
-                organisation::ActiveModel {
-                    code: Set(SERVICE_ORG.into()),
-                    name: Set("changegate – việc định kỳ / scheduled jobs".into()),
-                    kind: Set(Text(changegate_domain::OrgKind::Inspector)),
-                    allowed_ips: Set(None),
-                    created_at: Set(tx.at()),
-                    ..Default::default()
-                }
-                .insert(&tx.txn)
+                store::create_organisation(
+                    &tx.txn,
+                    SERVICE_ORG,
+                    "changegate – việc định kỳ / scheduled jobs",
+                    changegate_domain::OrgKind::Inspector,
+                    tx.at(),
+                )
                 .await?
             }
         };
-        let u = user::ActiveModel {
-            username: Set(SERVICE_USER.into()),
-            display_name: Set("changegate (việc định kỳ)".into()),
-            org_id: Set(org.id),
-            role: Set(Text(Role::Auditor)),
-            // Not a PHC string: no password ever verifies against it.
-            password_hash: Set("!".into()),
-            must_change_password: Set(false),
-            active: Set(false),
-            created_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let u = store::create_service_account(
+            &tx.txn,
+            store::NewServiceAccount {
+                username: SERVICE_USER.into(),
+                display_name: "changegate (việc định kỳ)".into(),
+                org_id: org.id,
+                role: Role::Auditor,
+                at: tx.at(),
+            },
+        )
         .await?;
         tx.audit(crate::event(
             None,
@@ -330,13 +282,8 @@ impl App {
         let mut done = Swept::default();
         let mut after = 0i64;
         loop {
-            let systems = system::Entity::find()
-                .filter(system::Column::NextReviewDue.lte(horizon))
-                .filter(system::Column::Id.gt(after))
-                .order_by_asc(system::Column::Id)
-                .limit(SWEEP_PAGE)
-                .all(&self.db)
-                .await?;
+            let systems =
+                store::systems_due_for_review(&self.db, horizon, after, SWEEP_PAGE).await?;
             let Some(last) = systems.last().map(|s| s.id) else {
                 break;
             };
@@ -361,17 +308,11 @@ impl App {
     /// due and not verified. Each is sent once (the reminder row is claimed in the transaction
     /// that sends it, across replicas). Returns (reminders, overdue notices) sent now.
     async fn remediation_clock(&self, now: DateTime<Utc>) -> AppResult<(u32, u32)> {
-        use changegate_domain::remediation::{RemediationState, overdue_at};
-        use changegate_store::entity::remediation as rem;
+        use changegate_domain::remediation::overdue_at;
         let offsets = &self.pack.remediation.reminder_days_before;
         let today = now.with_timezone(&self.tz).date_naive();
         let horizon = today + Duration::days(i64::from(offsets.iter().copied().max().unwrap_or(0)));
-        let items = rem::Entity::find()
-            .filter(rem::Column::State.ne(Text(RemediationState::Verified)))
-            .filter(rem::Column::Due.lte(horizon))
-            .order_by_asc(rem::Column::Id)
-            .all(&self.db)
-            .await?;
+        let items = changegate_store::remediation::unverified_due_by(&self.db, horizon).await?;
         let (mut soon, mut late) = (0, 0);
         for r in items {
             let left = (r.due - today).num_days();
@@ -437,30 +378,13 @@ impl App {
         // which then spills them to the log again and again within the transaction. A larger
         // cache for this transaction only; the usual one is put back before the commit, which
         // frees the pages above it once they are written.
-        let cache = match tx.txn.get_database_backend() {
-            DbBackend::Sqlite => {
-                let size = tx
-                    .txn
-                    .query_one_raw(Statement::from_string(
-                        DbBackend::Sqlite,
-                        "PRAGMA cache_size",
-                    ))
-                    .await?
-                    .and_then(|r| r.try_get_by_index::<i64>(0).ok());
-                if size.is_some() {
-                    tx.txn
-                        .execute_unprepared(&format!("PRAGMA cache_size = -{SWEEP_CACHE_KIB}"))
-                        .await?;
-                }
-                size
-            }
-            _ => None,
-        };
+        let cache = store::sqlite_cache_size(&tx.txn).await?;
+        if cache.is_some() {
+            store::set_sqlite_cache_size(&tx.txn, -SWEEP_CACHE_KIB).await?;
+        }
         let done = self.sweep_page_in(&tx, systems, now, first_offset).await;
         if let Some(size) = cache {
-            tx.txn
-                .execute_unprepared(&format!("PRAGMA cache_size = {size}"))
-                .await?;
+            store::set_sqlite_cache_size(&tx.txn, size).await?;
         }
         // Nothing to write: the transaction is dropped, which rolls it back.
         let Some(done) = done? else {
@@ -477,31 +401,10 @@ impl App {
         now: DateTime<Utc>,
         first_offset: u32,
     ) -> AppResult<Option<Swept>> {
-        let open: HashSet<i64> = cr::Entity::find()
-            .select_only()
-            .column(cr::Column::SystemId)
-            .filter(cr::Column::SystemId.is_in(systems.iter().map(|s| s.id)))
-            .filter(cr::Column::Kind.eq(Text(ChangeKind::ReReview)))
-            .filter(cr::Column::State.is_in([Text(CrState::Draft), Text(CrState::Submitted)]))
-            .into_tuple()
-            .all(&tx.txn)
-            .await?
-            .into_iter()
-            .collect();
-        let sent: HashSet<(String, String, i32)> = reminder::Entity::find()
-            .select_only()
-            .columns([
-                reminder::Column::Subject,
-                reminder::Column::Due,
-                reminder::Column::OffsetDays,
-            ])
-            .filter(reminder::Column::Kind.eq(Text(ReminderKind::ReReview)))
-            .filter(reminder::Column::Subject.is_in(systems.iter().map(|s| s.code.as_str())))
-            .into_tuple()
-            .all(&tx.txn)
-            .await?
-            .into_iter()
-            .collect();
+        let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
+        let open = store::systems_with_open_re_review(&tx.txn, &ids).await?;
+        let codes: Vec<&str> = systems.iter().map(|s| s.code.as_str()).collect();
+        let sent = store::sent_reminders(&tx.txn, ReminderKind::ReReview, &codes).await?;
         // What to do, per system in order: open its re-review?, and which reminder.
         struct Todo<'a> {
             s: &'a system::Model,
@@ -550,8 +453,13 @@ impl App {
                         data: data((due - now).num_days()),
                     })
             };
-            let reminder =
-                reminder.filter(|r| !sent.contains(&(s.code.clone(), slot_text(due), r.offset)));
+            let reminder = reminder.filter(|r| {
+                !sent.contains(&SentReminder {
+                    subject: s.code.clone(),
+                    due: slot_text(due),
+                    offset: r.offset,
+                })
+            });
             if open || reminder.is_some() {
                 todo.push(Todo {
                     s,
@@ -577,29 +485,20 @@ impl App {
                     format!("Kiểm tra, đánh giá lại định kỳ – hạn {due_day} / Periodic re-review – due {due_day}")
                 })
                 .collect();
-            let rows: Vec<cr::ActiveModel> = to_open
+            let rows: Vec<NewJobChange> = to_open
                 .iter()
                 .zip(&titles)
-                .map(|(t, title)| cr::ActiveModel {
-                    system_id: Set(t.s.id),
-                    kind: Set(ChangeKind::ReReview.into()),
-                    title: Set(title.clone()),
-                    search_text: Set(changegate_domain::change::search_text(
-                        title,
-                        RE_REVIEW_TEXT,
-                    )),
-                    description: Set(RE_REVIEW_TEXT.into()),
-                    state: Set(CrState::Submitted.into()),
-                    environments: Set(t.s.environments.clone()),
-                    components: Set("[]".into()),
-                    filed_by: Set(filer),
-                    editors: Set(crate::to_json(&[filer])),
-                    round: Set(0),
-                    approved_at: Set(None),
-                    valid_until: Set(None),
-                    created_at: Set(tx.at()),
-                    updated_at: Set(tx.at()),
-                    ..Default::default()
+                .map(|(t, title)| NewJobChange {
+                    system_id: t.s.id,
+                    kind: ChangeKind::ReReview,
+                    title: title.clone(),
+                    search_text: changegate_domain::change::search_text(title, RE_REVIEW_TEXT),
+                    description: RE_REVIEW_TEXT.into(),
+                    state: CrState::Submitted,
+                    environments: t.s.environments.clone(),
+                    filed_by: filer,
+                    editors: crate::to_json(&[filer]),
+                    at: tx.at(),
                 })
                 .collect();
             // 15 columns a row: 1,000 rows stay under SQLite's 32,766 variables.
@@ -608,17 +507,14 @@ impl App {
             while !rows.is_empty() {
                 let rest = rows.split_off(SWEEP_PAGE_ROWS.min(rows.len()));
                 let n = rows.len();
-                let mut keys = cr::Entity::insert_many(rows)
-                    .exec_with_returning_keys(&tx.txn)
-                    .await?;
+                // Ids are handed out in row order, and come back sorted.
+                let keys = store::insert_job_changes(&tx.txn, rows).await?;
                 if keys.len() != n {
                     return Err(AppError::Internal(format!(
                         "{} ids returned for {n} re-reviews",
                         keys.len()
                     )));
                 }
-                // Ids are handed out in row order; the order of RETURNING is not promised.
-                keys.sort_unstable();
                 ids.extend(keys);
                 rows = rest;
             }
@@ -650,13 +546,12 @@ impl App {
                 done.opened += 1;
             }
             if let Some(r) = t.reminder {
-                reminders.push(reminder::ActiveModel {
-                    kind: Set(Text(ReminderKind::ReReview)),
-                    subject: Set(s.code.clone()),
-                    due: Set(slot_text(t.due)),
-                    offset_days: Set(r.offset),
-                    sent_at: Set(tx.at()),
-                    ..Default::default()
+                reminders.push(NewReminder {
+                    kind: ReminderKind::ReReview,
+                    subject: s.code.clone(),
+                    due: slot_text(t.due),
+                    offset: r.offset,
+                    sent_at: tx.at(),
                 });
                 notes.push((r.event, r.data.clone()));
                 events.push(crate::event(
@@ -677,9 +572,7 @@ impl App {
         }
         while !reminders.is_empty() {
             let rest = reminders.split_off(SWEEP_PAGE_ROWS.min(reminders.len()));
-            reminder::Entity::insert_many(reminders)
-                .exec_without_returning(&tx.txn)
-                .await?;
+            store::record_reminders(&tx.txn, reminders).await?;
             reminders = rest;
         }
         tx.notify_many(notes).await?;
@@ -690,11 +583,7 @@ impl App {
     /// Reminders of the 72-hour A05 notification of a personal-data breach: 24, 6 and 1 hours
     /// before the deadline, and once when it has passed, until the notification is recorded.
     async fn breach_clock(&self, now: DateTime<Utc>) -> AppResult<u32> {
-        let open = incident::Entity::find()
-            .filter(incident::Column::Kind.eq(Text(IncidentKind::DataBreach)))
-            .filter(incident::Column::A05NotifiedAt.is_null())
-            .all(&self.db)
-            .await?;
+        let open = changegate_store::incidents::breaches_without_a05_notice(&self.db).await?;
         let hours = i64::from(self.pack.incidents.breach_notify_hours);
         let mut sent = 0;
         for i in open {
@@ -712,9 +601,7 @@ impl App {
                 mark
             };
             let Some(offset) = offset else { continue };
-            let sys = system::Entity::find_by_id(i.system_id)
-                .one(&self.db)
-                .await?;
+            let sys = changegate_store::gate::system_by_id(&self.db, i.system_id).await?;
             let data = serde_json::json!({
                 "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()), "system_name": sys.as_ref().map(|s| s.name.clone()),
                 "reported_at": i.reported_at, "detected_at": detected, "deadline": deadline, "hours_left": left.num_hours().max(0), "overdue": offset == 0,
@@ -749,21 +636,11 @@ impl App {
     /// Returns (reminders, overdue notices) sent now.
     pub async fn notice_clock(&self, now: DateTime<Utc>) -> AppResult<(u32, u32)> {
         use changegate_domain::incident::{NoticeKind, deadlines};
-        use changegate_store::entity::incident_notice;
-        let recent = incident::Entity::find()
-            .filter(incident::Column::ReportedAt.gte(now - Duration::days(30)))
-            .order_by_asc(incident::Column::Id)
-            .all(&self.db)
-            .await?;
+        let recent =
+            changegate_store::incidents::reported_since(&self.db, now - Duration::days(30)).await?;
         let (mut soon, mut late) = (0, 0);
         for i in recent {
-            let sent: Vec<NoticeKind> = incident_notice::Entity::find()
-                .filter(incident_notice::Column::IncidentId.eq(i.id))
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|n| n.kind.0)
-                .collect();
+            let sent = changegate_store::incidents::notice_kinds(&self.db, i.id).await?;
             for d in deadlines(&self.clock_facts(&i), &self.pack) {
                 // The A05 notice of a breach has its own clock (`breach_clock`).
                 if d.kind == NoticeKind::A05 || sent.contains(&d.kind) {
@@ -783,9 +660,7 @@ impl App {
                         .and_then(|h| i32::try_from(h).ok())
                 };
                 let Some(offset) = offset else { continue };
-                let sys = system::Entity::find_by_id(i.system_id)
-                    .one(&self.db)
-                    .await?;
+                let sys = changegate_store::gate::system_by_id(&self.db, i.system_id).await?;
                 let data = serde_json::json!({
                     "id": i.id, "system": sys.as_ref().map(|s| s.code.clone()),
                     "system_name": sys.as_ref().map(|s| s.name.clone()), "severity": i.severity,
@@ -826,22 +701,11 @@ impl App {
     pub async fn expire_approvals(&self, now: DateTime<Utc>) -> AppResult<String> {
         // Only approvals that lapsed or lapse within the warning period, and only the columns
         // used: a database of many approvals is not read into memory.
-        let approved: Vec<(i64, i64, String, Option<DateTime<Utc>>)> = cr::Entity::find()
-            .select_only()
-            .columns([
-                cr::Column::Id,
-                cr::Column::SystemId,
-                cr::Column::Title,
-                cr::Column::ValidUntil,
-            ])
-            .filter(cr::Column::State.eq(Text(CrState::Approved)))
-            .filter(cr::Column::ValidUntil.lte(now + Duration::days(7)))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let approved = store::approvals_lapsing_by(&self.db, now + Duration::days(7)).await?;
         let (mut expired, mut warned) = (0, 0);
-        for (id, system_id, title, until) in approved {
-            let Some(until) = until else { continue };
+        for a in approved {
+            let (id, system_id, title) = (a.id, a.system_id, a.title);
+            let Some(until) = a.valid_until else { continue };
             if until <= now {
                 match self.act_on_change(None, id, Command::Expire).await {
                     Ok(_) => expired += 1,
@@ -858,7 +722,7 @@ impl App {
             else {
                 continue;
             };
-            let sys = system::Entity::find_by_id(system_id).one(&self.db).await?;
+            let sys = changegate_store::gate::system_by_id(&self.db, system_id).await?;
             let data = serde_json::json!({
                 "id": id, "title": title, "system": sys.as_ref().map(|s| s.code.clone()),
                 "system_name": sys.as_ref().map(|s| s.name.clone()), "valid_until": until, "days_left": (until - now).num_days(),
@@ -901,12 +765,10 @@ impl App {
             "recording the notification of A05",
         )?;
         let tx = self.begin().await?;
-        let i = incident::Entity::find_by_id(id)
-            .one(&tx.txn)
+        let i = changegate_store::incidents::incident(&tx.txn, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
-        let sys = system::Entity::find_by_id(i.system_id)
-            .one(&tx.txn)
+        let sys = changegate_store::gate::system_by_id(&tx.txn, i.system_id)
             .await?
             .ok_or_else(|| AppError::Internal("incident without system".into()))?;
         if !crate::registry::may_see_org(who, sys.owner_org_id) {
@@ -931,9 +793,7 @@ impl App {
                 "must be between the report and now",
             ));
         }
-        let mut am: incident::ActiveModel = i.into();
-        am.a05_notified_at = Set(Some(at));
-        let i = am.update(&tx.txn).await?;
+        let i = changegate_store::incidents::record_a05_notified(&tx.txn, i, at).await?;
         tx.audit(crate::event(
             Some(who),
             "incident.a05_notified",

@@ -277,3 +277,40 @@ pub async fn page(
         .await?;
     Ok(IncidentPage { items, total })
 }
+
+/// The personal-data breaches whose notification of A05 is not recorded.
+pub async fn breaches_without_a05_notice(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<incident::Model>, StoreError> {
+    Ok(incident::Entity::find()
+        .filter(incident::Column::Kind.eq(Text(IncidentKind::DataBreach)))
+        .filter(incident::Column::A05NotifiedAt.is_null())
+        .all(db)
+        .await?)
+}
+
+/// The incidents reported at or after `since`, in the order they were reported.
+pub async fn reported_since(
+    db: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<Vec<incident::Model>, StoreError> {
+    Ok(incident::Entity::find()
+        .filter(incident::Column::ReportedAt.gte(since))
+        .order_by_asc(incident::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The kinds of the notices recorded about incident `incident_id`.
+pub async fn notice_kinds(
+    db: &impl ConnectionTrait,
+    incident_id: i64,
+) -> Result<Vec<NoticeKind>, StoreError> {
+    Ok(incident_notice::Entity::find()
+        .filter(incident_notice::Column::IncidentId.eq(incident_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| n.kind.0)
+        .collect())
+}

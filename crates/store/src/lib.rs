@@ -12,6 +12,7 @@ pub mod entity;
 pub mod gate;
 pub mod identity;
 pub mod incidents;
+pub mod jobs;
 pub mod migration;
 pub mod remediation;
 pub mod search;

@@ -318,3 +318,16 @@ pub async fn round_findings(
         .all(db)
         .await?)
 }
+
+/// The items not verified whose due date is `by` at the latest, in the order they were raised.
+pub async fn unverified_due_by(
+    db: &impl ConnectionTrait,
+    by: NaiveDate,
+) -> Result<Vec<rem::Model>, StoreError> {
+    Ok(rem::Entity::find()
+        .filter(rem::Column::State.ne(Text(RemediationState::Verified)))
+        .filter(rem::Column::Due.lte(by))
+        .order_by_asc(rem::Column::Id)
+        .all(db)
+        .await?)
+}
