@@ -19,14 +19,9 @@ use changegate_domain::notify::ReminderKind;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::remediation::RemediationState;
 use changegate_domain::{OrgKind, Role, SecurityLevel, Severity};
-use changegate_store::entity::{
-    change_request as cr, incident, incident_notice, organisation, remediation as rem, system,
-};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder,
-};
-use changegate_store::types::{JsonText, Text};
+use changegate_store::annual as store;
+use changegate_store::entity::{incident, organisation, system};
+use changegate_store::sea_orm::ConnectionTrait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
 use tracing::instrument;
@@ -150,21 +145,7 @@ async fn evaluations(
     system_ids: Vec<i64>,
     tz: chrono_tz::Tz,
 ) -> AppResult<HashMap<i64, Vec<(Evaluated, bool)>>> {
-    let rows = cr::Entity::find()
-        .filter(cr::Column::SystemId.is_in(system_ids))
-        .filter(
-            cr::Column::State.is_in(
-                [
-                    CrState::Approved,
-                    CrState::Expired,
-                    CrState::Revoked,
-                    CrState::Rejected,
-                ]
-                .map(Text),
-            ),
-        )
-        .all(db)
-        .await?;
+    let rows = store::concluded_changes(db, system_ids).await?;
     let mut out: HashMap<i64, Vec<(Evaluated, bool)>> = HashMap::new();
     for c in rows {
         let (at, passed) = match (*c.state, c.approved_at) {
@@ -247,10 +228,7 @@ impl App {
         if before.as_ref() == Some(&record) {
             return system_view(&tx.txn, &s).await;
         }
-        let mut am: system::ActiveModel = s.clone().into();
-        am.level_record = Set(Some(JsonText(record.clone())));
-        am.updated_at = Set(tx.at());
-        let s = am.update(&tx.txn).await?;
+        let s = store::set_level_record(&tx.txn, s.clone(), record.clone(), tx.at()).await?;
         tx.audit(event(
             Some(who),
             "system.level_record",
@@ -330,12 +308,15 @@ impl App {
         let since = s
             .last_evaluated_on
             .unwrap_or_else(|| s.created_at.with_timezone(&self.tz).date_naive());
-        let mut am: system::ActiveModel = s.clone().into();
-        am.level = Set(i16::from(level.get()));
-        am.level_record = Set(Some(JsonText(record)));
-        am.next_review_due = Set(review_due(months, since));
-        am.updated_at = Set(tx.at());
-        let s = am.update(&tx.txn).await?;
+        let s = store::record_relevel(
+            &tx.txn,
+            s.clone(),
+            i16::from(level.get()),
+            record,
+            review_due(months, since),
+            tx.at(),
+        )
+        .await?;
         tx.audit(event(
             Some(who),
             "system.relevel",
@@ -361,25 +342,21 @@ impl App {
                 decision.issuer,
                 r.reason
             );
-            let c = cr::ActiveModel {
-                system_id: Set(s.id),
-                kind: Set(ChangeKind::Reclassification.into()),
-                search_text: Set(changegate_domain::change::search_text(&title, &description)),
-                title: Set(title.clone()),
-                description: Set(description),
-                state: Set(CrState::Submitted.into()),
-                environments: Set(s.environments.clone()),
-                components: Set("[]".into()),
-                filed_by: Set(filer),
-                editors: Set(crate::to_json(&[filer])),
-                round: Set(0),
-                approved_at: Set(None),
-                valid_until: Set(None),
-                created_at: Set(tx.at()),
-                updated_at: Set(tx.at()),
-                ..Default::default()
-            }
-            .insert(&tx.txn)
+            let c = changegate_store::jobs::insert_job_change(
+                &tx.txn,
+                changegate_store::jobs::NewJobChange {
+                    system_id: s.id,
+                    kind: ChangeKind::Reclassification,
+                    search_text: changegate_domain::change::search_text(&title, &description),
+                    title: title.clone(),
+                    description,
+                    state: CrState::Submitted,
+                    environments: s.environments.clone(),
+                    filed_by: filer,
+                    editors: crate::to_json(&[filer]),
+                    at: tx.at(),
+                },
+            )
             .await?;
             let data = serde_json::json!({
                 "id": c.id, "system": s.code, "system_name": s.name, "level": s.level,
@@ -413,15 +390,8 @@ impl App {
         &self,
         who: &Principal,
     ) -> AppResult<Vec<wire::OrganisationDetails>> {
-        let mut q = organisation::Entity::find()
-            .filter(organisation::Column::Code.ne(crate::registry::SERVICE_ORG));
-        if !who.role.sees_every_organisation() {
-            q = q.filter(organisation::Column::Id.eq(who.org_id));
-        }
-        let rows = q
-            .order_by_asc(organisation::Column::Code)
-            .all(&self.db)
-            .await?;
+        let only = (!who.role.sees_every_organisation()).then_some(who.org_id);
+        let rows = store::organisations(&self.db, crate::registry::SERVICE_ORG, only).await?;
         Ok(rows.iter().map(org_details).collect())
     }
 
@@ -492,12 +462,8 @@ impl App {
         if let Some(u) = unit {
             details.security_unit = Some(u);
         }
-        let mut am: organisation::ActiveModel = o.into();
-        if let Some(n) = e.name {
-            am.name = Set(n.trim().to_owned());
-        }
-        am.details = Set(Some(JsonText(details)));
-        let o = am.update(&tx.txn).await?;
+        let name = e.name.map(|n| n.trim().to_owned());
+        let o = store::update_organisation(&tx.txn, o, name, details).await?;
         let after = org_details(&o);
         if after != before {
             tx.audit(event(
@@ -550,8 +516,7 @@ impl App {
                 Some(o)
             }
             None if !who.role.sees_every_organisation() => Some(
-                organisation::Entity::find_by_id(who.org_id)
-                    .one(&self.db)
+                changegate_store::identity::organisation_by_id(&self.db, who.org_id)
                     .await?
                     .ok_or_else(|| AppError::NotFound("organisation".into()))?,
             ),
@@ -559,22 +524,11 @@ impl App {
         };
         let owners: Vec<organisation::Model> = match &scope {
             Some(o) => vec![o.clone()],
-            None => {
-                organisation::Entity::find()
-                    .filter(organisation::Column::Kind.eq(Text(OrgKind::Owner)))
-                    .order_by_asc(organisation::Column::Name)
-                    .all(&self.db)
-                    .await?
-            }
+            None => store::owner_organisations(&self.db).await?,
         };
         let owner_ids: Vec<i64> = owners.iter().map(|o| o.id).collect();
         let names: HashMap<i64, &organisation::Model> = owners.iter().map(|o| (o.id, o)).collect();
-        let mut systems = system::Entity::find()
-            .filter(system::Column::OwnerOrgId.is_in(owner_ids.clone()))
-            .filter(system::Column::Status.ne(Text(SystemStatus::Retired)))
-            .order_by_asc(system::Column::Code)
-            .all(&self.db)
-            .await?;
+        let mut systems = store::live_systems_of(&self.db, owner_ids.clone()).await?;
         // Grouped by owner, in the order of the owners.
         let order: HashMap<i64, usize> = owner_ids
             .iter()
@@ -667,10 +621,7 @@ impl App {
             .collect();
         activity.incidents = self.incident_counts(&ids, from, to, now).await?;
         let end = to.min(today);
-        let items = rem::Entity::find()
-            .filter(rem::Column::SystemId.is_in(ids))
-            .all(&self.db)
-            .await?;
+        let items = changegate_store::remediation::items_of_systems(&self.db, ids).await?;
         for it in items {
             let raised = it.raised_at.with_timezone(&self.tz).date_naive();
             if raised > to {
@@ -713,11 +664,7 @@ impl App {
         to: NaiveDate,
         now: DateTime<Utc>,
     ) -> AppResult<Vec<wire::IncidentCount>> {
-        let all = incident::Entity::find()
-            .filter(incident::Column::SystemId.is_in(system_ids.to_vec()))
-            .order_by_asc(incident::Column::Id)
-            .all(&self.db)
-            .await?;
+        let all = changegate_store::incidents::of_systems(&self.db, system_ids.to_vec()).await?;
         let list: Vec<incident::Model> = all
             .into_iter()
             .filter(|i| {
@@ -729,10 +676,8 @@ impl App {
                 d >= from && d <= to
             })
             .collect();
-        let notices = incident_notice::Entity::find()
-            .filter(incident_notice::Column::IncidentId.is_in(list.iter().map(|i| i.id)))
-            .all(&self.db)
-            .await?;
+        let ids: Vec<i64> = list.iter().map(|i| i.id).collect();
+        let notices = changegate_store::incidents::notices_of(&self.db, &ids).await?;
         let mut out: Vec<wire::IncidentCount> = Severity::ALL
             .iter()
             .map(|s| wire::IncidentCount {

@@ -314,3 +314,26 @@ pub async fn notice_kinds(
         .map(|n| n.kind.0)
         .collect())
 }
+
+/// The incidents of any of `system_ids`, in the order they were reported.
+pub async fn of_systems(
+    db: &impl ConnectionTrait,
+    system_ids: Vec<i64>,
+) -> Result<Vec<incident::Model>, StoreError> {
+    Ok(incident::Entity::find()
+        .filter(incident::Column::SystemId.is_in(system_ids))
+        .order_by_asc(incident::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The notices recorded about any of `incident_ids`.
+pub async fn notices_of(
+    db: &impl ConnectionTrait,
+    incident_ids: &[i64],
+) -> Result<Vec<incident_notice::Model>, StoreError> {
+    Ok(incident_notice::Entity::find()
+        .filter(incident_notice::Column::IncidentId.is_in(incident_ids.iter().copied()))
+        .all(db)
+        .await?)
+}

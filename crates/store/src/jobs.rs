@@ -1,5 +1,6 @@
 //! Scheduled jobs' rows: the claimed `(job, slot)` runs, the reminders sent once, the systems and
-//! approvals the sweeps look at, the re-reviews a sweep opens and the scheduled-jobs account.
+//! approvals the sweeps look at, the change requests opened in the scheduled-jobs account's name
+//! (re-reviews, reclassifications) and that account.
 //! When a job runs, what it reminds of and when, are the app's and the domain's questions.
 
 use crate::StoreError;
@@ -215,7 +216,7 @@ pub async fn systems_with_open_re_review(
     Ok(ids.into_iter().collect())
 }
 
-/// A change request opened by a job, not yet in any round.
+/// A change request opened in the scheduled-jobs account's name, not yet in any round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJobChange {
     /// Its system.
@@ -240,30 +241,44 @@ pub struct NewJobChange {
     pub at: DateTime<Utc>,
 }
 
+impl NewJobChange {
+    fn into_row(self) -> cr::ActiveModel {
+        cr::ActiveModel {
+            system_id: Set(self.system_id),
+            kind: Set(self.kind.into()),
+            title: Set(self.title),
+            search_text: Set(self.search_text),
+            description: Set(self.description),
+            state: Set(self.state.into()),
+            environments: Set(self.environments),
+            components: Set("[]".into()),
+            filed_by: Set(self.filed_by),
+            editors: Set(self.editors),
+            round: Set(0),
+            approved_at: Set(None),
+            valid_until: Set(None),
+            created_at: Set(self.at),
+            updated_at: Set(self.at),
+            ..Default::default()
+        }
+    }
+}
+
+/// Inserts `n`; returns its row.
+pub async fn insert_job_change(
+    db: &impl ConnectionTrait,
+    n: NewJobChange,
+) -> Result<cr::Model, StoreError> {
+    Ok(n.into_row().insert(db).await?)
+}
+
 /// Inserts `rows` in one statement (the caller keeps it under the backend's limit of bound
 /// values) and returns their ids, sorted: ids are handed out in row order.
 pub async fn insert_job_changes(
     db: &impl ConnectionTrait,
     rows: Vec<NewJobChange>,
 ) -> Result<Vec<i64>, StoreError> {
-    let rows = rows.into_iter().map(|n| cr::ActiveModel {
-        system_id: Set(n.system_id),
-        kind: Set(n.kind.into()),
-        title: Set(n.title),
-        search_text: Set(n.search_text),
-        description: Set(n.description),
-        state: Set(n.state.into()),
-        environments: Set(n.environments),
-        components: Set("[]".into()),
-        filed_by: Set(n.filed_by),
-        editors: Set(n.editors),
-        round: Set(0),
-        approved_at: Set(None),
-        valid_until: Set(None),
-        created_at: Set(n.at),
-        updated_at: Set(n.at),
-        ..Default::default()
-    });
+    let rows = rows.into_iter().map(NewJobChange::into_row);
     let mut keys = cr::Entity::insert_many(rows)
         .exec_with_returning_keys(db)
         .await?;

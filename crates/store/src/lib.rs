@@ -5,6 +5,7 @@
 //! use case's transaction. This crate holds no business rules: the domain crate decides, the app
 //! crate orchestrates, this crate reads and writes rows.
 
+pub mod annual;
 pub mod assessments;
 pub mod audit;
 pub mod changes;

@@ -331,3 +331,14 @@ pub async fn unverified_due_by(
         .all(db)
         .await?)
 }
+
+/// The items raised on any of `system_ids`.
+pub async fn items_of_systems(
+    db: &impl ConnectionTrait,
+    system_ids: Vec<i64>,
+) -> Result<Vec<rem::Model>, StoreError> {
+    Ok(rem::Entity::find()
+        .filter(rem::Column::SystemId.is_in(system_ids))
+        .all(db)
+        .await?)
+}
