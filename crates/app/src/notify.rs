@@ -12,13 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api as wire;
 use changegate_domain::Role;
 use changegate_domain::notify::DeliveryStatus;
-use changegate_store::entity::{delivery, webhook};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::webhook;
+use changegate_store::outbox::{self, Attempt, NewDelivery};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -142,9 +137,7 @@ impl WriteTx<'_> {
         if events.is_empty() {
             return Ok(());
         }
-        let hooks: Vec<(i64, Vec<String>)> = webhook::Entity::find()
-            .filter(webhook::Column::Active.eq(true))
-            .all(&self.txn)
+        let hooks: Vec<(i64, Vec<String>)> = outbox::active_webhooks(&self.txn)
             .await?
             .into_iter()
             .filter_map(|h| {
@@ -171,19 +164,12 @@ impl WriteTx<'_> {
             let body =
                 serde_json::json!({ "type": event, "timestamp": at, "data": data }).to_string();
             for h in to {
-                rows.push(delivery::ActiveModel {
-                    webhook_id: Set(h),
-                    msg_id: Set(format!("msg_{}", hex::encode(rand::random::<[u8; 12]>()))),
-                    event: Set(event.to_owned()),
-                    payload: Set(body.clone()),
-                    status: Set(Text(DeliveryStatus::Pending)),
-                    attempts: Set(0),
-                    next_attempt_at: Set(at),
-                    locked_until: Set(None),
-                    last_error: Set(None),
-                    created_at: Set(at),
-                    delivered_at: Set(None),
-                    ..Default::default()
+                rows.push(NewDelivery {
+                    webhook_id: h,
+                    msg_id: format!("msg_{}", hex::encode(rand::random::<[u8; 12]>())),
+                    event: event.to_owned(),
+                    payload: body.clone(),
+                    at,
                 });
             }
         }
@@ -193,9 +179,7 @@ impl WriteTx<'_> {
         // 12 columns a row: 1,000 rows stay well under SQLite's 32,766 variables.
         while !rows.is_empty() {
             let rest = rows.split_off(1000.min(rows.len()));
-            delivery::Entity::insert_many(rows)
-                .exec_without_returning(&self.txn)
-                .await?;
+            outbox::queue_deliveries(&self.txn, rows).await?;
             rows = rest;
         }
         self.queued_deliveries();
@@ -277,16 +261,16 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let tx = self.begin().await?;
-        let h = webhook::ActiveModel {
-            url: Set(n.url),
-            secret: Set(n.secret),
-            events: Set(to_json(&n.events)),
-            active: Set(true),
-            created_by: Set(who.user_id),
-            created_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let h = outbox::create_webhook(
+            &tx.txn,
+            outbox::NewWebhook {
+                url: n.url,
+                secret: n.secret,
+                events: to_json(&n.events),
+                created_by: who.user_id,
+                at: tx.at(),
+            },
+        )
         .await?;
         let view = webhook_view(&h)?;
         tx.audit(crate::event(
@@ -306,9 +290,7 @@ impl App {
     /// Registered webhooks (admin).
     pub async fn list_webhooks(&self, who: &Principal) -> AppResult<Vec<wire::Webhook>> {
         who.require(&[Role::Admin], "listing webhooks")?;
-        webhook::Entity::find()
-            .order_by_asc(webhook::Column::Id)
-            .all(&self.db)
+        outbox::webhooks(&self.db)
             .await?
             .iter()
             .map(webhook_view)
@@ -322,19 +304,19 @@ impl App {
         status: Option<&str>,
     ) -> AppResult<Vec<wire::Delivery>> {
         who.require(&[Role::Admin], "reading webhook deliveries")?;
-        let mut q = delivery::Entity::find()
-            .order_by_desc(delivery::Column::Id)
-            .limit(500);
-        if let Some(s) = status {
-            let Ok(s) = DeliveryStatus::parse(s) else {
-                return Err(AppError::invalid(
-                    "status",
-                    format!("{s:?} is not pending, delivered or failed"),
-                ));
-            };
-            q = q.filter(delivery::Column::Status.eq(Text(s)));
-        }
-        Ok(q.all(&self.db)
+        let status = match status {
+            None => None,
+            Some(s) => {
+                let Ok(s) = DeliveryStatus::parse(s) else {
+                    return Err(AppError::invalid(
+                        "status",
+                        format!("{s:?} is not pending, delivered or failed"),
+                    ));
+                };
+                Some(s)
+            }
+        };
+        Ok(outbox::recent_deliveries(&self.db, status, 500)
             .await?
             .into_iter()
             .map(|d| wire::Delivery {
@@ -369,19 +351,7 @@ impl App {
             .map(|(id, _)| *id)
             .collect();
         let mut taken = busy.clone();
-        let due = delivery::Entity::find()
-            .filter(delivery::Column::Status.eq(Text(DeliveryStatus::Pending)))
-            .filter(delivery::Column::WebhookId.is_not_in(full))
-            .filter(delivery::Column::NextAttemptAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(delivery::Column::LockedUntil.is_null())
-                    .add(delivery::Column::LockedUntil.lt(now)),
-            )
-            .order_by_asc(delivery::Column::NextAttemptAt)
-            .limit(limit)
-            .all(&self.db)
-            .await?;
+        let due = outbox::due_deliveries(&self.db, now, full, limit).await?;
         let mut out = vec![];
         let mut hooks = std::collections::HashMap::new();
         for d in due {
@@ -390,31 +360,12 @@ impl App {
                 continue;
             }
             // Claim: only one replica's conditional update succeeds.
-            let claimed = delivery::Entity::update_many()
-                .col_expr(
-                    delivery::Column::LockedUntil,
-                    Expr::value(Some(now + lease)),
-                )
-                .filter(delivery::Column::Id.eq(d.id))
-                .filter(
-                    Condition::any()
-                        .add(delivery::Column::LockedUntil.is_null())
-                        .add(delivery::Column::LockedUntil.lt(now)),
-                )
-                .exec(&self.db)
-                .await?
-                .rows_affected
-                == 1;
-            if !claimed {
+            if !outbox::lease_delivery(&self.db, d.id, now, now + lease).await? {
                 continue;
             }
             *n += 1;
             if let std::collections::hash_map::Entry::Vacant(e) = hooks.entry(d.webhook_id) {
-                e.insert(
-                    webhook::Entity::find_by_id(d.webhook_id)
-                        .one(&self.db)
-                        .await?,
-                );
+                e.insert(outbox::webhook(&self.db, d.webhook_id).await?);
             }
             let usable = match hooks.get(&d.webhook_id) {
                 Some(Some(h)) => decode_secret(&h.secret).ok().map(|k| (h.url.clone(), k)),
@@ -422,22 +373,12 @@ impl App {
             };
             let Some((url, key)) = usable else {
                 // Nothing can ever deliver it: keep it as failed rather than retrying forever.
-                delivery::Entity::update_many()
-                    .col_expr(
-                        delivery::Column::Status,
-                        Expr::value(Text(DeliveryStatus::Failed)),
-                    )
-                    .col_expr(
-                        delivery::Column::LastError,
-                        Expr::value(Some("the webhook is gone or its secret is unreadable")),
-                    )
-                    .col_expr(
-                        delivery::Column::LockedUntil,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .filter(delivery::Column::Id.eq(d.id))
-                    .exec(&self.db)
-                    .await?;
+                outbox::give_up_delivery(
+                    &self.db,
+                    d.id,
+                    "the webhook is gone or its secret is unreadable",
+                )
+                .await?;
                 continue;
             };
             out.push(DueDelivery {
@@ -462,30 +403,23 @@ impl App {
         outcome: Result<(), String>,
     ) -> AppResult<()> {
         let now = crate::now();
-        let mut am = delivery::ActiveModel {
-            id: Set(d.id),
-            locked_until: Set(None),
-            ..Default::default()
-        };
-        match outcome {
-            Ok(()) => {
-                am.status = Set(Text(DeliveryStatus::Delivered));
-                am.delivered_at = Set(Some(now));
-                am.attempts = Set(d.attempts + 1);
-            }
+        let attempts = d.attempts + 1;
+        let attempt = match outcome {
+            Ok(()) => Attempt::Delivered(now),
             Err(e) => {
-                let attempts = d.attempts + 1;
                 let next = now + backoff(attempts);
-                am.attempts = Set(attempts);
-                am.last_error = Set(Some(e.chars().take(500).collect()));
-                am.next_attempt_at = Set(next);
-                if next - d.created_at > GIVE_UP_AFTER {
-                    am.status = Set(Text(DeliveryStatus::Failed));
+                let give_up = next - d.created_at > GIVE_UP_AFTER;
+                if give_up {
                     tracing::warn!(delivery = d.id, msg_id = %d.msg_id, "webhook delivery failed for 24 hours; kept as failed");
                 }
+                Attempt::Failed {
+                    error: e.chars().take(500).collect(),
+                    next_attempt_at: next,
+                    give_up,
+                }
             }
-        }
-        am.update(&self.db).await?;
+        };
+        outbox::record_attempt(&self.db, d.id, attempts, attempt).await?;
         Ok(())
     }
 }

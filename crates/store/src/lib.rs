@@ -15,6 +15,7 @@ pub mod identity;
 pub mod incidents;
 pub mod jobs;
 pub mod migration;
+pub mod outbox;
 pub mod remediation;
 pub mod search;
 pub mod types;
