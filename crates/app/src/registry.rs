@@ -6,15 +6,11 @@ use crate::identity::tokens::{
 use crate::{App, AppError, AppResult, event, json_col, to_json};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
-use changegate_domain::gate::SystemStatus;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::{Code, EnvName, OrgKind, Role, SecurityLevel, Username};
 use changegate_store::entity::{api_token, organisation, system, user};
-use changegate_store::identity;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-};
-use changegate_store::types::{JsonText, Text};
+use changegate_store::sea_orm::ConnectionTrait;
+use changegate_store::{gate, identity, registry};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use tracing::instrument;
 
@@ -30,9 +26,7 @@ pub const SERVICE_ORG: &str = "CHANGEGATE";
 
 /// Finds an organisation by code.
 pub async fn org_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<organisation::Model> {
-    organisation::Entity::find()
-        .filter(organisation::Column::Code.eq(code))
-        .one(db)
+    registry::organisation_by_code(db, code)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("organisation {code:?}")))
 }
@@ -46,9 +40,7 @@ pub async fn user_by_name(db: &impl ConnectionTrait, username: &str) -> AppResul
 
 /// Finds a system by code.
 pub async fn system_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<system::Model> {
-    system::Entity::find()
-        .filter(system::Column::Code.eq(code))
-        .one(db)
+    gate::system_by_code(db, code)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("system {code:?}")))
 }
@@ -90,9 +82,7 @@ fn token_view(t: &api_token::Model, username: &str) -> wire::TokenInfo {
 
 /// The system's view.
 pub async fn system_view(db: &impl ConnectionTrait, s: &system::Model) -> AppResult<wire::System> {
-    let org = organisation::Entity::find_by_id(s.owner_org_id)
-        .one(db)
-        .await?;
+    let org = identity::organisation_by_id(db, s.owner_org_id).await?;
     let (level_record, checks_done) = crate::annual::level_view(db, s).await?;
     Ok(wire::System {
         code: s.code.clone(),
@@ -140,9 +130,7 @@ impl App {
         let kind = OrgKind::parse(&n.kind).map_err(|e| AppError::parse("kind", e))?;
         text_field("name", &n.name, 300)?;
         let tx = self.begin().await?;
-        if organisation::Entity::find()
-            .filter(organisation::Column::Code.eq(code.as_str()))
-            .one(&tx.txn)
+        if registry::organisation_by_code(&tx.txn, code.as_str())
             .await?
             .is_some()
         {
@@ -151,15 +139,15 @@ impl App {
                 format!("an organisation with the code {code} exists"),
             ));
         }
-        let o = organisation::ActiveModel {
-            code: Set(code.to_string()),
-            name: Set(n.name),
-            kind: Set(Text(kind)),
-            allowed_ips: Set(None),
-            created_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let o = registry::create_organisation(
+            &tx.txn,
+            registry::NewOrganisation {
+                code: code.to_string(),
+                name: n.name,
+                kind,
+                at: tx.at(),
+            },
+        )
         .await?;
         let view = org_view(&o);
         tx.audit(event(
@@ -474,9 +462,7 @@ impl App {
         }
         let months = self.pack.level(level).re_review_months;
         let tx = self.begin().await?;
-        if system::Entity::find()
-            .filter(system::Column::Code.eq(code.as_str()))
-            .one(&tx.txn)
+        if gate::system_by_code(&tx.txn, code.as_str())
             .await?
             .is_some()
         {
@@ -485,27 +471,26 @@ impl App {
                 format!("a system with the code {code} exists"),
             ));
         }
-        let s = system::ActiveModel {
-            code: Set(code.to_string()),
-            name: Set(n.name),
-            owner_org_id: Set(org.id),
-            operating_unit: Set(n.operating_unit),
-            level: Set(i16::from(level.get())),
-            population_db: Set(n.population_db),
-            environments: Set(JsonText(envs)),
-            components: Set(to_json(&n.components)),
-            status: Set(SystemStatus::Active.into()),
-            last_evaluated_on: Set(n.last_review),
-            // Without a recorded evaluation the clock starts at registration.
-            next_review_due: Set(review_due(
-                months,
-                n.last_review.unwrap_or_else(|| tx.at().date_naive()),
-            )),
-            created_at: Set(tx.at()),
-            updated_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let s = registry::create_system(
+            &tx.txn,
+            registry::NewSystem {
+                code: code.to_string(),
+                name: n.name,
+                owner_org_id: org.id,
+                operating_unit: n.operating_unit,
+                level,
+                population_db: n.population_db,
+                environments: envs,
+                components: to_json(&n.components),
+                last_evaluated_on: n.last_review,
+                // Without a recorded evaluation the clock starts at registration.
+                next_review_due: review_due(
+                    months,
+                    n.last_review.unwrap_or_else(|| tx.at().date_naive()),
+                ),
+                at: tx.at(),
+            },
+        )
         .await?;
         let mut view = system_view(&tx.txn, &s).await?;
         view.warnings = warnings;

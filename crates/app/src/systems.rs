@@ -12,13 +12,8 @@ use changegate_domain::change::{CrState, check_text};
 use changegate_domain::gate::SystemStatus;
 use changegate_domain::policy::BelowMinimum;
 use changegate_domain::{EnvName, Role, SecurityLevel};
-use changegate_store::entity::{change_request as cr, system};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
-};
-use changegate_store::types::{JsonText, Text};
-use chrono::NaiveDate;
+use changegate_store::{changes, registry};
+use chrono::{NaiveDate, NaiveTime};
 use tracing::instrument;
 
 /// Systems per page of the list.
@@ -102,12 +97,7 @@ impl App {
                 .filter(|e| !envs.contains(e))
                 .collect();
             if !removed.is_empty() {
-                let open = cr::Entity::find()
-                    .filter(cr::Column::SystemId.eq(s.id))
-                    .filter(cr::Column::State.is_in(OPEN.map(Text)))
-                    .order_by_asc(cr::Column::Id)
-                    .all(&tx.txn)
-                    .await?;
+                let open = changes::of_system_in_states(&tx.txn, s.id, &OPEN).await?;
                 for env in removed {
                     let naming: Vec<String> = open
                         .iter()
@@ -146,21 +136,18 @@ impl App {
             }
         }
         let before = system_view(&tx.txn, &s).await?;
-        let mut am: system::ActiveModel = s.clone().into();
-        if let Some(n) = e.name {
-            am.name = Set(n);
-        }
-        if let Some(u) = e.operating_unit {
-            am.operating_unit = Set(u);
-        }
-        if let Some(envs) = envs {
-            am.environments = Set(JsonText(envs));
-        }
-        if let Some(p) = e.population_db {
-            am.population_db = Set(p);
-        }
-        am.updated_at = Set(tx.at());
-        let s = am.update(&tx.txn).await?;
+        let s = registry::edit_system(
+            &tx.txn,
+            &s,
+            registry::SystemEdit {
+                name: e.name,
+                operating_unit: e.operating_unit,
+                environments: envs,
+                population_db: e.population_db,
+            },
+            tx.at(),
+        )
+        .await?;
         let mut after = system_view(&tx.txn, &s).await?;
         if edited(&after) != edited(&before) {
             tx.audit(event(
@@ -196,10 +183,7 @@ impl App {
             return Err(retired(code, "retired again"));
         }
         let before = s.status.as_str().to_owned();
-        let mut am: system::ActiveModel = s.into();
-        am.status = Set(SystemStatus::Retired.into());
-        am.updated_at = Set(tx.at());
-        let s = am.update(&tx.txn).await?;
+        let s = registry::set_system_status(&tx.txn, s, SystemStatus::Retired, tx.at()).await?;
         tx.audit(event(
             Some(who),
             "system.retired",
@@ -224,13 +208,13 @@ impl App {
         f: &SystemFilter,
     ) -> AppResult<wire::SystemList> {
         let mut errors = vec![];
-        let mut q = system::Entity::find();
+        let mut q = registry::SystemFilter::default();
         if !who.role.sees_every_organisation() {
-            q = q.filter(system::Column::OwnerOrgId.eq(who.org_id));
+            q.visible_to_org = Some(who.org_id);
         }
         if let Some(code) = f.org.as_deref().filter(|c| !c.is_empty()) {
             match org_by_code(&self.db, code).await {
-                Ok(o) => q = q.filter(system::Column::OwnerOrgId.eq(o.id)),
+                Ok(o) => q.owner_org = Some(o.id),
                 Err(AppError::NotFound(_)) => errors.push((
                     "org".to_owned(),
                     format!("no organisation has the code {code:?}"),
@@ -240,7 +224,7 @@ impl App {
         }
         if let Some(l) = f.level.as_deref().filter(|l| !l.is_empty()) {
             match l.parse::<i64>().map(SecurityLevel::new) {
-                Ok(Ok(level)) => q = q.filter(system::Column::Level.eq(i16::from(level.get()))),
+                Ok(Ok(level)) => q.level = Some(level),
                 _ => errors.push((
                     "level".to_owned(),
                     format!("{l:?} is not a level from 1 to 5"),
@@ -249,16 +233,13 @@ impl App {
         }
         if let Some(st) = f.status.as_deref().filter(|s| !s.is_empty()) {
             match SystemStatus::parse(st) {
-                Ok(st) => q = q.filter(system::Column::Status.eq(Text(st))),
+                Ok(st) => q.status = Some(st),
                 Err(e) => errors.push(("status".to_owned(), e.to_string())),
             }
         }
         if let Some(d) = f.review_due_before.as_deref().filter(|d| !d.is_empty()) {
             match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
-                Ok(d) => {
-                    let at = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-                    q = q.filter(system::Column::NextReviewDue.lt(at));
-                }
+                Ok(d) => q.review_due_before = Some(d.and_time(NaiveTime::MIN).and_utc()),
                 Err(_) => errors.push((
                     "review_due_before".to_owned(),
                     format!("{d:?} is not a date (YYYY-MM-DD)"),
@@ -272,9 +253,8 @@ impl App {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let q = q.order_by_asc(system::Column::Code);
-        let total = q.clone().count(&self.db).await?;
-        let rows = q.paginate(&self.db, PER_PAGE).fetch_page(page - 1).await?;
+        let registry::SystemPage { items: rows, total } =
+            registry::systems_page(&self.db, &q, page, PER_PAGE).await?;
         let mut items = Vec::with_capacity(rows.len());
         for s in &rows {
             items.push(system_view(&self.db, s).await?);

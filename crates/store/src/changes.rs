@@ -3,7 +3,8 @@
 
 use crate::StoreError;
 use crate::entity::{change_request as cr, sign_off, system};
-use changegate_domain::change::SignOffRecord;
+use crate::types::Text;
+use changegate_domain::change::{CrState, SignOffRecord};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// The change request `id`, if it exists.
@@ -50,4 +51,18 @@ pub async fn round_sign_offs(
             at: s.created_at,
         })
         .collect())
+}
+
+/// The change requests of system `system_id` in one of `states`, by id.
+pub async fn of_system_in_states(
+    db: &impl ConnectionTrait,
+    system_id: i64,
+    states: &[CrState],
+) -> Result<Vec<cr::Model>, StoreError> {
+    Ok(cr::Entity::find()
+        .filter(cr::Column::SystemId.eq(system_id))
+        .filter(cr::Column::State.is_in(states.iter().copied().map(Text)))
+        .order_by_asc(cr::Column::Id)
+        .all(db)
+        .await?)
 }

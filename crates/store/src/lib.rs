@@ -16,6 +16,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod migration;
 pub mod outbox;
+pub mod registry;
 pub mod remediation;
 pub mod search;
 pub mod types;
