@@ -4,10 +4,10 @@
 //! the domain's rules, so the times and limits come in as arguments.
 
 use crate::StoreError;
-use crate::entity::{api_token, organisation, session, user};
+use crate::entity::{api_token, organisation, security_signal, session, user};
 use crate::types::Text;
 use changegate_domain::Role;
-use changegate_domain::roles::SessionStage;
+use changegate_domain::roles::{SessionStage, SignalKind};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -691,6 +691,135 @@ pub async fn live_sessions_elsewhere(
         .filter(session::Column::RevokedAt.is_null())
         .filter(session::Column::ExpiresAt.gt(now))
         .filter(session::Column::Ip.ne(ip))
+        .all(db)
+        .await?)
+}
+
+// Second factors.
+
+/// Stores `secret` as account `u`'s pending second factor (until a code from it is confirmed);
+/// returns the row as stored.
+pub async fn start_totp_enrolment(
+    db: &impl ConnectionTrait,
+    u: user::Model,
+    secret: String,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.into();
+    am.totp_pending = Set(Some(secret));
+    Ok(am.update(db).await?)
+}
+
+/// Makes `secret` account `u`'s second factor, enrolled at `at` with step `step` used, no
+/// longer pending, without failures in a row; returns the row as stored.
+pub async fn enrol_totp(
+    db: &impl ConnectionTrait,
+    u: user::Model,
+    secret: String,
+    at: DateTime<Utc>,
+    step: i64,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.into();
+    am.totp_secret = Set(Some(secret));
+    am.totp_pending = Set(None);
+    am.totp_enrolled_at = Set(Some(at));
+    am.totp_last_step = Set(Some(step));
+    am.failed_logins = Set(0);
+    Ok(am.update(db).await?)
+}
+
+/// Records that account `u` used the code of step `step` (a code is accepted once), without
+/// failures in a row; returns the row as stored.
+pub async fn use_totp_step(
+    db: &impl ConnectionTrait,
+    u: user::Model,
+    step: i64,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.into();
+    am.totp_last_step = Set(Some(step));
+    am.failed_logins = Set(0);
+    Ok(am.update(db).await?)
+}
+
+/// Opens the API step-up window of token `token_id` of user `user_id` until `until`.
+pub async fn open_step_up_window(
+    db: &impl ConnectionTrait,
+    token_id: i64,
+    user_id: i64,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    api_token::Entity::update_many()
+        .col_expr(api_token::Column::StepUpUntil, Expr::value(Some(until)))
+        .filter(api_token::Column::Id.eq(token_id))
+        .filter(api_token::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+// Security signals.
+
+/// The accounts locked after `now`, by username.
+pub async fn users_locked_after(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<Vec<user::Model>, StoreError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::LockedUntil.gt(now))
+        .order_by_asc(user::Column::Username)
+        .all(db)
+        .await?)
+}
+
+/// A security signal about an account, raised once per detail and day.
+#[derive(Debug, Clone)]
+pub struct NewSignal {
+    /// The account.
+    pub user_id: i64,
+    /// What kind.
+    pub kind: SignalKind,
+    /// Its detail (for a shared account, the two addresses).
+    pub detail: String,
+    /// The day it is for (YYYY-MM-DD).
+    pub day: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Whether signal `s` (its account, kind, detail and day; not its time) is recorded.
+pub async fn signal_recorded(db: &impl ConnectionTrait, s: &NewSignal) -> Result<bool, StoreError> {
+    Ok(security_signal::Entity::find()
+        .filter(security_signal::Column::UserId.eq(s.user_id))
+        .filter(security_signal::Column::Kind.eq(Text(s.kind)))
+        .filter(security_signal::Column::Detail.eq(s.detail.as_str()))
+        .filter(security_signal::Column::Day.eq(s.day.as_str()))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Records signal `s`.
+pub async fn record_signal(db: &impl ConnectionTrait, s: NewSignal) -> Result<(), StoreError> {
+    security_signal::ActiveModel {
+        user_id: Set(s.user_id),
+        kind: Set(Text(s.kind)),
+        detail: Set(s.detail),
+        day: Set(s.day),
+        created_at: Set(s.at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The security signals raised after `since`, newest first.
+pub async fn signals_since(
+    db: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<Vec<security_signal::Model>, StoreError> {
+    Ok(security_signal::Entity::find()
+        .filter(security_signal::Column::CreatedAt.gt(since))
+        .order_by_desc(security_signal::Column::CreatedAt)
         .all(db)
         .await?)
 }

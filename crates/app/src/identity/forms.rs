@@ -10,11 +10,7 @@
 //! read once and only within [`DRAFT_LIFETIME`].
 
 use crate::{App, AppResult};
-use changegate_store::entity::{web_draft, web_form_use};
-use changegate_store::sea_orm::sea_query::OnConflict;
-use changegate_store::sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr,
-};
+use changegate_store::forms;
 use sha2::{Digest, Sha256};
 
 /// How long a draft waits for its author to sign in again.
@@ -69,33 +65,14 @@ impl App {
     pub async fn claim_form(&self, session_token: &str, form_id: &str) -> AppResult<FormClaim> {
         let key = form_key(session_token, form_id);
         let now = crate::now();
-        let inserted = web_form_use::Entity::insert(web_form_use::ActiveModel {
-            form_key: Set(key.clone()),
-            outcome: Set(String::new()),
-            created_at: Set(now),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::column(web_form_use::Column::FormKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&self.db)
-        .await?;
-        if inserted > 0 {
+        if forms::claim_use(&self.db, &key, now).await? {
             // Forget old uses now and then (they only guard against a resubmission).
             if rand::random::<u8>() < 8 {
-                web_form_use::Entity::delete_many()
-                    .filter(web_form_use::Column::CreatedAt.lt(now - FORM_ID_LIFETIME))
-                    .exec(&self.db)
-                    .await?;
+                forms::forget_uses_before(&self.db, now - FORM_ID_LIFETIME).await?;
             }
             return Ok(FormClaim::First);
         }
-        let row = web_form_use::Entity::find()
-            .filter(web_form_use::Column::FormKey.eq(key))
-            .one(&self.db)
-            .await?;
+        let row = forms::form_use(&self.db, &key).await?;
         Ok(match row {
             Some(r) if !r.outcome.is_empty() => FormClaim::Done(r.outcome),
             Some(_) => FormClaim::Running,
@@ -111,20 +88,13 @@ impl App {
         form_id: &str,
         outcome: &str,
     ) -> AppResult<()> {
-        web_form_use::Entity::update_many()
-            .col_expr(web_form_use::Column::Outcome, Expr::value(outcome))
-            .filter(web_form_use::Column::FormKey.eq(form_key(session_token, form_id)))
-            .exec(&self.db)
-            .await?;
+        forms::record_outcome(&self.db, &form_key(session_token, form_id), outcome).await?;
         Ok(())
     }
 
     /// Gives `form_id` back: its submission did not act (the form is shown again).
     pub async fn release_form(&self, session_token: &str, form_id: &str) -> AppResult<()> {
-        web_form_use::Entity::delete_many()
-            .filter(web_form_use::Column::FormKey.eq(form_key(session_token, form_id)))
-            .exec(&self.db)
-            .await?;
+        forms::release_use(&self.db, &form_key(session_token, form_id)).await?;
         Ok(())
     }
 
@@ -135,18 +105,16 @@ impl App {
         let id =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
         let now = crate::now();
-        web_draft::Entity::delete_many()
-            .filter(web_draft::Column::CreatedAt.lt(now - DRAFT_LIFETIME))
-            .exec(&self.db)
-            .await?;
-        web_draft::Entity::insert(web_draft::ActiveModel {
-            draft_hash: Set(draft_hash(&id)),
-            page: Set(page.chars().take(1000).collect()),
-            fields: Set(fields.chars().take(200_000).collect()),
-            created_at: Set(now),
-            ..Default::default()
-        })
-        .exec_without_returning(&self.db)
+        forms::forget_drafts_before(&self.db, now - DRAFT_LIFETIME).await?;
+        forms::keep_draft(
+            &self.db,
+            forms::NewDraft {
+                draft_hash: draft_hash(&id),
+                page: page.chars().take(1000).collect(),
+                fields: fields.chars().take(200_000).collect(),
+                at: now,
+            },
+        )
         .await?;
         Ok(id)
     }
@@ -158,19 +126,13 @@ impl App {
         id: &str,
         page: &str,
     ) -> AppResult<Option<Vec<(String, String)>>> {
-        let Some(row) = web_draft::Entity::find()
-            .filter(web_draft::Column::DraftHash.eq(draft_hash(id)))
-            .one(&self.db)
-            .await?
-        else {
+        let Some(row) = forms::draft(&self.db, &draft_hash(id)).await? else {
             return Ok(None);
         };
         if row.page.split('?').next() != Some(page) {
             return Ok(None);
         }
-        web_draft::Entity::delete_by_id(row.id)
-            .exec(&self.db)
-            .await?;
+        forms::forget_draft(&self.db, row.id).await?;
         if row.created_at < crate::now() - DRAFT_LIFETIME {
             return Ok(None);
         }

@@ -5,11 +5,8 @@ use crate::identity::tokens::Principal;
 use crate::{App, AppError, AppResult, event, totp};
 use changegate_api as wire;
 use changegate_domain::Role;
-use changegate_store::entity::{api_token, session, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
-};
+use changegate_store::entity::{session, user};
+use changegate_store::identity;
 use serde::Serialize;
 use std::net::IpAddr;
 use tracing::instrument;
@@ -47,9 +44,7 @@ impl App {
                 let secret = totp::new_secret();
                 let tx = self.begin().await?;
                 let fresh = user_row(&tx.txn, u.id).await?;
-                let mut am: user::ActiveModel = fresh.into();
-                am.totp_pending = Set(Some(secret.clone()));
-                am.update(&tx.txn).await?;
+                identity::start_totp_enrolment(&tx.txn, fresh, secret.clone()).await?;
                 tx.audit(event(
                     Some(&s.principal),
                     "user.second_factor_enrolment",
@@ -104,16 +99,8 @@ impl App {
                     .into(),
             ));
         }
-        let mut am: user::ActiveModel = fresh.into();
-        am.totp_secret = Set(Some(pending));
-        am.totp_pending = Set(None);
-        am.totp_enrolled_at = Set(Some(at));
-        am.totp_last_step = Set(Some(step));
-        am.failed_logins = Set(0);
-        let fresh = am.update(&tx.txn).await?;
-        let mut sam: session::ActiveModel = row.into();
-        sam.stage = Set(Stage::Active.into());
-        let row = sam.update(&tx.txn).await?;
+        let fresh = identity::enrol_totp(&tx.txn, fresh, pending, at, step).await?;
+        let row = identity::set_session_stage(&tx.txn, row, Stage::Active).await?;
         // Any other session of the account (which could have read the same pending secret) ends.
         let revoked = revoke_sessions(&tx.txn, u.id, Some(row.id), at).await?;
         tx.audit(event(
@@ -195,26 +182,13 @@ impl App {
             return Ok(Err(n));
         };
         let fresh_id = fresh.id;
-        let mut am: user::ActiveModel = fresh.into();
-        am.totp_last_step = Set(Some(step));
-        am.failed_logins = Set(0);
-        am.update(&tx.txn).await?;
+        identity::use_totp_step(&tx.txn, fresh, step).await?;
         if let (None, Some(token)) = (by.session, by.principal.token_id) {
-            api_token::Entity::update_many()
-                .col_expr(
-                    api_token::Column::StepUpUntil,
-                    Expr::value(Some(at + API_STEP_UP)),
-                )
-                .filter(api_token::Column::Id.eq(token))
-                .filter(api_token::Column::UserId.eq(fresh_id))
-                .exec(&tx.txn)
-                .await?;
+            identity::open_step_up_window(&tx.txn, token, fresh_id, at + API_STEP_UP).await?;
         }
         let row = match (row, next) {
             (Some(row), Some(stage)) => {
-                let mut sam: session::ActiveModel = row.into();
-                sam.stage = Set(stage.into());
-                Some(sam.update(&tx.txn).await?)
+                Some(identity::set_session_stage(&tx.txn, row, stage).await?)
             }
             _ => None,
         };
@@ -288,8 +262,7 @@ impl App {
             None => {
                 let fresh = user_row(&tx.txn, u.id).await?;
                 let window = match by.principal.token_id {
-                    Some(id) => api_token::Entity::find_by_id(id)
-                        .one(&tx.txn)
+                    Some(id) => identity::token_by_id(&tx.txn, id)
                         .await?
                         .and_then(|t| t.step_up_until),
                     None => None,
@@ -382,8 +355,7 @@ impl App {
         // The window is the token's that gave the code: another token of the account (an old
         // script's, a leaked one) still needs a code of its own.
         let stepped_up = match who.token_id {
-            Some(id) => api_token::Entity::find_by_id(id)
-                .one(&self.db)
+            Some(id) => identity::token_by_id(&self.db, id)
                 .await?
                 .and_then(|t| t.step_up_until)
                 .is_some_and(|t| t > now),

@@ -5,11 +5,8 @@ use crate::identity::tokens::Principal;
 use crate::{App, AppResult, event};
 use changegate_domain::Role;
 use changegate_domain::roles::SignalKind;
-use changegate_store::entity::{organisation, security_signal, user};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::user;
+use changegate_store::identity;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -56,25 +53,15 @@ impl App {
             return Ok(());
         }
         let tx = self.begin().await?;
-        let exists = security_signal::Entity::find()
-            .filter(security_signal::Column::UserId.eq(p.user_id))
-            .filter(security_signal::Column::Kind.eq(Text(SignalKind::SharedAccount)))
-            .filter(security_signal::Column::Detail.eq(detail.as_str()))
-            .filter(security_signal::Column::Day.eq(day.as_str()))
-            .one(&tx.txn)
-            .await?
-            .is_some();
-        if !exists {
-            security_signal::ActiveModel {
-                user_id: Set(p.user_id),
-                kind: Set(SignalKind::SharedAccount.into()),
-                detail: Set(detail.clone()),
-                day: Set(day.clone()),
-                created_at: Set(tx.at()),
-                ..Default::default()
-            }
-            .insert(&tx.txn)
-            .await?;
+        let signal = identity::NewSignal {
+            user_id: p.user_id,
+            kind: SignalKind::SharedAccount,
+            detail: detail.clone(),
+            day: day.clone(),
+            at: tx.at(),
+        };
+        if !identity::signal_recorded(&tx.txn, &signal).await? {
+            identity::record_signal(&tx.txn, signal).await?;
             tx.audit(event(
                 None,
                 "account.shared_suspected",
@@ -103,15 +90,8 @@ impl App {
         who.require(&[Role::Admin, Role::Auditor], "reading security signals")?;
         let now = crate::now();
         let mut out = vec![];
-        let locked = user::Entity::find()
-            .filter(user::Column::LockedUntil.gt(now))
-            .order_by_asc(user::Column::Username)
-            .all(&self.db)
-            .await?;
-        let mut orgs: HashMap<i64, String> = HashMap::new();
-        for o in organisation::Entity::find().all(&self.db).await? {
-            orgs.insert(o.id, o.code);
-        }
+        let locked = identity::users_locked_after(&self.db, now).await?;
+        let orgs: HashMap<i64, String> = identity::organisation_codes(&self.db).await?;
         for u in locked {
             out.push(SecuritySignal {
                 kind: SignalKind::AccountLocked.as_str().into(),
@@ -123,15 +103,11 @@ impl App {
                 until: u.locked_until,
             });
         }
-        let shared = security_signal::Entity::find()
-            .filter(security_signal::Column::CreatedAt.gt(now - Duration::days(30)))
-            .order_by_desc(security_signal::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
+        let shared = identity::signals_since(&self.db, now - Duration::days(30)).await?;
         let mut users: HashMap<i64, user::Model> = HashMap::new();
         for s in shared {
             if let std::collections::hash_map::Entry::Vacant(e) = users.entry(s.user_id)
-                && let Some(u) = user::Entity::find_by_id(s.user_id).one(&self.db).await?
+                && let Some(u) = identity::user_by_id(&self.db, s.user_id).await?
             {
                 e.insert(u);
             }
