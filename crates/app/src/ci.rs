@@ -8,13 +8,8 @@ use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::gate::parse_cron;
 use changegate_domain::{EnvName, Role};
-use changegate_store::entity::{deployment, freeze_window, system, user};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
-use changegate_store::types::Text;
-use std::collections::BTreeMap;
+use changegate_store::entity::{deployment, freeze_window};
+use changegate_store::{ci, gate, identity};
 use tracing::instrument;
 
 impl App {
@@ -60,22 +55,23 @@ impl App {
         }
         let (d, _) = self.decide(who, &params).await?;
         let tx = self.begin().await?;
-        let row = deployment::ActiveModel {
-            system_id: Set(sys.id),
-            environment: Set(q.env.to_string()),
-            commit_id: Set(q.commit.map(|c| c.to_string())),
-            tree_id: Set(q.tree.map(|c| c.to_string())),
-            digest: Set(q.artifact.map(|c| c.to_string())),
-            decision: Set(Text(d.verdict())),
-            reasons: Set(to_json(&reasons(&d))),
-            change_request_id: Set(d.change_request),
-            flagged: Set(!d.allow),
-            recorded_by: Set(who.user_id),
-            deployed_at: Set(deployed_at),
-            recorded_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let row = ci::record_deployment(
+            &tx.txn,
+            ci::NewDeployment {
+                system_id: sys.id,
+                environment: q.env.to_string(),
+                commit_id: q.commit.map(|c| c.to_string()),
+                tree_id: q.tree.map(|c| c.to_string()),
+                digest: q.artifact.map(|c| c.to_string()),
+                decision: d.verdict(),
+                reasons: to_json(&reasons(&d)),
+                change_request_id: d.change_request,
+                flagged: !d.allow,
+                recorded_by: who.user_id,
+                deployed_at,
+                at: tx.at(),
+            },
+        )
         .await?;
         let view = self.deployment_view(row, code.as_str(), &who.username)?;
         let action = if view.flagged {
@@ -129,25 +125,9 @@ impl App {
         who: &Principal,
         flagged_only: bool,
     ) -> AppResult<Vec<wire::Deployment>> {
-        let mut q = deployment::Entity::find()
-            .order_by_desc(deployment::Column::Id)
-            .limit(500);
-        if flagged_only {
-            q = q.filter(deployment::Column::Flagged.eq(true));
-        }
-        let systems: BTreeMap<i64, system::Model> = system::Entity::find()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
-        let users: BTreeMap<i64, String> = user::Entity::find()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u.username))
-            .collect();
-        q.all(&self.db)
+        let systems = ci::systems_by_id(&self.db).await?;
+        let users = ci::usernames(&self.db).await?;
+        ci::latest_deployments(&self.db, flagged_only, 500)
             .await?
             .into_iter()
             .filter(|d| {
@@ -235,20 +215,20 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let tx = self.begin().await?;
-        let w = freeze_window::ActiveModel {
-            system_id: Set(sys.id),
-            environment: Set(n.environment),
-            starts_at: Set(n.starts_at),
-            ends_at: Set(n.ends_at),
-            cron: Set(n.cron),
-            duration_minutes: Set(n.duration_minutes),
-            reason: Set(n.reason),
-            created_by: Set(who.user_id),
-            created_at: Set(tx.at()),
-            active: Set(true),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let w = ci::create_freeze_window(
+            &tx.txn,
+            ci::NewFreezeWindow {
+                system_id: sys.id,
+                environment: n.environment,
+                starts_at: n.starts_at,
+                ends_at: n.ends_at,
+                cron: n.cron,
+                duration_minutes: n.duration_minutes,
+                reason: n.reason,
+                created_by: who.user_id,
+                at: tx.at(),
+            },
+        )
         .await?;
         let view = Self::freeze_view(w, &sys.code);
         tx.audit(event(
@@ -276,12 +256,10 @@ impl App {
             "removing a freeze window",
         )?;
         let tx = self.begin().await?;
-        let w = freeze_window::Entity::find_by_id(id)
-            .one(&tx.txn)
+        let w = ci::freeze_window_by_id(&tx.txn, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("freeze window {id}")))?;
-        let sys = system::Entity::find_by_id(w.system_id)
-            .one(&tx.txn)
+        let sys = gate::system_by_id(&tx.txn, w.system_id)
             .await?
             .ok_or_else(|| AppError::Internal("freeze window without system".into()))?;
         if !may_see_org(who, sys.owner_org_id) {
@@ -289,14 +267,12 @@ impl App {
         }
         // An owner lifts only the freezes its own organisation declared, not PA05's.
         if who.role == Role::Owner {
-            let by = user::Entity::find_by_id(w.created_by).one(&tx.txn).await?;
+            let by = identity::user_by_id(&tx.txn, w.created_by).await?;
             if by.is_none_or(|u| u.org_id != who.org_id) {
                 return Err(AppError::Forbidden("this freeze window was declared outside your organisation; only its declarer's organisation or PA05 removes it".into()));
             }
         }
-        let mut am: freeze_window::ActiveModel = w.into();
-        am.active = Set(false);
-        let w = am.update(&tx.txn).await?;
+        let w = ci::lift_freeze_window(&tx.txn, w).await?;
         let view = Self::freeze_view(w, &sys.code);
         tx.audit(event(
             Some(who),
@@ -319,12 +295,7 @@ impl App {
         code: &str,
     ) -> AppResult<Vec<wire::FreezeWindow>> {
         let sys = self.visible_system(who, code).await?;
-        let rows = freeze_window::Entity::find()
-            .filter(freeze_window::Column::SystemId.eq(sys.id))
-            .filter(freeze_window::Column::Active.eq(true))
-            .order_by_asc(freeze_window::Column::Id)
-            .all(&self.db)
-            .await?;
+        let rows = ci::freeze_windows_in_force(&self.db, sys.id).await?;
         Ok(rows
             .into_iter()
             .map(|w| Self::freeze_view(w, &sys.code))

@@ -9,6 +9,7 @@ pub mod annual;
 pub mod assessments;
 pub mod audit;
 pub mod changes;
+pub mod ci;
 pub mod entity;
 pub mod forms;
 pub mod gate;
