@@ -10,6 +10,7 @@ pub mod assessments;
 pub mod audit;
 pub mod changes;
 pub mod ci;
+pub mod enforce;
 pub mod entity;
 pub mod forms;
 pub mod gate;

@@ -16,11 +16,8 @@ use changegate_api as wire;
 use changegate_domain::enforce::GithubReviewState;
 use changegate_domain::gate::{Decision, ReasonCode};
 use changegate_domain::{CommitId, OrgKind, Role};
-use changegate_store::entity::{github_delivery, github_pending, system};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
-use changegate_store::types::Text;
+use changegate_store::entity::github_pending;
+use changegate_store::{enforce as store, gate};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -402,67 +399,45 @@ impl App {
         let repo = p.repository.full_name.to_ascii_lowercase();
         let target = gh.environments.get(&(repo.clone(), p.environment.clone()));
         let tx = self.begin().await?;
-        if github_delivery::Entity::find()
-            .filter(github_delivery::Column::DeliveryId.eq(&delivery))
-            .one(&tx.txn)
-            .await?
-            .is_some()
-        {
+        if store::github_delivery_seen(&tx.txn, &delivery).await? {
             return Ok(Ack {
                 status: "duplicate",
                 id: None,
             });
         }
-        github_delivery::ActiveModel {
-            delivery_id: Set(delivery.clone()),
-            event: Set(EVENT.into()),
-            received_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
-        .await?;
+        store::record_github_delivery(&tx.txn, &delivery, EVENT, tx.at()).await?;
         let sys = match target {
-            Some(t) => {
-                system::Entity::find()
-                    .filter(system::Column::Code.eq(t.system.as_str()))
-                    .one(&tx.txn)
-                    .await?
-            }
+            Some(t) => gate::system_by_code(&tx.txn, t.system.as_str()).await?,
             None => None,
-        };
-        let row = github_pending::ActiveModel {
-            delivery_id: Set(delivery.clone()),
-            installation_id: Set(p.installation.id),
-            repository: Set(changegate_domain::enforce::cut(
-                &p.repository.full_name,
-                200,
-            )),
-            environment_name: Set(changegate_domain::enforce::cut(&p.environment, 255)),
-            system_id: Set(sys.as_ref().map(|s| s.id)),
-            environment: Set(target.map(|t| t.env.to_string()).unwrap_or_default()),
-            sha: Set(sha.to_string()),
-            tree_id: Set(None),
-            callback_url: Set(p.deployment_callback_url.clone()),
-            created_at: Set(tx.at()),
-            answered_at: Set(None),
-            state: Set(None),
-            comment: Set(None),
-            ..Default::default()
         };
         // A repository or environment that is not mapped, or maps to an unknown system, is
         // rejected at once (it will not clear by itself).
-        let row = match sys {
-            Some(_) => row.insert(&tx.txn).await?,
-            None => {
-                let mut row = row;
-                row.state = Set(Some(Text(GithubReviewState::Rejected)));
-                row.comment = Set(Some(format!(
+        let decided = match sys {
+            Some(_) => None,
+            None => Some((
+                GithubReviewState::Rejected,
+                format!(
                     "changegate: {}/{} is not mapped to a registered system",
                     p.repository.full_name, p.environment
-                )));
-                row.insert(&tx.txn).await?
-            }
+                ),
+            )),
         };
+        let row = store::add_github_request(
+            &tx.txn,
+            store::NewGithubRequest {
+                delivery_id: delivery.clone(),
+                installation_id: p.installation.id,
+                repository: changegate_domain::enforce::cut(&p.repository.full_name, 200),
+                environment_name: changegate_domain::enforce::cut(&p.environment, 255),
+                system_id: sys.as_ref().map(|s| s.id),
+                environment: target.map(|t| t.env.to_string()).unwrap_or_default(),
+                sha: sha.to_string(),
+                callback_url: p.deployment_callback_url.clone(),
+                at: tx.at(),
+                decided,
+            },
+        )
+        .await?;
         tx.audit(event(
             None,
             "github.deployment_requested",
@@ -490,11 +465,7 @@ impl App {
         let Some(gh) = &self.enforce.github else {
             return Ok(0);
         };
-        let rows = github_pending::Entity::find()
-            .filter(github_pending::Column::AnsweredAt.is_null())
-            .order_by_asc(github_pending::Column::Id)
-            .all(&self.db)
-            .await?;
+        let rows = store::unanswered_github_requests(&self.db).await?;
         let mut answered = 0;
         for p in rows {
             match self.github_decide_one(gh, p).await {
@@ -521,8 +492,7 @@ impl App {
                     None => gh.tree_of(&token, &p.repository, &p.sha).await?,
                 };
                 let code = match p.system_id {
-                    Some(id) => system::Entity::find_by_id(id)
-                        .one(&self.db)
+                    Some(id) => gate::system_by_id(&self.db, id)
                         .await
                         .map_err(|e| e.to_string())?
                         .map(|s| s.code)
@@ -541,9 +511,9 @@ impl App {
                     .await
                     .map_err(|e| e.to_string())?;
                 if p.tree_id.is_none() {
-                    let mut am: github_pending::ActiveModel = p.clone().into();
-                    am.tree_id = Set(Some(tree));
-                    am.update(&self.db).await.map_err(|e| e.to_string())?;
+                    store::set_github_tree(&self.db, p.clone(), tree)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 if !d.allow && !final_denial(&d) {
                     return Ok(false);
@@ -553,11 +523,9 @@ impl App {
         };
         gh.callback(&token, &p, state, &text).await?;
         let tx = self.begin().await.map_err(|e| e.to_string())?;
-        let mut am: github_pending::ActiveModel = p.clone().into();
-        am.answered_at = Set(Some(tx.at()));
-        am.state = Set(Some(Text(state)));
-        am.comment = Set(Some(text.clone()));
-        am.update(&tx.txn).await.map_err(|e| e.to_string())?;
+        store::answer_github_request(&tx.txn, p.clone(), state, text.clone(), tx.at())
+            .await
+            .map_err(|e| e.to_string())?;
         tx.audit(event(
             None,
             if state == GithubReviewState::Approved {

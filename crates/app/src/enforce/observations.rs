@@ -12,12 +12,7 @@ use changegate_domain::change::check_text;
 use changegate_domain::enforce::content_covered;
 use changegate_domain::incident::IncidentKind;
 use changegate_domain::{ArtifactDigest, CommitId, EnvName, Role, Severity, TreeId};
-use changegate_store::entity::{
-    incident, observation, observation_source, system, unapproved_content,
-};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use changegate_store::{ci, enforce as store, gate, incidents};
 use chrono::{DateTime, Duration, Utc};
 use tracing::instrument;
 
@@ -168,15 +163,10 @@ impl App {
         let mut incident_id = None;
         let mut fresh = vec![];
         for (key, v) in verdicts.iter().filter(|(_, v)| !v.covered) {
-            let known = unapproved_content::Entity::find()
-                .filter(unapproved_content::Column::SystemId.eq(sys.id))
-                .filter(unapproved_content::Column::Environment.eq(&env))
-                .filter(unapproved_content::Column::Subject.eq(key))
-                .one(&tx.txn)
-                .await?;
+            let known = store::unapproved_content_incident(&tx.txn, sys.id, &env, key).await?;
             match known {
                 Some(k) => {
-                    incident_id.get_or_insert(k.incident_id);
+                    incident_id.get_or_insert(k);
                 }
                 None => fresh.push((key.clone(), v)),
             }
@@ -201,30 +191,32 @@ impl App {
                 ),
                 4000,
             );
-            let i = incident::ActiveModel {
-                system_id: Set(sys.id),
-                kind: Set(IncidentKind::UnapprovedContent.into()),
-                severity: Set(Severity::High.into()),
-                summary: Set(summary),
-                status: Set(changegate_domain::gate::IncidentStatus::Open.into()),
-                reported_by: Set(who.user_id),
-                reported_at: Set(tx.at()),
-                resolved_by: Set(None),
-                resolved_at: Set(None),
-                ..Default::default()
-            }
-            .insert(&tx.txn)
+            let i = incidents::insert(
+                &tx.txn,
+                incidents::NewIncident {
+                    system_id: sys.id,
+                    kind: IncidentKind::UnapprovedContent,
+                    severity: Severity::High,
+                    summary,
+                    status: changegate_domain::gate::IncidentStatus::Open,
+                    reported_by: who.user_id,
+                    reported_at: tx.at(),
+                    detected_at: None,
+                    national_security: false,
+                },
+            )
             .await?;
             for (key, _) in &fresh {
-                unapproved_content::ActiveModel {
-                    system_id: Set(sys.id),
-                    environment: Set(env.clone()),
-                    subject: Set(key.clone()),
-                    incident_id: Set(i.id),
-                    first_observed_at: Set(observed_at),
-                    ..Default::default()
-                }
-                .insert(&tx.txn)
+                store::record_unapproved_content(
+                    &tx.txn,
+                    store::NewUnapprovedContent {
+                        system_id: sys.id,
+                        environment: env.clone(),
+                        subject: key.clone(),
+                        incident_id: i.id,
+                        first_observed_at: observed_at,
+                    },
+                )
                 .await?;
             }
             let blocking = self
@@ -255,19 +247,20 @@ impl App {
         }
         let subjects_view: Vec<wire::ObservedSubject> =
             verdicts.into_iter().map(|(_, v)| v).collect();
-        let row = observation::ActiveModel {
-            system_id: Set(sys.id),
-            environment: Set(env.clone()),
-            source: Set(n.source.trim().to_owned()),
-            subjects: Set(to_json(&subjects_view)),
-            unapproved: Set(unapproved),
-            incident_id: Set(incident_id),
-            observed_at: Set(observed_at),
-            recorded_by: Set(who.user_id),
-            recorded_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let row = store::record_observation(
+            &tx.txn,
+            store::NewObservation {
+                system_id: sys.id,
+                environment: env.clone(),
+                source: n.source.trim().to_owned(),
+                subjects: to_json(&subjects_view),
+                unapproved,
+                incident_id,
+                observed_at,
+                recorded_by: who.user_id,
+                at: tx.at(),
+            },
+        )
         .await?;
         self.source_seen(&tx, sys.id, &env, n.source.trim(), observed_at, who.user_id)
             .await?;
@@ -313,32 +306,23 @@ impl App {
         at: DateTime<Utc>,
         by: i64,
     ) -> AppResult<()> {
-        let existing = observation_source::Entity::find()
-            .filter(observation_source::Column::SystemId.eq(system_id))
-            .filter(observation_source::Column::Environment.eq(env))
-            .filter(observation_source::Column::Source.eq(source))
-            .one(&tx.txn)
-            .await?;
+        let existing = store::observation_source(&tx.txn, system_id, env, source).await?;
         match existing {
             Some(s) => {
                 let last = s.last_observed_at.max(at);
-                let mut am: observation_source::ActiveModel = s.into();
-                am.last_observed_at = Set(last);
-                am.last_recorded_by = Set(by);
-                am.silent_since = Set(None);
-                am.update(&tx.txn).await?;
+                store::source_reported(&tx.txn, s, last, by).await?;
             }
             None => {
-                observation_source::ActiveModel {
-                    system_id: Set(system_id),
-                    environment: Set(env.to_owned()),
-                    source: Set(source.to_owned()),
-                    last_observed_at: Set(at),
-                    last_recorded_by: Set(by),
-                    silent_since: Set(None),
-                    ..Default::default()
-                }
-                .insert(&tx.txn)
+                store::add_source(
+                    &tx.txn,
+                    store::NewSource {
+                        system_id,
+                        environment: env.to_owned(),
+                        source: source.to_owned(),
+                        last_observed_at: at,
+                        last_recorded_by: by,
+                    },
+                )
                 .await?;
             }
         }
@@ -350,16 +334,9 @@ impl App {
         &self,
         who: &Principal,
     ) -> AppResult<Vec<wire::ObservationSource>> {
-        let systems: std::collections::BTreeMap<i64, system::Model> = system::Entity::find()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .filter(|s| may_see_org(who, s.owner_org_id))
-            .map(|s| (s.id, s))
-            .collect();
-        let mut out: Vec<wire::ObservationSource> = observation_source::Entity::find()
-            .order_by_asc(observation_source::Column::Id)
-            .all(&self.db)
+        let mut systems = ci::systems_by_id(&self.db).await?;
+        systems.retain(|_, s| may_see_org(who, s.owner_org_id));
+        let mut out: Vec<wire::ObservationSource> = store::observation_sources(&self.db)
             .await?
             .into_iter()
             .filter_map(|s| {
@@ -381,11 +358,7 @@ impl App {
     pub async fn signal_silent_sources(&self, now: DateTime<Utc>) -> AppResult<usize> {
         let limit =
             now - Duration::minutes(i64::from(self.pack.observations.source_silence_minutes));
-        let silent = observation_source::Entity::find()
-            .filter(observation_source::Column::LastObservedAt.lt(limit))
-            .filter(observation_source::Column::SilentSince.is_null())
-            .all(&self.db)
-            .await?;
+        let silent = store::sources_quiet_since(&self.db, limit).await?;
         if silent.is_empty() {
             return Ok(0);
         }
@@ -394,17 +367,13 @@ impl App {
         for s in silent {
             // Read again inside the transaction: another replica may have signalled it, or the
             // source reported in the meantime.
-            let Some(s) = observation_source::Entity::find_by_id(s.id)
-                .one(&tx.txn)
-                .await?
-            else {
+            let Some(s) = store::observation_source_by_id(&tx.txn, s.id).await? else {
                 continue;
             };
             if s.silent_since.is_some() || s.last_observed_at >= limit {
                 continue;
             }
-            let code = system::Entity::find_by_id(s.system_id)
-                .one(&tx.txn)
+            let code = gate::system_by_id(&tx.txn, s.system_id)
                 .await?
                 .map(|x| x.code)
                 .unwrap_or_default();
@@ -414,9 +383,7 @@ impl App {
                 "silence_minutes": self.pack.observations.source_silence_minutes,
             });
             let id = s.id;
-            let mut am: observation_source::ActiveModel = s.into();
-            am.silent_since = Set(Some(now));
-            am.update(&tx.txn).await?;
+            store::mark_source_silent(&tx.txn, s, now).await?;
             tx.audit(event(
                 None,
                 "observation.source_silent",
