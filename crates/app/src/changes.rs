@@ -14,14 +14,9 @@ use changegate_domain::{
     ArtifactDigest, ChangeKind, CommitId, CrState, EnvName, SecurityLevel, Subject, TreeId,
 };
 
-use changegate_store::entity::{
-    change_request as cr, cr_subject, incident, sign_off, system, user,
-};
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
-};
-use changegate_store::types::{JsonText, Text};
+use changegate_store::entity::{change_request as cr, cr_subject, system, user};
+use changegate_store::sea_orm::ConnectionTrait;
+use changegate_store::{changes, identity, incidents, registry};
 use std::collections::{BTreeSet, HashMap};
 use tracing::instrument;
 
@@ -178,24 +173,6 @@ fn push_text(errors: &mut Vec<(String, String)>, field: &str, s: &str, max: usiz
     }
 }
 
-fn subject_row(cr_id: i64, system_id: i64, s: &Subject) -> cr_subject::ActiveModel {
-    let (commit, tree, digest) = match s {
-        Subject::GitCommit { commit, tree } => {
-            (Some(commit.to_string()), Some(tree.to_string()), None)
-        }
-        Subject::Artifact { digest } => (None, None, Some(digest.to_string())),
-    };
-    cr_subject::ActiveModel {
-        change_request_id: Set(cr_id),
-        system_id: Set(system_id),
-        kind: Set(Text(s.kind())),
-        commit_id: Set(commit),
-        tree_id: Set(tree),
-        digest: Set(digest),
-        ..Default::default()
-    }
-}
-
 fn wire_subject(s: &cr_subject::Model) -> wire::WireSubject {
     match (&s.digest, &s.commit_id, &s.tree_id) {
         (Some(d), _, _) => wire::WireSubject::Artifact { digest: d.clone() },
@@ -204,24 +181,6 @@ fn wire_subject(s: &cr_subject::Model) -> wire::WireSubject {
             tree: t.clone().unwrap_or_default(),
         },
     }
-}
-
-async fn replace_subjects(
-    db: &impl ConnectionTrait,
-    cr_id: i64,
-    system_id: i64,
-    subjects: &[Subject],
-) -> AppResult<()> {
-    cr_subject::Entity::delete_many()
-        .filter(cr_subject::Column::ChangeRequestId.eq(cr_id))
-        .exec(db)
-        .await?;
-    if !subjects.is_empty() {
-        cr_subject::Entity::insert_many(subjects.iter().map(|s| subject_row(cr_id, system_id, s)))
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> AppError {
@@ -387,25 +346,11 @@ impl App {
         row: &cr::Model,
         sys: &system::Model,
     ) -> AppResult<wire::ChangeRequest> {
-        let subjects = cr_subject::Entity::find()
-            .filter(cr_subject::Column::ChangeRequestId.eq(row.id))
-            .order_by_asc(cr_subject::Column::Id)
-            .all(db)
-            .await?;
-        let signs = sign_off::Entity::find()
-            .filter(sign_off::Column::ChangeRequestId.eq(row.id))
-            .order_by_asc(sign_off::Column::Id)
-            .all(db)
-            .await?;
+        let subjects = changes::subjects(db, row.id).await?;
+        let signs = changes::sign_offs(db, row.id).await?;
         let mut ids: Vec<i64> = signs.iter().map(|s| s.reviewer_id).collect();
         ids.push(row.filed_by);
-        let users: HashMap<i64, user::Model> = user::Entity::find()
-            .filter(user::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect();
+        let users: HashMap<i64, user::Model> = identity::users_by_ids(db, ids).await?;
         let name = |id: i64| {
             users
                 .get(&id)
@@ -494,14 +439,13 @@ impl App {
         row: &cr::Model,
         view: &mut wire::ChangeRequest,
     ) -> AppResult<()> {
-        use changegate_store::entity::audit_event;
-        let Some(ev) = audit_event::Entity::find()
-            .filter(audit_event::Column::Entity.eq("change_request"))
-            .filter(audit_event::Column::EntityId.eq(row.id.to_string()))
-            .filter(audit_event::Column::Action.eq("change_request.request_changes"))
-            .order_by_desc(audit_event::Column::Seq)
-            .one(db)
-            .await?
+        let Some(ev) = changegate_store::audit::latest_about(
+            db,
+            "change_request",
+            &row.id.to_string(),
+            "change_request.request_changes",
+        )
+        .await?
         else {
             return Ok(());
         };
@@ -509,7 +453,7 @@ impl App {
             json_col("audit event", ev.after.as_deref().unwrap_or("{}"))?;
         let round = after["round"].as_i64().unwrap_or(i64::from(row.round)) as i32 - 1;
         let reviewer = match ev.actor_id {
-            Some(id) => user::Entity::find_by_id(id).one(db).await?,
+            Some(id) => identity::user_by_id(db, id).await?,
             None => None,
         };
         let findings = changegate_store::remediation::round_findings(db, row.id, round).await?;
@@ -571,8 +515,7 @@ impl App {
             check_git_facts(g, &subjects, &mut errors);
         }
         if let Some(id) = n.remediates_incident {
-            let open = incident::Entity::find_by_id(id)
-                .one(&self.db)
+            let open = incidents::incident(&self.db, id)
                 .await?
                 .is_some_and(|i| i.system_id == sys.id && *i.status == IncidentStatus::Open);
             if kind != Some(ChangeKind::Emergency) {
@@ -596,29 +539,25 @@ impl App {
             return Err(AppError::Invalid(errors));
         };
         let tx = self.begin().await?;
-        let row = cr::ActiveModel {
-            system_id: Set(sys.id),
-            kind: Set(kind.into()),
-            title: Set(n.title),
-            description: Set(n.description),
-            state: Set(CrState::Draft.into()),
-            environments: Set(JsonText(envs)),
-            components: Set(to_json(&n.components)),
-            git_facts: Set(n.git.as_ref().map(to_json)),
-            remediates_incident: Set(n.remediates_incident),
-            major_change: Set(JsonText(major)),
-            filed_by: Set(who.user_id),
-            editors: Set(to_json(&[who.user_id])),
-            round: Set(0),
-            approved_at: Set(None),
-            valid_until: Set(None),
-            created_at: Set(tx.at()),
-            updated_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        let row = changes::create(
+            &tx.txn,
+            changes::NewChange {
+                system_id: sys.id,
+                kind,
+                title: n.title,
+                description: n.description,
+                environments: envs,
+                components: to_json(&n.components),
+                git_facts: n.git.as_ref().map(to_json),
+                remediates_incident: n.remediates_incident,
+                major_change: major,
+                filed_by: who.user_id,
+                editors: to_json(&[who.user_id]),
+                at: tx.at(),
+            },
+        )
         .await?;
-        replace_subjects(&tx.txn, row.id, sys.id, &subjects).await?;
+        changes::replace_subjects(&tx.txn, row.id, sys.id, &subjects).await?;
         let view = self.change_view(&tx.txn, &row, &sys).await?;
         let after = serde_json::json!({ "system": sys.code, "kind": view.kind, "title": view.title, "description": view.description,
             "environments": view.environments, "subjects": view.subjects, "components": view.components, "state": view.state,
@@ -678,27 +617,22 @@ impl App {
             return Err(AppError::Invalid(errors));
         }
         let before = self.change_view(&tx.txn, &row, &sys).await?;
-        let mut am: cr::ActiveModel = row.clone().into();
-        if let Some(t) = e.title {
-            am.title = Set(t);
-        }
-        if let Some(d) = e.description {
-            am.description = Set(d);
-        }
-        if let Some(v) = envs {
-            am.environments = Set(JsonText(v));
-        }
-        if let Some(c) = e.components {
-            am.components = Set(to_json(&c));
-        }
-        if let Some(m) = major {
-            am.major_change = Set(JsonText(m));
-        }
-        am.editors = Set(to_json(&next.editors));
-        am.updated_at = Set(tx.at());
-        let row = am.update(&tx.txn).await?;
+        let row = changes::edit(
+            &tx.txn,
+            &row,
+            changes::ChangeEdit {
+                title: e.title,
+                description: e.description,
+                environments: envs,
+                components: e.components.map(|c| to_json(&c)),
+                major_change: major,
+                editors: to_json(&next.editors),
+            },
+            tx.at(),
+        )
+        .await?;
         if let Some(s) = subjects {
-            replace_subjects(&tx.txn, id, sys.id, &s).await?;
+            changes::replace_subjects(&tx.txn, id, sys.id, &s).await?;
         }
         let after = self.change_view(&tx.txn, &row, &sys).await?;
         let snap = |v: &wire::ChangeRequest| {
@@ -734,9 +668,7 @@ impl App {
         // A locked account's verdicts wait for the lock to lift, as its sign-offs do.
         if let (Command::RequestChanges { .. }, Some(p)) = (&cmd, who)
             && p.user_id > 0
-            && let Some(u) = changegate_store::entity::user::Entity::find_by_id(p.user_id)
-                .one(&tx.txn)
-                .await?
+            && let Some(u) = identity::user_by_id(&tx.txn, p.user_id).await?
             && let Some(until) = u.locked_until.filter(|t| *t > tx.at())
         {
             return Err(AppError::Locked(until));
@@ -826,15 +758,20 @@ impl App {
         next: &changegate_domain::ChangeRequest,
         at: chrono::DateTime<chrono::Utc>,
     ) -> AppResult<cr::Model> {
-        let mut am: cr::ActiveModel = row.into();
-        am.state = Set(next.state.into());
-        am.round = Set(i32::try_from(next.round).unwrap_or(i32::MAX));
-        am.editors = Set(to_json(&next.editors));
-        am.approved_at = Set(next.approved_at);
-        am.valid_until = Set(next.valid_until);
-        am.emergency_until = Set(next.emergency_until);
-        am.updated_at = Set(at);
-        Ok(am.update(db).await?)
+        Ok(changes::save_state(
+            db,
+            row,
+            changes::StateUpdate {
+                state: next.state,
+                round: i32::try_from(next.round).unwrap_or(i32::MAX),
+                editors: to_json(&next.editors),
+                approved_at: next.approved_at,
+                valid_until: next.valid_until,
+                emergency_until: next.emergency_until,
+            },
+            at,
+        )
+        .await?)
     }
 
     /// Checks, without writing, that `who` could sign off change request `id` with `n` now: the
@@ -900,20 +837,21 @@ impl App {
             .iter()
             .map(|c| resolved(c, &self.pack, today))
             .collect();
-        sign_off::ActiveModel {
-            change_request_id: Set(id),
-            round: Set(row.round),
-            reviewer_id: Set(who.user_id),
-            conclusion: Set(Text(s.conclusion)),
-            checklist: Set(to_json(&n.checklist)),
-            findings: Set(to_json(&n.findings)),
-            conditions: Set(to_json(&conditions)),
-            created_at: Set(tx.at()),
-            pack_id: Set(self.pack.meta.id.clone()),
-            pack_version: Set(i32::try_from(self.pack.meta.version).unwrap_or(i32::MAX)),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        changes::record_sign_off(
+            &tx.txn,
+            changes::NewSignOff {
+                change_request_id: id,
+                round: row.round,
+                reviewer_id: who.user_id,
+                conclusion: s.conclusion,
+                checklist: to_json(&n.checklist),
+                findings: to_json(&n.findings),
+                conditions: to_json(&conditions),
+                at: tx.at(),
+                pack_id: self.pack.meta.id.clone(),
+                pack_version: i32::try_from(self.pack.meta.version).unwrap_or(i32::MAX),
+            },
+        )
         .await?;
         let row = self.save_state(&tx.txn, row, &next, tx.at()).await?;
         // The evaluation concluded: its record (biên bản) gets the year's next number.
@@ -981,12 +919,7 @@ impl App {
                     .await
             }
             CrState::Approved => {
-                let rows = sign_off::Entity::find()
-                    .filter(sign_off::Column::ChangeRequestId.eq(row.id))
-                    .filter(sign_off::Column::Round.eq(row.round))
-                    .order_by_asc(sign_off::Column::Id)
-                    .all(&tx.txn)
-                    .await?;
+                let rows = changes::round_sign_off_rows(&tx.txn, row.id, row.round).await?;
                 let mut conditions: Vec<Condition> = vec![];
                 for r in rows {
                     let stored: Vec<wire::WireCondition> = json_col("conditions", &r.conditions)?;
@@ -1018,10 +951,7 @@ impl App {
             // A retired system stays retired whatever its last evaluations conclude.
             return Ok(());
         }
-        let mut am: system::ActiveModel = sys.clone().into();
-        am.status = Set(status.into());
-        am.updated_at = Set(tx.at());
-        am.update(&tx.txn).await?;
+        registry::set_system_status(&tx.txn, sys.clone(), status, tx.at()).await?;
         let action = if status == SystemStatus::Suspended {
             "system.suspended"
         } else {
@@ -1054,14 +984,7 @@ impl App {
         let due = review_due(self.pack.level(level).re_review_months, on);
         let before = serde_json::json!({ "last_evaluated_on": sys.last_evaluated_on, "next_review_due": sys.next_review_due });
         let after = serde_json::json!({ "last_evaluated_on": on, "next_review_due": due });
-        let mut am: system::ActiveModel = sys.clone().into();
-        am.last_evaluated_on = Set(Some(on));
-        am.next_review_due = Set(due);
-        if *sys.status != SystemStatus::Retired {
-            am.status = Set(SystemStatus::Active.into());
-        }
-        am.updated_at = Set(tx.at());
-        am.update(&tx.txn).await?;
+        registry::record_evaluation(&tx.txn, sys, on, due, tx.at()).await?;
         tx.audit(event(
             Some(who),
             "system.evaluated",
@@ -1088,12 +1011,8 @@ impl App {
         f: &ChangeFilter,
     ) -> AppResult<wire::ChangeRequestList> {
         let mut errors: Vec<(String, String)> = vec![];
-        let mut systems = system::Entity::find();
-        if !who.role.sees_every_organisation() {
-            systems = systems.filter(system::Column::OwnerOrgId.eq(who.org_id));
-        }
-        let syss: HashMap<i64, system::Model> = systems
-            .all(&self.db)
+        let owner_org = (!who.role.sees_every_organisation()).then_some(who.org_id);
+        let syss: HashMap<i64, system::Model> = registry::systems(&self.db, owner_org)
             .await?
             .into_iter()
             .map(|s| (s.id, s))
@@ -1127,41 +1046,34 @@ impl App {
                 Err(e) => return Err(e),
             }
         }
-        let mut q = cr::Entity::find();
-        if let Some(ids) = ids {
-            q = q.filter(cr::Column::SystemId.is_in(ids));
-        }
+        let mut q = changes::ChangeFilter {
+            systems: ids,
+            ..changes::ChangeFilter::default()
+        };
         if let Some(st) = f.state.as_deref().filter(|s| !s.is_empty()) {
             match CrState::parse(st) {
-                Ok(st) => q = q.filter(cr::Column::State.eq(Text(st))),
+                Ok(st) => q.state = Some(st),
                 Err(e) => errors.push(("state".into(), e.to_string())),
             }
         }
         if let Some(k) = f.kind.as_deref().filter(|s| !s.is_empty()) {
             match ChangeKind::parse(k) {
-                Ok(k) => q = q.filter(cr::Column::Kind.eq(Text(k))),
+                Ok(k) => q.kind = Some(k),
                 Err(e) => errors.push(("kind".into(), e.to_string())),
             }
         }
         // Dates are days of the server's time zone, both ends included.
         let (from, to) =
             crate::lists::day_range(self.tz, f.from.as_deref(), f.to.as_deref(), &mut errors);
-        if let Some(a) = from {
-            q = q.filter(cr::Column::CreatedAt.gte(a));
-        }
-        if let Some(b) = to {
-            q = q.filter(cr::Column::CreatedAt.lt(b));
-        }
-        for w in crate::lists::search(cr::Column::SearchText, f.q.as_deref(), &mut errors) {
-            q = q.filter(w);
-        }
+        q.created_from = from;
+        q.created_before = to;
+        q.words = crate::lists::search_terms(f.q.as_deref(), &mut errors);
         let (page, per_page) = crate::lists::paging(f.page, f.limit, PER_PAGE, &mut errors);
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        let q = q.order_by_desc(cr::Column::Id);
-        let total = q.clone().count(&self.db).await?;
-        let rows = q.paginate(&self.db, per_page).fetch_page(page - 1).await?;
+        let changes::ChangePage { items: rows, total } =
+            changes::page(&self.db, &q, page, per_page).await?;
         Ok(wire::ChangeRequestList {
             items: rows
                 .into_iter()

@@ -1,10 +1,9 @@
 //! What the filtered, paged lists share (change requests, incidents, accounts): a day of the
-//! server's time zone as a bound, a word of a search as a `LIKE` on a normalised column, and the
-//! page and its size. Each pushes what is wrong onto the list of field errors, so that a bad
-//! query is refused naming every bad field at once.
+//! server's time zone as a bound, the words of a search normalised like the searched columns,
+//! and the page and its size. Each pushes what is wrong onto the list of field errors, so that a
+//! bad query is refused naming every bad field at once.
 
 use changegate_domain::change::search_words;
-use changegate_store::sea_orm::sea_query::{IntoColumnRef, SimpleExpr};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Field errors of a query: (field, message).
@@ -47,16 +46,6 @@ pub(crate) fn day_range(
         errors.push(("to".into(), "is before from".into()));
     }
     (from, to.map(|b| b + chrono::Duration::days(1)))
-}
-
-/// One condition per word of search `q` (normalised like the column, without diacritics):
-/// every word must occur in `col`.
-pub(crate) fn search(
-    col: impl IntoColumnRef + Clone,
-    q: Option<&str>,
-    errors: &mut Errors,
-) -> Vec<SimpleExpr> {
-    changegate_store::search::contains_all(col, search_terms(q, errors))
 }
 
 /// The words of search `q`, normalised like the searched columns (without diacritics); an error

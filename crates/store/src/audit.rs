@@ -182,3 +182,19 @@ pub async fn changes_since(
         .all(db)
         .await?)
 }
+
+/// The latest event with action `action` about entity `entity` `entity_id`, if any.
+pub async fn latest_about(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    entity_id: &str,
+    action: &str,
+) -> Result<Option<audit_event::Model>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Entity.eq(entity))
+        .filter(audit_event::Column::EntityId.eq(entity_id))
+        .filter(audit_event::Column::Action.eq(action))
+        .order_by_desc(audit_event::Column::Seq)
+        .one(db)
+        .await?)
+}

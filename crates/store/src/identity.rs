@@ -37,6 +37,20 @@ pub async fn user_by_username(
         .await?)
 }
 
+/// The accounts with ids `ids` that exist, by id.
+pub async fn users_by_ids(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, user::Model>, StoreError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u))
+        .collect())
+}
+
 /// An account to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {

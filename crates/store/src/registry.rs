@@ -58,6 +58,18 @@ pub async fn create_organisation(
 
 // Systems.
 
+/// The systems of organisation `owner_org`, or every system with `None`.
+pub async fn systems(
+    db: &impl ConnectionTrait,
+    owner_org: Option<i64>,
+) -> Result<Vec<system::Model>, StoreError> {
+    let mut q = system::Entity::find();
+    if let Some(o) = owner_org {
+        q = q.filter(system::Column::OwnerOrgId.eq(o));
+    }
+    Ok(q.all(db).await?)
+}
+
 /// A system to register.
 #[derive(Debug, Clone)]
 pub struct NewSystem {
@@ -156,6 +168,25 @@ pub async fn set_system_status(
 ) -> Result<system::Model, StoreError> {
     let mut am: system::ActiveModel = s.into();
     am.status = Set(Text(status));
+    am.updated_at = Set(at);
+    Ok(am.update(db).await?)
+}
+
+/// Records a passing evaluation of system `s` on `on`, its next re-review due `next_review_due`,
+/// at `at`; a system not retired becomes active. Returns the row as it now is.
+pub async fn record_evaluation(
+    db: &impl ConnectionTrait,
+    s: &system::Model,
+    on: NaiveDate,
+    next_review_due: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+) -> Result<system::Model, StoreError> {
+    let mut am: system::ActiveModel = s.clone().into();
+    am.last_evaluated_on = Set(Some(on));
+    am.next_review_due = Set(next_review_due);
+    if *s.status != SystemStatus::Retired {
+        am.status = Set(Text(SystemStatus::Active));
+    }
     am.updated_at = Set(at);
     Ok(am.update(db).await?)
 }
