@@ -223,26 +223,30 @@ impl App {
         {
             return Ok(u.id);
         }
-        let org = match store::organisation_by_code(&tx.txn, SERVICE_ORG).await? {
-            Some(o) => o,
-            None => {
-                store::create_organisation(
-                    &tx.txn,
-                    SERVICE_ORG,
-                    "changegate – việc định kỳ / scheduled jobs",
-                    changegate_domain::OrgKind::Inspector,
-                    tx.at(),
-                )
-                .await?
-            }
-        };
-        let u = store::create_service_account(
+        let org =
+            match changegate_store::registry::organisation_by_code(&tx.txn, SERVICE_ORG).await? {
+                Some(o) => o,
+                None => {
+                    changegate_store::registry::create_organisation(
+                        &tx.txn,
+                        changegate_store::registry::NewOrganisation {
+                            code: SERVICE_ORG.into(),
+                            name: "changegate – việc định kỳ / scheduled jobs".into(),
+                            kind: changegate_domain::OrgKind::Inspector,
+                            at: tx.at(),
+                        },
+                    )
+                    .await?
+                }
+            };
+        let u = changegate_store::identity::create_service_account(
             &tx.txn,
-            store::NewServiceAccount {
+            changegate_store::identity::NewUser {
                 username: SERVICE_USER.into(),
                 display_name: "changegate (việc định kỳ)".into(),
                 org_id: org.id,
                 role: Role::Auditor,
+                password_hash: String::new(),
                 at: tx.at(),
             },
         )

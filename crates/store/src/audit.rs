@@ -124,27 +124,25 @@ pub async fn append_many(
 
 /// The recorded head: last seq and hash.
 pub async fn head(db: &impl ConnectionTrait) -> Result<(i64, String), StoreError> {
-    let h = audit_head::Entity::find_by_id(1)
-        .one(db)
-        .await?
-        .ok_or(StoreError::Corrupt {
-            what: "audit head",
-            detail: "missing".into(),
-        })?;
+    let h = head_row(db).await?;
     Ok((h.seq, h.hash))
 }
 
 /// Where the head stands: its last seq and its write counter (every write transaction moves the
 /// counter, [`lock_head`]), so that an unchanged pair means nothing was written in between.
 pub async fn head_mark(db: &impl ConnectionTrait) -> Result<(i64, i64), StoreError> {
-    let h = audit_head::Entity::find_by_id(1)
+    let h = head_row(db).await?;
+    Ok((h.seq, h.touched))
+}
+
+async fn head_row(db: &impl ConnectionTrait) -> Result<audit_head::Model, StoreError> {
+    audit_head::Entity::find_by_id(1)
         .one(db)
         .await?
         .ok_or(StoreError::Corrupt {
             what: "audit head",
             detail: "missing".into(),
-        })?;
-    Ok((h.seq, h.touched))
+        })
 }
 
 /// A page of events after `after_seq`, in order.

@@ -71,14 +71,42 @@ pub struct NewUser {
 /// Creates account `n`, active, its one-time password to be changed at the first sign-in;
 /// returns its row.
 pub async fn create_user(db: &impl ConnectionTrait, n: NewUser) -> Result<user::Model, StoreError> {
+    insert_user(db, n, true, true).await
+}
+
+/// Creates service account `n` (its `password_hash` is ignored): inactive, and no password ever
+/// verifies against it; returns its row.
+pub async fn create_service_account(
+    db: &impl ConnectionTrait,
+    n: NewUser,
+) -> Result<user::Model, StoreError> {
+    insert_user(
+        db,
+        NewUser {
+            // Not a PHC string: no password ever verifies against it.
+            password_hash: "!".into(),
+            ..n
+        },
+        false,
+        false,
+    )
+    .await
+}
+
+async fn insert_user(
+    db: &impl ConnectionTrait,
+    n: NewUser,
+    active: bool,
+    must_change_password: bool,
+) -> Result<user::Model, StoreError> {
     Ok(user::ActiveModel {
         username: Set(n.username),
         display_name: Set(n.display_name),
         org_id: Set(n.org_id),
         role: Set(Text(n.role)),
         password_hash: Set(n.password_hash),
-        must_change_password: Set(true),
-        active: Set(true),
+        must_change_password: Set(must_change_password),
+        active: Set(active),
         created_at: Set(n.at),
         ..Default::default()
     }

@@ -4,10 +4,10 @@
 //! When a job runs, what it reminds of and when, are the app's and the domain's questions.
 
 use crate::StoreError;
-use crate::entity::{change_request as cr, job_run, organisation, reminder, system, user};
+use crate::entity::{change_request as cr, job_run, reminder, system};
 use crate::types::{JsonText, Text};
 use changegate_domain::notify::ReminderKind;
-use changegate_domain::{ChangeKind, CrState, OrgKind, Role};
+use changegate_domain::{ChangeKind, CrState};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -352,70 +352,3 @@ pub async fn set_sqlite_cache_size(db: &impl ConnectionTrait, size: i64) -> Resu
 }
 
 // The scheduled-jobs account.
-
-/// The organisation with code `code`, if any.
-pub async fn organisation_by_code(
-    db: &impl ConnectionTrait,
-    code: &str,
-) -> Result<Option<organisation::Model>, StoreError> {
-    Ok(organisation::Entity::find()
-        .filter(organisation::Column::Code.eq(code))
-        .one(db)
-        .await?)
-}
-
-/// Creates organisation `code` named `name` of kind `kind`, with no address restriction.
-pub async fn create_organisation(
-    db: &impl ConnectionTrait,
-    code: &str,
-    name: &str,
-    kind: OrgKind,
-    at: DateTime<Utc>,
-) -> Result<organisation::Model, StoreError> {
-    Ok(organisation::ActiveModel {
-        code: Set(code.into()),
-        name: Set(name.into()),
-        kind: Set(Text(kind)),
-        allowed_ips: Set(None),
-        created_at: Set(at),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?)
-}
-
-/// A service account to create: inactive, and no password ever verifies against it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewServiceAccount {
-    /// Its username.
-    pub username: String,
-    /// Its display name.
-    pub display_name: String,
-    /// Its organisation.
-    pub org_id: i64,
-    /// Its role.
-    pub role: Role,
-    /// When.
-    pub at: DateTime<Utc>,
-}
-
-/// Creates service account `n`; returns its row.
-pub async fn create_service_account(
-    db: &impl ConnectionTrait,
-    n: NewServiceAccount,
-) -> Result<user::Model, StoreError> {
-    Ok(user::ActiveModel {
-        username: Set(n.username),
-        display_name: Set(n.display_name),
-        org_id: Set(n.org_id),
-        role: Set(Text(n.role)),
-        // Not a PHC string: no password ever verifies against it.
-        password_hash: Set("!".into()),
-        must_change_password: Set(false),
-        active: Set(false),
-        created_at: Set(n.at),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?)
-}
