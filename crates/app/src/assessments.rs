@@ -46,7 +46,10 @@ impl App {
         let Some(a) = store::assessment_of(db, cr_id).await? else {
             return Ok(None);
         };
-        let by = store::recorder_name(db, &a).await?.unwrap_or_default();
+        let by = changegate_store::identity::user_by_id(db, a.recorded_by)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_default();
         Ok(Some(wire::ExternalAssessment {
             organisation: a.organisation,
             licence: a.licence,

@@ -59,9 +59,14 @@ impl App {
         i: &incident::Model,
         system_code: &str,
     ) -> AppResult<wire::Incident> {
-        let reporter = store::reporter_name(db, i).await?.unwrap_or_default();
+        let reporter = changegate_store::identity::user_by_id(db, i.reported_by)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_default();
         let notices = store::notices(db, i.id).await?;
-        let recorders = store::recorder_names(db, &notices).await?;
+        let recorders =
+            changegate_store::identity::usernames_of(db, notices.iter().map(|n| n.recorded_by))
+                .await?;
         let now = crate::now();
         let deadlines = deadlines(&self.clock_facts(i), &self.pack)
             .into_iter()

@@ -3,9 +3,7 @@
 //! recorded, and when a record is numbered, are the app's and the domain's questions.
 
 use crate::StoreError;
-use crate::entity::{
-    change_request as cr, external_assessment as ea, record_counter, sign_off, user,
-};
+use crate::entity::{change_request as cr, external_assessment as ea, record_counter, sign_off};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -22,17 +20,6 @@ pub async fn assessment_of(
         .filter(ea::Column::ChangeRequestId.eq(cr_id))
         .one(db)
         .await?)
-}
-
-/// The username of whoever recorded `a`, if the account exists.
-pub async fn recorder_name(
-    db: &impl ConnectionTrait,
-    a: &ea::Model,
-) -> Result<Option<String>, StoreError> {
-    Ok(user::Entity::find_by_id(a.recorded_by)
-        .one(db)
-        .await?
-        .map(|u| u.username))
 }
 
 /// When the latest sign-off of change request `cr_id` was made, if it has one.

@@ -51,6 +51,20 @@ pub async fn users_by_ids(
         .collect())
 }
 
+/// The usernames of the accounts with ids `ids` that exist, by id (for showing who did what).
+pub async fn usernames_of(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, String>, StoreError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.username))
+        .collect())
+}
+
 /// An account to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {

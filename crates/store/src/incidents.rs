@@ -3,7 +3,7 @@
 //! incident, and when a notice is due, are the app's and the domain's questions.
 
 use crate::StoreError;
-use crate::entity::{incident, incident_notice, organisation, user};
+use crate::entity::{incident, incident_notice, organisation};
 use crate::search::contains_all;
 use crate::types::Text;
 use changegate_domain::Severity;
@@ -14,7 +14,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
 };
-use std::collections::HashMap;
 
 /// The incident `id`, if it exists.
 pub async fn incident(
@@ -22,17 +21,6 @@ pub async fn incident(
     id: i64,
 ) -> Result<Option<incident::Model>, StoreError> {
     Ok(incident::Entity::find_by_id(id).one(db).await?)
-}
-
-/// The username of whoever reported `i`, if the account exists.
-pub async fn reporter_name(
-    db: &impl ConnectionTrait,
-    i: &incident::Model,
-) -> Result<Option<String>, StoreError> {
-    Ok(user::Entity::find_by_id(i.reported_by)
-        .one(db)
-        .await?
-        .map(|u| u.username))
 }
 
 /// The notices recorded about incident `incident_id`, in the order they were recorded.
@@ -45,20 +33,6 @@ pub async fn notices(
         .order_by_asc(incident_notice::Column::Id)
         .all(db)
         .await?)
-}
-
-/// The usernames of those who recorded `notices`, by user id.
-pub async fn recorder_names(
-    db: &impl ConnectionTrait,
-    notices: &[incident_notice::Model],
-) -> Result<HashMap<i64, String>, StoreError> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(notices.iter().map(|n| n.recorded_by)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect())
 }
 
 /// Whether a notice of `kind` is recorded about incident `incident_id`.
