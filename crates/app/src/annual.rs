@@ -353,7 +353,7 @@ impl App {
                     state: CrState::Submitted,
                     environments: s.environments.clone(),
                     filed_by: filer,
-                    editors: crate::to_json(&[filer]),
+                    editors: vec![filer],
                     at: tx.at(),
                 },
             )

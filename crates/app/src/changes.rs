@@ -200,7 +200,7 @@ pub async fn domain_view(
         level: SecurityLevel::new(i64::from(sys.level)).map_err(|e| corrupt("level", e))?,
         owner_org: sys.owner_org_id,
         filed_by: row.filed_by,
-        editors: json_col("editors", &row.editors)?,
+        editors: row.editors.0.iter().copied().collect(),
         round: u32::try_from(row.round).unwrap_or(0),
         signoffs,
         approved_at: row.approved_at,
@@ -367,18 +367,14 @@ impl App {
             state: row.state.as_str().to_owned(),
             environments: row.environments.0.clone(),
             subjects: subjects.iter().map(wire_subject).collect(),
-            components: json_col("components", &row.components)?,
+            components: row.components.0.clone(),
             filed_by: name(row.filed_by).0,
             round: row.round,
             quorum: self.pack.level(level).quorum,
             approved_at: row.approved_at,
             valid_until: row.valid_until,
             emergency_until: row.emergency_until,
-            git: row
-                .git_facts
-                .as_deref()
-                .map(|g| json_col("git facts", g))
-                .transpose()?,
+            git: row.git_facts.as_ref().map(|g| g.0.clone()),
             remediates_incident: row.remediates_incident,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -402,9 +398,9 @@ impl App {
                         reviewer_name,
                         round: s.round,
                         conclusion: s.conclusion.to_string(),
-                        checklist: json_col("checklist", &s.checklist)?,
-                        findings: json_col("findings", &s.findings)?,
-                        conditions: json_col("conditions", &s.conditions)?,
+                        checklist: s.checklist.0.clone(),
+                        findings: s.findings.0.clone(),
+                        conditions: s.conditions.0.clone(),
                         at: s.created_at,
                         pack: Some(wire::PackRef {
                             id: s.pack_id.clone(),
@@ -547,12 +543,12 @@ impl App {
                 title: n.title,
                 description: n.description,
                 environments: envs,
-                components: to_json(&n.components),
-                git_facts: n.git.as_ref().map(to_json),
+                components: n.components,
+                git_facts: n.git,
                 remediates_incident: n.remediates_incident,
                 major_change: major,
                 filed_by: who.user_id,
-                editors: to_json(&[who.user_id]),
+                editors: vec![who.user_id],
                 at: tx.at(),
             },
         )
@@ -624,9 +620,9 @@ impl App {
                 title: e.title,
                 description: e.description,
                 environments: envs,
-                components: e.components.map(|c| to_json(&c)),
+                components: e.components,
                 major_change: major,
-                editors: to_json(&next.editors),
+                editors: next.editors.iter().copied().collect(),
             },
             tx.at(),
         )
@@ -764,7 +760,7 @@ impl App {
             changes::StateUpdate {
                 state: next.state,
                 round: i32::try_from(next.round).unwrap_or(i32::MAX),
-                editors: to_json(&next.editors),
+                editors: next.editors.iter().copied().collect(),
                 approved_at: next.approved_at,
                 valid_until: next.valid_until,
                 emergency_until: next.emergency_until,
@@ -844,9 +840,9 @@ impl App {
                 round: row.round,
                 reviewer_id: who.user_id,
                 conclusion: s.conclusion,
-                checklist: to_json(&n.checklist),
-                findings: to_json(&n.findings),
-                conditions: to_json(&conditions),
+                checklist: n.checklist.clone(),
+                findings: n.findings.clone(),
+                conditions: conditions.clone(),
                 at: tx.at(),
                 pack_id: self.pack.meta.id.clone(),
                 pack_version: i32::try_from(self.pack.meta.version).unwrap_or(i32::MAX),
@@ -922,7 +918,7 @@ impl App {
                 let rows = changes::round_sign_off_rows(&tx.txn, row.id, row.round).await?;
                 let mut conditions: Vec<Condition> = vec![];
                 for r in rows {
-                    let stored: Vec<wire::WireCondition> = json_col("conditions", &r.conditions)?;
+                    let stored = r.conditions.0;
                     let mut errors = vec![];
                     // Recorded with their due dates resolved; a date that was valid at its
                     // sign-off stays as it was.

@@ -3,7 +3,7 @@
 use crate::gate::decision::reasons;
 use crate::identity::tokens::Principal;
 use crate::registry::{may_see_org, system_by_code};
-use crate::{App, AppError, AppResult, event, json_col, to_json};
+use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::gate::parse_cron;
@@ -64,7 +64,7 @@ impl App {
                 tree_id: q.tree.map(|c| c.to_string()),
                 digest: q.artifact.map(|c| c.to_string()),
                 decision: d.verdict(),
-                reasons: to_json(&reasons(&d)),
+                reasons: reasons(&d),
                 change_request_id: d.change_request,
                 flagged: !d.allow,
                 recorded_by: who.user_id,
@@ -110,7 +110,7 @@ impl App {
             tree: d.tree_id,
             artifact: d.digest,
             decision: d.decision.to_string(),
-            reasons: json_col("reasons", &d.reasons)?,
+            reasons: d.reasons.0,
             change_request: d.change_request_id,
             flagged: d.flagged,
             recorded_by: recorded_by.to_owned(),

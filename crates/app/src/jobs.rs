@@ -501,7 +501,7 @@ impl App {
                     state: CrState::Submitted,
                     environments: t.s.environments.clone(),
                     filed_by: filer,
-                    editors: crate::to_json(&[filer]),
+                    editors: vec![filer],
                     at: tx.at(),
                 })
                 .collect();

@@ -247,10 +247,10 @@ impl App {
     /// Builds the app over a migrated database.
     pub fn new(db: DatabaseConnection, pack: PolicyPack) -> Self {
         Self {
+            auth: auth::AuthCache::watching(&db),
             db,
             pack: Arc::new(pack),
             gate: gate::GateIndex::default(),
-            auth: auth::AuthCache::default(),
             tz: chrono_tz::Asia::Ho_Chi_Minh,
             signer: signer::Signer::ephemeral(),
             dispatch_wake: tokio::sync::Notify::new(),

@@ -6,7 +6,7 @@
 //! Deliveries are signed per the Standard Webhooks specification.
 
 use crate::identity::tokens::Principal;
-use crate::{App, AppError, AppResult, WriteTx, json_col, to_json};
+use crate::{App, AppError, AppResult, WriteTx};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api as wire;
@@ -137,14 +137,10 @@ impl WriteTx<'_> {
         if events.is_empty() {
             return Ok(());
         }
-        let hooks: Vec<(i64, Vec<String>)> = outbox::active_webhooks(&self.txn)
+        let hooks: Vec<(i64, Vec<String>)> = outbox::subscriptions(&self.txn)
             .await?
             .into_iter()
-            .filter_map(|h| {
-                json_col::<Vec<String>>("webhook events", &h.events)
-                    .ok()
-                    .map(|e| (h.id, e))
-            })
+            .map(|s| (s.webhook_id, s.events))
             .collect();
         if hooks.is_empty() {
             return Ok(());
@@ -212,7 +208,7 @@ fn webhook_view(h: &webhook::Model) -> AppResult<wire::Webhook> {
     Ok(wire::Webhook {
         id: h.id,
         url: h.url.clone(),
-        events: json_col("webhook events", &h.events)?,
+        events: h.events.0.clone(),
         active: h.active,
         created_at: h.created_at,
     })
@@ -266,7 +262,7 @@ impl App {
             outbox::NewWebhook {
                 url: n.url,
                 secret: n.secret,
-                events: to_json(&n.events),
+                events: n.events.clone(),
                 created_by: who.user_id,
                 at: tx.at(),
             },

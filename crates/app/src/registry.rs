@@ -3,7 +3,7 @@
 use crate::identity::tokens::{
     Principal, hash_secret, hash_token_secret, new_token, one_time_password,
 };
-use crate::{App, AppError, AppResult, event, json_col, to_json};
+use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::policy::BelowMinimum;
@@ -92,7 +92,7 @@ pub async fn system_view(db: &impl ConnectionTrait, s: &system::Model) -> AppRes
         level: u8::try_from(s.level).unwrap_or(0),
         population_db: s.population_db,
         environments: s.environments.0.clone(),
-        components: json_col("components", &s.components)?,
+        components: s.components.0.clone(),
         status: s.status.as_str().to_owned(),
         last_evaluated_on: s.last_evaluated_on,
         next_review_due: s.next_review_due,
@@ -481,7 +481,7 @@ impl App {
                 level,
                 population_db: n.population_db,
                 environments: envs,
-                components: to_json(&n.components),
+                components: n.components.clone(),
                 last_evaluated_on: n.last_review,
                 // Without a recorded evaluation the clock starts at registration.
                 next_review_due: review_due(

@@ -6,6 +6,7 @@ use crate::StoreError;
 use crate::entity::{change_request as cr, cr_subject, sign_off, system};
 use crate::search::contains_all;
 use crate::types::{JsonText, Text};
+use changegate_api::{ComponentChange, GitFacts, ItemAnswer, WireCondition, WireFinding};
 use changegate_domain::change::{Conclusion, CrState, SignOffRecord};
 use changegate_domain::{ChangeKind, MajorAspect, Subject};
 use chrono::{DateTime, Utc};
@@ -163,12 +164,12 @@ pub struct NewSignOff {
     pub reviewer_id: i64,
     /// The conclusion.
     pub conclusion: Conclusion,
-    /// The checklist's answers, as JSON text.
-    pub checklist: String,
-    /// The findings, as JSON text.
-    pub findings: String,
-    /// The conditions with their due dates resolved, as JSON text.
-    pub conditions: String,
+    /// The checklist's answers.
+    pub checklist: Vec<ItemAnswer>,
+    /// The findings.
+    pub findings: Vec<WireFinding>,
+    /// The conditions with their due dates resolved.
+    pub conditions: Vec<WireCondition>,
     /// When.
     pub at: DateTime<Utc>,
     /// The policy pack's id.
@@ -184,9 +185,9 @@ pub async fn record_sign_off(db: &impl ConnectionTrait, n: NewSignOff) -> Result
         round: Set(n.round),
         reviewer_id: Set(n.reviewer_id),
         conclusion: Set(Text(n.conclusion)),
-        checklist: Set(n.checklist),
-        findings: Set(n.findings),
-        conditions: Set(n.conditions),
+        checklist: Set(JsonText(n.checklist)),
+        findings: Set(JsonText(n.findings)),
+        conditions: Set(JsonText(n.conditions)),
         created_at: Set(n.at),
         pack_id: Set(n.pack_id),
         pack_version: Set(n.pack_version),
@@ -210,18 +211,18 @@ pub struct NewChange {
     pub description: String,
     /// Its environments' names.
     pub environments: Vec<String>,
-    /// Its components, as JSON text.
-    pub components: String,
-    /// Its git facts, as JSON text, if given.
-    pub git_facts: Option<String>,
+    /// Its components.
+    pub components: Vec<ComponentChange>,
+    /// Its git facts, if given.
+    pub git_facts: Option<GitFacts>,
     /// The incident it remediates, if any.
     pub remediates_incident: Option<i64>,
     /// The aspects that make it a major change.
     pub major_change: Vec<MajorAspect>,
     /// Who files it.
     pub filed_by: i64,
-    /// Who may edit it, as JSON text.
-    pub editors: String,
+    /// Who may edit it: the ids of everyone who filed or edited it.
+    pub editors: Vec<i64>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -235,12 +236,12 @@ pub async fn create(db: &impl ConnectionTrait, n: NewChange) -> Result<cr::Model
         description: Set(n.description),
         state: Set(Text(CrState::Draft)),
         environments: Set(JsonText(n.environments)),
-        components: Set(n.components),
-        git_facts: Set(n.git_facts),
+        components: Set(JsonText(n.components)),
+        git_facts: Set(n.git_facts.map(JsonText)),
         remediates_incident: Set(n.remediates_incident),
         major_change: Set(JsonText(n.major_change)),
         filed_by: Set(n.filed_by),
-        editors: Set(n.editors),
+        editors: Set(JsonText(n.editors)),
         round: Set(0),
         approved_at: Set(None),
         valid_until: Set(None),
@@ -261,12 +262,12 @@ pub struct ChangeEdit {
     pub description: Option<String>,
     /// New environments' names.
     pub environments: Option<Vec<String>>,
-    /// New components, as JSON text.
-    pub components: Option<String>,
+    /// New components.
+    pub components: Option<Vec<ComponentChange>>,
     /// New major-change aspects.
     pub major_change: Option<Vec<MajorAspect>>,
-    /// Who may edit it now, as JSON text.
-    pub editors: String,
+    /// Who may edit it now.
+    pub editors: Vec<i64>,
 }
 
 /// Writes edit `e` of change request `row` at `at`; returns the row as it now is.
@@ -287,12 +288,12 @@ pub async fn edit(
         am.environments = Set(JsonText(v));
     }
     if let Some(c) = e.components {
-        am.components = Set(c);
+        am.components = Set(JsonText(c));
     }
     if let Some(m) = e.major_change {
         am.major_change = Set(JsonText(m));
     }
-    am.editors = Set(e.editors);
+    am.editors = Set(JsonText(e.editors));
     am.updated_at = Set(at);
     Ok(am.update(db).await?)
 }
@@ -304,8 +305,8 @@ pub struct StateUpdate {
     pub state: CrState,
     /// Its round.
     pub round: i32,
-    /// Who may edit it, as JSON text.
-    pub editors: String,
+    /// Who may edit it.
+    pub editors: Vec<i64>,
     /// When it was approved, if it is.
     pub approved_at: Option<DateTime<Utc>>,
     /// Until when its approval holds.
@@ -324,7 +325,7 @@ pub async fn save_state(
     let mut am: cr::ActiveModel = row.into();
     am.state = Set(Text(s.state));
     am.round = Set(s.round);
-    am.editors = Set(s.editors);
+    am.editors = Set(JsonText(s.editors));
     am.approved_at = Set(s.approved_at);
     am.valid_until = Set(s.valid_until);
     am.emergency_until = Set(s.emergency_until);

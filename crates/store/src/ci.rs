@@ -4,7 +4,8 @@
 
 use crate::StoreError;
 use crate::entity::{deployment, freeze_window, system, user};
-use crate::types::Text;
+use crate::types::{JsonText, Text};
+use changegate_api::GateReason;
 use changegate_domain::gate::Verdict;
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -30,8 +31,8 @@ pub struct NewDeployment {
     pub digest: Option<String>,
     /// The gate's verdict.
     pub decision: Verdict,
-    /// The gate's reasons, as JSON text.
-    pub reasons: String,
+    /// The gate's reasons.
+    pub reasons: Vec<GateReason>,
     /// The change request that allowed it, if one did.
     pub change_request_id: Option<i64>,
     /// Whether it went ahead without the gate's allow.
@@ -56,7 +57,7 @@ pub async fn record_deployment(
         tree_id: Set(n.tree_id),
         digest: Set(n.digest),
         decision: Set(Text(n.decision)),
-        reasons: Set(n.reasons),
+        reasons: Set(JsonText(n.reasons)),
         change_request_id: Set(n.change_request_id),
         flagged: Set(n.flagged),
         recorded_by: Set(n.recorded_by),

@@ -7,7 +7,8 @@ use crate::StoreError;
 use crate::entity::{
     github_delivery, github_pending, observation, observation_source, unapproved_content,
 };
-use crate::types::Text;
+use crate::types::{JsonText, Text};
+use changegate_api::ObservedSubject;
 use changegate_domain::enforce::GithubReviewState;
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -78,8 +79,8 @@ pub struct NewObservation {
     pub environment: String,
     /// Who saw it (the source's name).
     pub source: String,
-    /// The subjects seen with the gate's verdicts, as JSON text.
-    pub subjects: String,
+    /// The subjects seen with the gate's verdicts.
+    pub subjects: Vec<ObservedSubject>,
     /// Whether any subject ran without approval.
     pub unapproved: bool,
     /// The incident it names, if any.
@@ -101,7 +102,7 @@ pub async fn record_observation(
         system_id: Set(n.system_id),
         environment: Set(n.environment),
         source: Set(n.source),
-        subjects: Set(n.subjects),
+        subjects: Set(JsonText(n.subjects)),
         unapproved: Set(n.unapproved),
         incident_id: Set(n.incident_id),
         observed_at: Set(n.observed_at),

@@ -235,8 +235,8 @@ pub struct NewJobChange {
     pub environments: JsonText<Vec<String>>,
     /// Who files it.
     pub filed_by: i64,
-    /// The JSON array of the ids of those who filed or edited it.
-    pub editors: String,
+    /// The ids of those who filed or edited it.
+    pub editors: Vec<i64>,
     /// When (also its last update).
     pub at: DateTime<Utc>,
 }
@@ -251,9 +251,9 @@ impl NewJobChange {
             description: Set(self.description),
             state: Set(self.state.into()),
             environments: Set(self.environments),
-            components: Set("[]".into()),
+            components: Set(JsonText(vec![])),
             filed_by: Set(self.filed_by),
-            editors: Set(self.editors),
+            editors: Set(JsonText(self.editors)),
             round: Set(0),
             approved_at: Set(None),
             valid_until: Set(None),

@@ -22,7 +22,9 @@ pub mod outbox;
 pub mod registry;
 pub mod remediation;
 pub mod search;
+pub mod signing;
 pub mod types;
+pub mod wal;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;

@@ -4,7 +4,7 @@
 
 use crate::StoreError;
 use crate::entity::{delivery, webhook};
-use crate::types::Text;
+use crate::types::{JsonText, Text};
 use changegate_domain::notify::DeliveryStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -15,12 +15,34 @@ use sea_orm::{
 
 // Webhooks.
 
-/// The active webhooks.
-pub async fn active_webhooks(db: &impl ConnectionTrait) -> Result<Vec<webhook::Model>, StoreError> {
-    Ok(webhook::Entity::find()
+/// An active webhook and the event types it subscribes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The webhook.
+    pub webhook_id: i64,
+    /// Its event types (`*`: every one).
+    pub events: Vec<String>,
+}
+
+/// The active webhooks' subscriptions. A webhook whose stored list does not parse (a row edited
+/// by hand) is left out rather than failing the write that queues deliveries.
+pub async fn subscriptions(db: &impl ConnectionTrait) -> Result<Vec<Subscription>, StoreError> {
+    let rows: Vec<(i64, String)> = webhook::Entity::find()
+        .select_only()
+        .column(webhook::Column::Id)
+        .column(webhook::Column::Events)
         .filter(webhook::Column::Active.eq(true))
+        .into_tuple()
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(webhook_id, text)| {
+            serde_json::from_str(&text)
+                .ok()
+                .map(|events| Subscription { webhook_id, events })
+        })
+        .collect())
 }
 
 /// Every registered webhook, in the order they were registered.
@@ -46,8 +68,8 @@ pub struct NewWebhook {
     pub url: String,
     /// Its Standard Webhooks secret (`whsec_…`).
     pub secret: String,
-    /// The JSON array of the event types it subscribes to.
-    pub events: String,
+    /// The event types it subscribes to.
+    pub events: Vec<String>,
     /// Who registers it.
     pub created_by: i64,
     /// When.
@@ -62,7 +84,7 @@ pub async fn create_webhook(
     Ok(webhook::ActiveModel {
         url: Set(n.url),
         secret: Set(n.secret),
-        events: Set(n.events),
+        events: Set(JsonText(n.events)),
         active: Set(true),
         created_by: Set(n.created_by),
         created_at: Set(n.at),

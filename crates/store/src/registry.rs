@@ -5,6 +5,7 @@
 use crate::StoreError;
 use crate::entity::{organisation, system};
 use crate::types::{JsonText, Text};
+use changegate_api::Component;
 use changegate_domain::gate::SystemStatus;
 use changegate_domain::{OrgKind, SecurityLevel};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -24,6 +25,18 @@ pub async fn organisation_by_code(
         .filter(organisation::Column::Code.eq(code))
         .one(db)
         .await?)
+}
+
+/// Sets the IP allow-list of organisation `org` (`None`: any address); returns the row as it
+/// now is.
+pub async fn set_allowed_ips(
+    db: &impl ConnectionTrait,
+    org: organisation::Model,
+    allowed: Option<Vec<String>>,
+) -> Result<organisation::Model, StoreError> {
+    let mut am: organisation::ActiveModel = org.into();
+    am.allowed_ips = Set(allowed.map(JsonText));
+    Ok(am.update(db).await?)
 }
 
 /// An organisation to create.
@@ -87,8 +100,8 @@ pub struct NewSystem {
     pub population_db: bool,
     /// Its environments' names.
     pub environments: Vec<String>,
-    /// Its inventory components, as JSON text.
-    pub components: String,
+    /// Its inventory components.
+    pub components: Vec<Component>,
     /// When it was last evaluated, if recorded.
     pub last_evaluated_on: Option<NaiveDate>,
     /// When its periodic re-review falls due.
@@ -110,7 +123,7 @@ pub async fn create_system(
         level: Set(i16::from(n.level.get())),
         population_db: Set(n.population_db),
         environments: Set(JsonText(n.environments)),
-        components: Set(n.components),
+        components: Set(JsonText(n.components)),
         status: Set(Text(SystemStatus::Active)),
         last_evaluated_on: Set(n.last_evaluated_on),
         next_review_due: Set(n.next_review_due),

@@ -6,7 +6,7 @@
 
 use crate::auth::Principal;
 use crate::registry::{may_see_org, system_by_code};
-use crate::{App, AppError, AppResult, event, to_json};
+use crate::{App, AppError, AppResult, event};
 use changegate_api as wire;
 use changegate_domain::change::check_text;
 use changegate_domain::enforce::content_covered;
@@ -253,7 +253,7 @@ impl App {
                 system_id: sys.id,
                 environment: env.clone(),
                 source: n.source.trim().to_owned(),
-                subjects: to_json(&subjects_view),
+                subjects: subjects_view.clone(),
                 unapproved,
                 incident_id,
                 observed_at,

@@ -3,32 +3,25 @@
 
 use crate::{App, AppResult, event};
 use changegate_api::attestation::{Keys, PublicKey};
-use changegate_store::entity::signing_key;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use changegate_store::signing::{self as store, NewKey};
 
 impl App {
     /// Publishes this server's public key in the database (once).
     pub async fn publish_signing_key(&self) -> AppResult<()> {
         let pk = self.signer.public();
-        if signing_key::Entity::find()
-            .filter(signing_key::Column::Keyid.eq(&pk.keyid))
-            .one(&self.db)
-            .await?
-            .is_some()
-        {
+        if store::is_published(&self.db, &pk.keyid).await? {
             return Ok(());
         }
         let tx = self.begin().await?;
-        signing_key::ActiveModel {
-            keyid: Set(pk.keyid.clone()),
-            alg: Set(pk.alg.clone()),
-            public_key: Set(pk.public_key.clone()),
-            created_at: Set(tx.at()),
-            ..Default::default()
-        }
-        .insert(&tx.txn)
+        store::publish(
+            &tx.txn,
+            NewKey {
+                keyid: pk.keyid.clone(),
+                alg: pk.alg.clone(),
+                public_key: pk.public_key.clone(),
+                created_at: tx.at(),
+            },
+        )
         .await?;
         tx.audit(event(
             None,
@@ -45,10 +38,7 @@ impl App {
 
     /// The keys that verify gate decisions.
     pub async fn keys(&self) -> AppResult<Keys> {
-        let rows = signing_key::Entity::find()
-            .order_by_asc(signing_key::Column::Id)
-            .all(&self.db)
-            .await?;
+        let rows = store::keys(&self.db).await?;
         Ok(Keys {
             keys: rows
                 .into_iter()

@@ -2,10 +2,9 @@
 
 use crate::identity::tokens::Principal;
 use crate::registry::org_by_code;
-use crate::{App, AppError, AppResult, event, json_col, to_json};
+use crate::{App, AppError, AppResult, event};
 use changegate_domain::Role;
 use changegate_store::entity::organisation;
-use changegate_store::sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use std::net::IpAddr;
 use tracing::instrument;
 
@@ -19,19 +18,21 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
         .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
         .map(|n| n.trunc())
 }
-/// Whether `ip` may sign in for an organisation with this stored allow-list (JSON array of
-/// CIDRs; empty or absent: any address).
-pub fn ip_allowed(allowed: Option<&str>, ip: IpAddr) -> AppResult<bool> {
-    let Some(text) = allowed.filter(|t| !t.trim().is_empty()) else {
-        return Ok(true);
+/// Whether `ip` may sign in for an organisation with this stored allow-list (CIDRs; empty or
+/// absent: any address).
+pub fn ip_allowed(allowed: Option<&[String]>, ip: IpAddr) -> bool {
+    let Some(list) = allowed.filter(|l| !l.is_empty()) else {
+        return true;
     };
-    let list: Vec<String> = json_col("allowed_ips", text)?;
     let ip = ip.to_canonical();
-    Ok(list.is_empty()
-        || list
-            .iter()
-            .filter_map(|c| parse_cidr(c))
-            .any(|n| n.contains(&ip)))
+    list.iter()
+        .filter_map(|c| parse_cidr(c))
+        .any(|n| n.contains(&ip))
+}
+
+/// An organisation's stored allow-list, as [`ip_allowed`] takes it.
+pub fn allow_list(org: &organisation::Model) -> Option<&[String]> {
+    org.allowed_ips.as_ref().map(|l| l.0.as_slice())
 }
 impl App {
     /// Sets the IP allow-list of an organisation (admin): CIDRs or single addresses; an empty
@@ -62,18 +63,19 @@ impl App {
         }
         let tx = self.begin().await?;
         let org = org_by_code(&tx.txn, org_code).await?;
-        let before: Vec<String> = match org.allowed_ips.as_deref() {
-            Some(t) if !t.trim().is_empty() => json_col("allowed_ips", t)?,
-            _ => vec![],
-        };
-        let mut am: organisation::ActiveModel = org.clone().into();
-        am.allowed_ips = Set((!nets.is_empty()).then(|| to_json(&nets)));
-        am.update(&tx.txn).await?;
+        let before: Vec<String> = allow_list(&org).map(<[String]>::to_vec).unwrap_or_default();
+        let code = org.code.clone();
+        changegate_store::registry::set_allowed_ips(
+            &tx.txn,
+            org,
+            (!nets.is_empty()).then(|| nets.clone()),
+        )
+        .await?;
         tx.audit(event(
             Some(who),
             "organisation.allowed_ips",
             "organisation",
-            &org.code,
+            &code,
             None,
             Some(serde_json::json!({ "allowed_ips": before })),
             Some(serde_json::json!({ "allowed_ips": nets })),

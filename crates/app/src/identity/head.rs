@@ -7,10 +7,18 @@
 //! request was sent); requests that arrive while such a read is in flight share it, and those
 //! that arrived during an older read start the next one together. Under load that is one small
 //! read per batch of requests instead of one row read per request, with the same guarantee.
+//!
+//! On SQLite the batch read is skipped altogether while nothing is committed: each read of the
+//! head remembers the WAL index's mark taken just before it ([`changegate_store::wal`]); a
+//! request that finds the mark unchanged since then knows no transaction committed (here or on
+//! another replica of the host) after that read began, so its answer is the head now. A mark
+//! that moved, or none (PostgreSQL), asks the database as above.
 
 use crate::{AppError, AppResult};
-use changegate_store::sea_orm::ConnectionTrait;
+use changegate_store::sea_orm::{ConnectionTrait, DatabaseConnection};
+use changegate_store::wal::{Mark, Probe};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// Where the head stood: its sequence number and its write counter.
@@ -35,6 +43,13 @@ struct Flight {
 pub struct HeadReads {
     flight: Mutex<Flight>,
     done: watch::Sender<Done>,
+    /// The database's WAL index (SQLite on disk), read instead of the database while nothing
+    /// is committed.
+    probe: Option<Probe>,
+    /// The last head read and the mark taken just before that read began.
+    known: Mutex<Option<(Mark, Head)>>,
+    /// Reads of the database made (for tests and figures).
+    reads: AtomicU64,
 }
 
 impl Default for HeadReads {
@@ -45,6 +60,9 @@ impl Default for HeadReads {
                 in_flight: false,
             }),
             done: watch::Sender::new(Done { id: 0, head: None }),
+            probe: None,
+            known: Mutex::new(None),
+            reads: AtomicU64::new(0),
         }
     }
 }
@@ -72,8 +90,28 @@ impl Drop for Landing<'_> {
 }
 
 impl HeadReads {
-    /// The head as read by a read that started after this call began.
+    /// Shared reads of `db`'s head that skip the database while its WAL index shows no commit.
+    pub fn watching(db: &DatabaseConnection) -> Self {
+        Self {
+            probe: Probe::for_db(db),
+            ..Self::default()
+        }
+    }
+
+    /// Reads of the database made so far.
+    pub fn reads_made(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// The head as read by a read that started after this call began (or, on SQLite, the last
+    /// head read when the WAL index shows that nothing was committed since that read began).
     pub async fn fresh(&self, db: &impl ConnectionTrait) -> AppResult<Head> {
+        if let Some(now) = self.probe.as_ref().and_then(Probe::mark)
+            && let Some((mark, head)) = *self.known_lock()?
+            && mark == now
+        {
+            return Ok(head);
+        }
         let need = self.lock()?.next;
         let mut rx = self.done.subscribe();
         loop {
@@ -106,7 +144,13 @@ impl HeadReads {
                 id,
                 head: None,
             };
+            // The mark before the read: whatever committed before it is in what the read sees.
+            let mark = self.probe.as_ref().and_then(Probe::mark);
+            self.reads.fetch_add(1, Ordering::Relaxed);
             let head = read(db).await;
+            if let Ok(h) = &head {
+                *self.known_lock()? = mark.map(|m| (m, *h));
+            }
             landing.head = Some(head.clone());
             drop(landing);
             return head.map_err(AppError::Internal);
@@ -115,6 +159,12 @@ impl HeadReads {
 
     fn lock(&self) -> AppResult<std::sync::MutexGuard<'_, Flight>> {
         self.flight
+            .lock()
+            .map_err(|_| AppError::Internal("the head reads' lock is poisoned".into()))
+    }
+
+    fn known_lock(&self) -> AppResult<std::sync::MutexGuard<'_, Option<(Mark, Head)>>> {
+        self.known
             .lock()
             .map_err(|_| AppError::Internal("the head reads' lock is poisoned".into()))
     }
@@ -196,6 +246,40 @@ mod tests {
             reads_made < 200,
             "{reads_made} reads for 200 questions: none were shared"
         );
+    }
+
+    #[tokio::test]
+    async fn while_nothing_is_committed_no_question_reads_the_database_and_a_commit_anywhere_is_seen()
+     {
+        let (db, dir) = db().await;
+        // Another pool on the same file: another replica.
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("h.db").display());
+        let other = changegate_store::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reads = HeadReads::watching(&db);
+        let first = reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..100 {
+            assert_eq!(
+                reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}")),
+                first
+            );
+        }
+        assert_eq!(
+            reads.reads_made(),
+            1,
+            "questions read the database though nothing was committed"
+        );
+        for (i, by) in [&other, &db, &other].into_iter().enumerate() {
+            write(by).await;
+            let seen = reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(seen.1, first.1 + 1 + i as i64, "commit {i} was not seen");
+            assert_eq!(
+                reads.fresh(&db).await.unwrap_or_else(|e| panic!("{e}")),
+                seen
+            );
+        }
+        assert_eq!(reads.reads_made(), 4, "one read per commit seen");
     }
 
     #[tokio::test]

@@ -35,7 +35,7 @@ pub mod throttle;
 pub mod tokens;
 pub mod totp;
 
-pub use allow_list::{ip_allowed, parse_cidr};
+pub use allow_list::{allow_list, ip_allowed, parse_cidr};
 pub use second_factor::TotpEnrolment;
 pub use sessions::SessionRow;
 pub use signals::SecuritySignal;

@@ -52,7 +52,7 @@ impl App {
             return Err(unauthorized_session());
         }
         let (principal, org) = principal_and_org(&self.db, &u).await?;
-        if !ip_allowed(org.allowed_ips.as_deref(), ip)? {
+        if !ip_allowed(allow_list(&org), ip) {
             return Err(AppError::Forbidden(IP_NOT_ALLOWED.into()));
         }
         let mut row = row;

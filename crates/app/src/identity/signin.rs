@@ -158,7 +158,7 @@ impl App {
         };
         let role = *u.role;
         let (principal, org) = principal_and_org(&self.db, &u).await?;
-        if !ip_allowed(org.allowed_ips.as_deref(), ip)? {
+        if !ip_allowed(allow_list(&org), ip) {
             // A right and a wrong password alike: the same count (towards this address's
             // throttle only), audit, wait and answer, so the refusal tells nothing.
             let f = self.sessions.throttle.failed(&claimed, ip, false, now);

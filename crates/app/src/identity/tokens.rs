@@ -248,6 +248,20 @@ impl Default for AuthCache {
 const RECHECK: Duration = Duration::from_secs(30);
 
 impl AuthCache {
+    /// An empty cache over `db`, whose head checks skip the database while nothing is
+    /// committed (SQLite: [`super::head::HeadReads::watching`]).
+    pub fn watching(db: &changegate_store::sea_orm::DatabaseConnection) -> Self {
+        Self {
+            heads: super::head::HeadReads::watching(db),
+            ..Self::default()
+        }
+    }
+
+    /// Reads of the audit head made to check tokens (for tests and figures).
+    pub fn head_reads(&self) -> u64 {
+        self.heads.reads_made()
+    }
+
     /// An empty cache whose token digests use `key`.
     pub fn with_key(key: Option<TokenKey>) -> Self {
         Self {

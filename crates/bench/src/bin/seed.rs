@@ -398,14 +398,13 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
     let object = *r.pick(&OBJECTS);
     let kind = *r.pick(&KINDS);
     let components = if kind == ChangeKind::Hardware {
-        serde_json::to_string(&[wire::ComponentChange {
+        vec![wire::ComponentChange {
             name: "Máy chủ Dell PowerEdge R740".into(),
             before: "R740".into(),
             after: "R760".into(),
-        }])
-        .unwrap_or_else(|_| "[]".into())
+        }]
     } else {
-        "[]".into()
+        vec![]
     };
     let row = cr::ActiveModel {
         system_id: Set(system_id),
@@ -417,9 +416,9 @@ fn plan(r: &mut Rng, n: usize, system_id: i64, owner: i64) -> Planned {
         )),
         state: Set(st.into()),
         environments: Set(JsonText(envs.iter().map(|e| (*e).to_owned()).collect())),
-        components: Set(components),
+        components: Set(JsonText(components)),
         filed_by: Set(owner),
-        editors: Set(format!("[{owner}]")),
+        editors: Set(JsonText(vec![owner])),
         round: Set(round),
         approved_at: Set(approved_at),
         valid_until: Set(valid_until),
@@ -608,7 +607,7 @@ async fn bulk_systems(app: &App, a: &Args) -> anyhow::Result<usize> {
                         level: Set(level),
                         population_db: Set(true),
                         environments: Set(JsonText(vec!["production".into(), "staging".into()])),
-                        components: Set("[]".into()),
+                        components: Set(JsonText(vec![])),
                         status: Set(SystemStatus::Active.into()),
                         last_evaluated_on: Set(Some(last)),
                         next_review_due: Set(due),

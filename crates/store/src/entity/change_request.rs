@@ -1,6 +1,7 @@
 //! The `change_requests` table.
 
 use crate::types::{JsonText, Text};
+use changegate_api::{ComponentChange, GitFacts};
 use changegate_domain::{ChangeKind, CrState, MajorAspect};
 use sea_orm::entity::prelude::*;
 
@@ -18,17 +19,17 @@ pub struct Model {
     /// JSON array of environment names.
     pub environments: JsonText<Vec<String>>,
     /// JSON array of affected components, before and after.
-    pub components: String,
+    pub components: JsonText<Vec<ComponentChange>>,
     pub filed_by: i64,
     /// JSON array of the ids of everyone who filed or edited it.
-    pub editors: String,
+    pub editors: JsonText<Vec<i64>>,
     pub round: i32,
     pub approved_at: Option<DateTimeUtc>,
     pub valid_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     /// JSON of the git facts (commits, changed files) attached by `changegate request --repo`.
-    pub git_facts: Option<String>,
+    pub git_facts: Option<JsonText<GitFacts>>,
     /// For a submitted emergency change: until when it may deploy without sign-off.
     pub emergency_until: Option<DateTimeUtc>,
     /// For an emergency change: the incident it remediates.

@@ -1,11 +1,12 @@
 //! The `deployments` table.
 
-use crate::types::Text;
+use crate::types::{JsonText, Text};
+use changegate_api::GateReason;
 use changegate_domain::gate::Verdict;
 use sea_orm::entity::prelude::*;
 
 /// A row of `deployments`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "deployments")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -18,7 +19,7 @@ pub struct Model {
     /// The gate decision for this content at record time.
     pub decision: Text<Verdict>,
     /// JSON of the reasons of a denial.
-    pub reasons: String,
+    pub reasons: JsonText<Vec<GateReason>>,
     pub change_request_id: Option<i64>,
     /// Deployed without the gate allowing it.
     pub flagged: bool,

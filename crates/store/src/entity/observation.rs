@@ -1,9 +1,11 @@
 //! The `observations` table: content observed running on a system (`POST /api/v1/observations`).
 
+use crate::types::JsonText;
+use changegate_api::ObservedSubject;
 use sea_orm::entity::prelude::*;
 
 /// A row of `observations`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "observations")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -13,7 +15,7 @@ pub struct Model {
     /// Who reported it (a host name, a cluster).
     pub source: String,
     /// JSON list of the subjects, each with the gate's verdict.
-    pub subjects: String,
+    pub subjects: JsonText<Vec<ObservedSubject>>,
     /// Some subject was not covered by a valid approval.
     pub unapproved: bool,
     /// The `unapproved_content` incident this observation opened or matched.

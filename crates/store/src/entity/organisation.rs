@@ -15,7 +15,7 @@ pub struct Model {
     pub code: String,
     pub name: String,
     pub kind: Text<OrgKind>,
-    pub allowed_ips: Option<String>,
+    pub allowed_ips: Option<JsonText<Vec<String>>>,
     pub created_at: DateTimeUtc,
     /// Form 08 section 2 details (JSON); none until recorded.
     pub details: Option<JsonText<OrgDetails>>,

@@ -1,11 +1,12 @@
 //! The `sign_offs` table.
 
-use crate::types::Text;
+use crate::types::{JsonText, Text};
+use changegate_api::{ItemAnswer, WireCondition, WireFinding};
 use changegate_domain::Conclusion;
 use sea_orm::entity::prelude::*;
 
 /// A row of `sign_offs`.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "sign_offs")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -15,11 +16,11 @@ pub struct Model {
     pub reviewer_id: i64,
     pub conclusion: Text<Conclusion>,
     /// JSON array of item results.
-    pub checklist: String,
+    pub checklist: JsonText<Vec<ItemAnswer>>,
     /// JSON array of findings.
-    pub findings: String,
+    pub findings: JsonText<Vec<WireFinding>>,
     /// JSON array of conditions.
-    pub conditions: String,
+    pub conditions: JsonText<Vec<WireCondition>>,
     pub created_at: DateTimeUtc,
     /// The policy pack it was made under (rows written before version 2: version 1).
     pub pack_id: String,

@@ -1,6 +1,7 @@
 //! The `systems` table.
 
 use crate::types::{JsonText, Text};
+use changegate_api::Component;
 use changegate_domain::annual::LevelRecord;
 use changegate_domain::gate::SystemStatus;
 use sea_orm::entity::prelude::*;
@@ -21,7 +22,7 @@ pub struct Model {
     /// JSON array of environment names.
     pub environments: JsonText<Vec<String>>,
     /// JSON array of inventory components.
-    pub components: String,
+    pub components: JsonText<Vec<Component>>,
     pub status: Text<SystemStatus>,
     pub last_evaluated_on: Option<Date>,
     pub next_review_due: Option<DateTimeUtc>,

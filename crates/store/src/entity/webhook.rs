@@ -1,5 +1,6 @@
 //! The `webhooks` table.
 
+use crate::types::JsonText;
 use sea_orm::entity::prelude::*;
 
 /// A row of `webhooks`.
@@ -13,7 +14,7 @@ pub struct Model {
     /// hashed; it is never returned by the API.
     pub secret: String,
     /// JSON array of event types, or `["*"]`.
-    pub events: String,
+    pub events: JsonText<Vec<String>>,
     pub active: bool,
     pub created_by: i64,
     pub created_at: DateTimeUtc,
