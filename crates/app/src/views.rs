@@ -14,14 +14,10 @@ use changegate_api as wire;
 use changegate_domain::OrgKind;
 use changegate_domain::gate::{IncidentStatus, SystemStatus};
 use changegate_domain::{Conclusion, CrState, Role};
-use changegate_store::entity::{
-    audit_event, change_request as cr, incident, organisation, sign_off, system, user,
-};
-use changegate_store::sea_orm::sea_query::LikeExpr;
-use changegate_store::sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
-use changegate_store::types::Text;
+use changegate_store::audit::AuditQuery;
+use changegate_store::changes::OfSystems;
+use changegate_store::entity::{audit_event, change_request as cr, system};
+use changegate_store::{changes, identity, incidents, registry};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -271,18 +267,6 @@ fn timeline_entry(e: audit_event::Model) -> TimelineEntry {
     }
 }
 
-/// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A system as the CSV export lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemExport {
@@ -338,16 +322,12 @@ pub struct ChangeExport {
 impl App {
     /// The systems the principal may see, by code.
     pub async fn visible_systems(&self, who: &Principal) -> AppResult<Vec<system::Model>> {
-        let mut q = system::Entity::find().order_by_asc(system::Column::Code);
-        if !who.role.sees_every_organisation() {
-            q = q.filter(system::Column::OwnerOrgId.eq(who.org_id));
-        }
-        Ok(q.all(&self.db).await?)
+        let owner_org = (!who.role.sees_every_organisation()).then_some(who.org_id);
+        Ok(registry::systems_by_code(&self.db, owner_org).await?)
     }
 
     async fn org_names(&self) -> AppResult<HashMap<i64, (String, String)>> {
-        Ok(organisation::Entity::find()
-            .all(&self.db)
+        Ok(registry::organisations(&self.db)
             .await?
             .into_iter()
             .map(|o| (o.id, (o.code, o.name)))
@@ -383,12 +363,7 @@ impl App {
         let mut gates = self.system_gates(who, &systems).await?;
         let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
         let mut open: HashMap<i64, usize> = HashMap::new();
-        for i in incident::Entity::find()
-            .filter(incident::Column::SystemId.is_in(ids))
-            .filter(incident::Column::Status.eq(Text(IncidentStatus::Open)))
-            .all(&self.db)
-            .await?
-        {
+        for i in incidents::of_systems_with_status(&self.db, ids, IncidentStatus::Open).await? {
             *open.entry(i.system_id).or_default() += 1;
         }
         let now = Utc::now();
@@ -416,10 +391,7 @@ impl App {
     /// The change requests with these ids as list rows, in the order given (those the principal
     /// may not see are left out).
     pub async fn change_rows_of(&self, who: &Principal, ids: &[i64]) -> AppResult<Vec<ChangeRow>> {
-        let rows = cr::Entity::find()
-            .filter(cr::Column::Id.is_in(ids.to_vec()))
-            .all(&self.db)
-            .await?;
+        let rows = changes::by_ids(&self.db, ids.to_vec()).await?;
         let mut out = self.change_rows(who, rows).await?;
         out.sort_by_key(|r| ids.iter().position(|i| *i == r.id));
         Ok(out)
@@ -432,13 +404,7 @@ impl App {
         rows: Vec<cr::Model>,
     ) -> AppResult<Vec<ChangeRow>> {
         let sys_ids: Vec<i64> = rows.iter().map(|r| r.system_id).collect();
-        let systems: HashMap<i64, system::Model> = system::Entity::find()
-            .filter(system::Column::Id.is_in(sys_ids))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s))
-            .collect();
+        let systems = registry::systems_by_ids(&self.db, sys_ids).await?;
         let rows: Vec<cr::Model> = rows
             .into_iter()
             .filter(|r| {
@@ -450,23 +416,21 @@ impl App {
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let id_texts: Vec<String> = ids.iter().map(i64::to_string).collect();
         let mut submitted: HashMap<String, DateTime<Utc>> = HashMap::new();
-        for e in audit_event::Entity::find()
-            .filter(audit_event::Column::Entity.eq("change_request"))
-            .filter(audit_event::Column::EntityId.is_in(id_texts))
-            .filter(audit_event::Column::Action.eq("change_request.submit"))
-            .order_by_asc(audit_event::Column::Seq)
-            .all(&self.db)
-            .await?
+        for e in changegate_store::audit::about_any(
+            &self.db,
+            "change_request",
+            id_texts,
+            "change_request.submit",
+        )
+        .await?
         {
             if let Ok(at) = DateTime::parse_from_rfc3339(&e.at) {
                 submitted.insert(e.entity_id, at.with_timezone(&Utc));
             }
         }
-        let signs = sign_off::Entity::find()
-            .filter(sign_off::Column::ChangeRequestId.is_in(ids))
-            .all(&self.db)
-            .await?;
-        let names = usernames(&self.db, rows.iter().map(|r| r.filed_by)).await?;
+        let signs = changes::sign_offs_of(&self.db, ids).await?;
+        let filers: HashSet<i64> = rows.iter().map(|r| r.filed_by).collect();
+        let names = identity::usernames_of(&self.db, filers).await?;
         let orgs = self.org_names().await?;
         let mut out = vec![];
         for r in rows {
@@ -513,11 +477,8 @@ impl App {
         who: &Principal,
         system_id: Option<i64>,
     ) -> AppResult<Vec<ChangeRow>> {
-        let mut q = cr::Entity::find()
-            .order_by_desc(cr::Column::Id)
-            .limit(LIST_LIMIT);
-        if let Some(id) = system_id {
-            q = q.filter(cr::Column::SystemId.eq(id));
+        let systems = if let Some(id) = system_id {
+            OfSystems::One(id)
         } else if !who.role.sees_every_organisation() {
             let mine: Vec<i64> = self
                 .visible_systems(who)
@@ -525,20 +486,17 @@ impl App {
                 .iter()
                 .map(|s| s.id)
                 .collect();
-            q = q.filter(cr::Column::SystemId.is_in(mine));
-        }
-        let rows = q.all(&self.db).await?;
+            OfSystems::Any(mine)
+        } else {
+            OfSystems::All
+        };
+        let rows = changes::newest(&self.db, systems, Some(LIST_LIMIT)).await?;
         self.change_rows(who, rows).await
     }
 
     /// Submitted changes awaiting evaluation, oldest submission first.
     pub async fn review_queue(&self, who: &Principal) -> AppResult<Vec<ChangeRow>> {
-        let rows = cr::Entity::find()
-            .filter(cr::Column::State.eq(Text(CrState::Submitted)))
-            .order_by_asc(cr::Column::Id)
-            .limit(LIST_LIMIT)
-            .all(&self.db)
-            .await?;
+        let rows = changes::oldest_in_state(&self.db, CrState::Submitted, LIST_LIMIT).await?;
         let mut out = self.change_rows(who, rows).await?;
         out.sort_by_key(|r| (r.submitted_at.unwrap_or(r.created_at), r.id));
         Ok(out)
@@ -591,15 +549,15 @@ impl App {
             .into_iter()
             .map(|s| (s.id, s.code))
             .collect();
-        let mut q = incident::Entity::find()
-            .filter(incident::Column::SystemId.is_in(systems.keys().copied().collect::<Vec<_>>()))
-            .order_by_desc(incident::Column::Id)
-            .limit(LIST_LIMIT);
-        if only_open {
-            q = q.filter(incident::Column::Status.eq(Text(IncidentStatus::Open)));
-        }
+        let rows = incidents::newest_of_systems(
+            &self.db,
+            systems.keys().copied().collect(),
+            only_open.then_some(IncidentStatus::Open),
+            LIST_LIMIT,
+        )
+        .await?;
         let mut out = vec![];
-        for i in q.all(&self.db).await? {
+        for i in rows {
             let code = systems.get(&i.system_id).cloned().unwrap_or_default();
             out.push(self.incident_view(&i, &code).await?);
         }
@@ -641,8 +599,7 @@ impl App {
     pub async fn system_page(&self, who: &Principal, code: &str) -> AppResult<SystemPage> {
         let sys = self.visible_system(who, code).await?;
         let view = system_view(&self.db, &sys).await?;
-        let owner_org_name = organisation::Entity::find_by_id(sys.owner_org_id)
-            .one(&self.db)
+        let owner_org_name = identity::organisation_by_id(&self.db, sys.owner_org_id)
             .await?
             .map(|o| o.name)
             .unwrap_or_default();
@@ -652,21 +609,12 @@ impl App {
             .remove(&sys.id)
             .unwrap_or_default();
         let changes = self.recent_changes(who, Some(sys.id)).await?;
+        let rows = incidents::newest_of_system(&self.db, sys.id, LIST_LIMIT).await?;
         let mut incidents = vec![];
-        for i in incident::Entity::find()
-            .filter(incident::Column::SystemId.eq(sys.id))
-            .order_by_desc(incident::Column::Id)
-            .limit(LIST_LIMIT)
-            .all(&self.db)
-            .await?
-        {
+        for i in rows {
             incidents.push(self.incident_view(&i, &sys.code).await?);
         }
-        let history = audit_event::Entity::find()
-            .filter(audit_event::Column::SystemId.eq(sys.id))
-            .order_by_desc(audit_event::Column::Seq)
-            .limit(LIST_LIMIT)
-            .all(&self.db)
+        let history = changegate_store::audit::latest_of_system(&self.db, sys.id, LIST_LIMIT)
             .await?
             .into_iter()
             .map(timeline_entry)
@@ -687,26 +635,19 @@ impl App {
     pub async fn change_timeline(&self, who: &Principal, id: i64) -> AppResult<Vec<TimelineEntry>> {
         // Visibility first: the same rule, and the same answer, as reading the change.
         self.get_change(who, id).await?;
-        Ok(audit_event::Entity::find()
-            .filter(audit_event::Column::Entity.eq("change_request"))
-            .filter(audit_event::Column::EntityId.eq(id.to_string()))
-            .order_by_asc(audit_event::Column::Seq)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(timeline_entry)
-            .collect())
+        Ok(
+            changegate_store::audit::about(&self.db, "change_request", &id.to_string())
+                .await?
+                .into_iter()
+                .map(timeline_entry)
+                .collect(),
+        )
     }
 
     /// Everyone's full name by username (the pages show names where a person is meant; the
     /// table is small, one query per page).
     pub async fn all_display_names(&self) -> AppResult<HashMap<String, String>> {
-        Ok(user::Entity::find()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|u| (u.username, u.display_name))
-            .collect())
+        Ok(identity::display_names(&self.db).await?)
     }
 
     /// An incident the principal may see (its system is visible), or not found.
@@ -717,8 +658,7 @@ impl App {
             .into_iter()
             .map(|s| (s.id, s.code))
             .collect();
-        let i = incident::Entity::find_by_id(id)
-            .one(&self.db)
+        let i = incidents::incident(&self.db, id)
             .await?
             .filter(|i| systems.contains_key(&i.system_id))
             .ok_or_else(|| AppError::NotFound(format!("incident {id}")))?;
@@ -733,15 +673,13 @@ impl App {
         id: i64,
     ) -> AppResult<Vec<TimelineEntry>> {
         self.incident(who, id).await?;
-        Ok(audit_event::Entity::find()
-            .filter(audit_event::Column::Entity.eq("incident"))
-            .filter(audit_event::Column::EntityId.eq(id.to_string()))
-            .order_by_asc(audit_event::Column::Seq)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(timeline_entry)
-            .collect())
+        Ok(
+            changegate_store::audit::about(&self.db, "incident", &id.to_string())
+                .await?
+                .into_iter()
+                .map(timeline_entry)
+                .collect(),
+        )
     }
 
     /// The evaluation report of a change: the last round with a sign-off, or `round`.
@@ -767,8 +705,7 @@ impl App {
             )));
         }
         let sys = self.visible_system(who, &change.system).await?;
-        let owner_org_name = organisation::Entity::find_by_id(sys.owner_org_id)
-            .one(&self.db)
+        let owner_org_name = identity::organisation_by_id(&self.db, sys.owner_org_id)
             .await?
             .map(|o| o.name)
             .unwrap_or_default();
@@ -810,18 +747,11 @@ impl App {
             "changes_requested".to_owned()
         };
         let raised = {
-            use changegate_store::entity::remediation as rem;
-            let rows = rem::Entity::find()
-                .filter(rem::Column::ChangeRequestId.eq(change.id))
-                .filter(rem::Column::Round.eq(round))
-                .order_by_asc(rem::Column::Id)
-                .all(&self.db)
-                .await?;
+            let rows =
+                changegate_store::remediation::round_items(&self.db, change.id, round).await?;
             self.remediation_views(&self.db, rows).await?
         };
-        let filed_by_name = user::Entity::find()
-            .filter(user::Column::Username.eq(change.filed_by.as_str()))
-            .one(&self.db)
+        let filed_by_name = identity::user_by_username(&self.db, &change.filed_by)
             .await?
             .map(|u| u.display_name)
             .unwrap_or_else(|| change.filed_by.clone());
@@ -845,44 +775,34 @@ impl App {
             &[Role::Reviewer, Role::Auditor, Role::Admin],
             "reading the audit log",
         )?;
-        let codes: HashMap<i64, String> = system::Entity::find()
-            .all(&self.db)
+        let codes: HashMap<i64, String> = registry::systems(&self.db, None)
             .await?
             .into_iter()
             .map(|s| (s.id, s.code))
             .collect();
         let page = f.page.clamp(1, 100_000);
-        let mut q = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq);
-        if let Some(a) = f.actor.as_deref() {
-            q = q.filter(audit_event::Column::Actor.eq(a));
-        }
-        if let Some(a) = f.action.as_deref() {
-            q = q.filter(
-                Condition::any().add(audit_event::Column::Action.eq(a)).add(
-                    audit_event::Column::Action
-                        .like(LikeExpr::new(format!("{}.%", like_escape(a))).escape('\\')),
-                ),
-            );
-        }
-        if let Some(code) = f.system.as_deref() {
+        let system_id = f.system.as_deref().map(|code| {
             let id = codes
                 .iter()
                 .find(|(_, c)| c.as_str() == code)
                 .map(|(id, _)| *id);
             // An unknown code matches nothing.
-            q = q.filter(audit_event::Column::SystemId.eq(id.unwrap_or(-1)));
-        }
-        if let Some(d) = f.from {
-            q = q.filter(audit_event::Column::At.gte(d.format("%Y-%m-%d").to_string()));
-        }
-        if let Some(d) = f.to.and_then(|d| d.succ_opt()) {
-            q = q.filter(audit_event::Column::At.lt(d.format("%Y-%m-%d").to_string()));
-        }
-        let mut rows = q
-            .offset((page - 1) * AUDIT_PAGE_SIZE)
-            .limit(AUDIT_PAGE_SIZE + 1)
-            .all(&self.db)
-            .await?;
+            id.unwrap_or(-1)
+        });
+        let q = AuditQuery {
+            actor: f.actor.as_deref(),
+            action: f.action.as_deref(),
+            system_id,
+            from: f.from,
+            before: f.to.and_then(|d| d.succ_opt()),
+        };
+        let mut rows = changegate_store::audit::search(
+            &self.db,
+            &q,
+            (page - 1) * AUDIT_PAGE_SIZE,
+            AUDIT_PAGE_SIZE + 1,
+        )
+        .await?;
         let has_next = rows.len() as u64 > AUDIT_PAGE_SIZE;
         rows.truncate(AUDIT_PAGE_SIZE as usize);
         Ok(AuditResults {
@@ -904,10 +824,7 @@ impl App {
         if !who.role.sees_every_organisation() {
             return Ok(vec![]);
         }
-        Ok(organisation::Entity::find()
-            .filter(organisation::Column::Kind.eq(Text(OrgKind::Owner)))
-            .order_by_asc(organisation::Column::Code)
-            .all(&self.db)
+        Ok(registry::organisations_of_kind(&self.db, OrgKind::Owner)
             .await?
             .into_iter()
             .map(|o| (o.code, o.name))
@@ -917,9 +834,7 @@ impl App {
     /// Every organisation, by code (admin: to choose one for a new user).
     pub async fn list_organisations(&self, who: &Principal) -> AppResult<Vec<wire::Organisation>> {
         who.require(&[Role::Admin], "listing organisations")?;
-        Ok(organisation::Entity::find()
-            .order_by_asc(organisation::Column::Code)
-            .all(&self.db)
+        Ok(registry::organisations(&self.db)
             .await?
             .into_iter()
             .filter(|o| o.code != crate::registry::SERVICE_ORG)
@@ -963,12 +878,20 @@ impl App {
             .into_iter()
             .map(|s| (s.id, s.code))
             .collect();
-        let rows = cr::Entity::find()
-            .filter(cr::Column::SystemId.is_in(systems.keys().copied().collect::<Vec<_>>()))
-            .order_by_desc(cr::Column::Id)
-            .all(&self.db)
-            .await?;
-        let names = display_names(&self.db, rows.iter().map(|r| r.filed_by)).await?;
+        let rows = changes::newest(
+            &self.db,
+            OfSystems::Any(systems.keys().copied().collect()),
+            None,
+        )
+        .await?;
+        // The full names of who filed them, in one query.
+        let filers: HashSet<i64> = rows.iter().map(|r| r.filed_by).collect();
+        let names: HashMap<i64, String> =
+            identity::users_by_ids(&self.db, filers.into_iter().collect())
+                .await?
+                .into_iter()
+                .map(|(id, u)| (id, u.display_name))
+                .collect();
         Ok(rows
             .into_iter()
             .map(|r| ChangeExport {
@@ -984,46 +907,5 @@ impl App {
                 valid_until: r.valid_until,
             })
             .collect())
-    }
-}
-
-/// The usernames of the users `ids`, in one query.
-async fn usernames(
-    db: &impl changegate_store::sea_orm::ConnectionTrait,
-    ids: impl Iterator<Item = i64>,
-) -> AppResult<HashMap<i64, String>> {
-    let ids: HashSet<i64> = ids.collect();
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect())
-}
-
-/// The full names of the users `ids`, in one query.
-async fn display_names(
-    db: &impl changegate_store::sea_orm::ConnectionTrait,
-    ids: impl Iterator<Item = i64>,
-) -> AppResult<HashMap<i64, String>> {
-    let ids: HashSet<i64> = ids.collect();
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_escape("change_request"), "change\\_request");
-        assert_eq!(like_escape("100%"), "100\\%");
     }
 }

@@ -1,4 +1,5 @@
-//! Appending to and reading the hash-chained audit log.
+//! Appending to and reading the hash-chained audit log: its head, its pages, the events about an
+//! entity or a system, and the audit search's filtered pages.
 //!
 //! Every write transaction first takes the chain's head row ([`lock_head`]): on PostgreSQL that
 //! row lock serialises writers across replicas; on SQLite the first write takes the database's
@@ -6,11 +7,13 @@
 
 use crate::StoreError;
 use crate::entity::{audit_event, audit_head};
+use crate::search::like_escape;
 use changegate_domain::audit::{AuditRecord, chain_hash};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 /// Takes the head row for the rest of the transaction. Call first in every write transaction.
@@ -195,4 +198,96 @@ pub async fn latest_about(
         .order_by_desc(audit_event::Column::Seq)
         .one(db)
         .await?)
+}
+
+/// The events about entity `entity` `entity_id`, in order.
+pub async fn about(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    entity_id: &str,
+) -> Result<Vec<audit_event::Model>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Entity.eq(entity))
+        .filter(audit_event::Column::EntityId.eq(entity_id))
+        .order_by_asc(audit_event::Column::Seq)
+        .all(db)
+        .await?)
+}
+
+/// The events with action `action` about any of the entities `entity` `entity_ids`, in order.
+pub async fn about_any(
+    db: &impl ConnectionTrait,
+    entity: &str,
+    entity_ids: Vec<String>,
+    action: &str,
+) -> Result<Vec<audit_event::Model>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::Entity.eq(entity))
+        .filter(audit_event::Column::EntityId.is_in(entity_ids))
+        .filter(audit_event::Column::Action.eq(action))
+        .order_by_asc(audit_event::Column::Seq)
+        .all(db)
+        .await?)
+}
+
+/// The latest `limit` events concerning system `system_id`, newest first.
+pub async fn latest_of_system(
+    db: &impl ConnectionTrait,
+    system_id: i64,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::SystemId.eq(system_id))
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Which events [`search`] lists (every condition given must hold).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery<'a> {
+    /// Only events of this actor, exactly.
+    pub actor: Option<&'a str>,
+    /// Only events with this action, exactly, or an action under it (`change_request` matches
+    /// `change_request.submit`).
+    pub action: Option<&'a str>,
+    /// Only events concerning this system.
+    pub system_id: Option<i64>,
+    /// Only events on or after this day (UTC).
+    pub from: Option<NaiveDate>,
+    /// Only events before this day (UTC).
+    pub before: Option<NaiveDate>,
+}
+
+/// The events matching `q`, newest first: `limit` of them after skipping `offset`.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    q: &AuditQuery<'_>,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<audit_event::Model>, StoreError> {
+    let mut find = audit_event::Entity::find().order_by_desc(audit_event::Column::Seq);
+    if let Some(a) = q.actor {
+        find = find.filter(audit_event::Column::Actor.eq(a));
+    }
+    if let Some(a) = q.action {
+        find = find.filter(
+            Condition::any().add(audit_event::Column::Action.eq(a)).add(
+                audit_event::Column::Action
+                    .like(LikeExpr::new(format!("{}.%", like_escape(a))).escape('\\')),
+            ),
+        );
+    }
+    if let Some(id) = q.system_id {
+        find = find.filter(audit_event::Column::SystemId.eq(id));
+    }
+    // `at` is RFC 3339 text, so a day compares as its text.
+    if let Some(d) = q.from {
+        find = find.filter(audit_event::Column::At.gte(d.format("%Y-%m-%d").to_string()));
+    }
+    if let Some(d) = q.before {
+        find = find.filter(audit_event::Column::At.lt(d.format("%Y-%m-%d").to_string()));
+    }
+    Ok(find.offset(offset).limit(limit).all(db).await?)
 }

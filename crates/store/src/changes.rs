@@ -1,6 +1,7 @@
 //! Loading a change request aggregate: its row with its system, and the sign-offs of its current
 //! round as the domain's rules see them; filing, editing and moving a change request, its
-//! subjects and its sign-offs. Who may see it is the app's question, not this module's.
+//! subjects and its sign-offs; the lists and pages of change requests. Who may see it is the
+//! app's question, not this module's.
 
 use crate::StoreError;
 use crate::entity::{change_request as cr, cr_subject, sign_off, system};
@@ -12,12 +13,65 @@ use changegate_domain::{ChangeKind, MajorAspect, Subject};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// The change request `id`, if it exists.
 pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<cr::Model>, StoreError> {
     Ok(cr::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The change requests with ids `ids` that exist, in no particular order.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> Result<Vec<cr::Model>, StoreError> {
+    Ok(cr::Entity::find()
+        .filter(cr::Column::Id.is_in(ids))
+        .all(db)
+        .await?)
+}
+
+/// Which systems' change requests [`newest`] lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfSystems {
+    /// Every system's.
+    All,
+    /// System `id`'s.
+    One(i64),
+    /// Those of any of these systems.
+    Any(Vec<i64>),
+}
+
+/// The newest change requests of `systems`, newest first, at most `limit` of them (`None`: all).
+pub async fn newest(
+    db: &impl ConnectionTrait,
+    systems: OfSystems,
+    limit: Option<u64>,
+) -> Result<Vec<cr::Model>, StoreError> {
+    let mut q = cr::Entity::find()
+        .order_by_desc(cr::Column::Id)
+        .limit(limit);
+    match systems {
+        OfSystems::All => {}
+        OfSystems::One(id) => q = q.filter(cr::Column::SystemId.eq(id)),
+        OfSystems::Any(ids) => q = q.filter(cr::Column::SystemId.is_in(ids)),
+    }
+    Ok(q.all(db).await?)
+}
+
+/// The first `limit` change requests in state `state`, oldest first.
+pub async fn oldest_in_state(
+    db: &impl ConnectionTrait,
+    state: CrState,
+    limit: u64,
+) -> Result<Vec<cr::Model>, StoreError> {
+    Ok(cr::Entity::find()
+        .filter(cr::Column::State.eq(Text(state)))
+        .order_by_asc(cr::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
 }
 
 /// The change request `id` with its system, if the change request exists. A change request
@@ -134,6 +188,17 @@ pub async fn sign_offs(
     Ok(sign_off::Entity::find()
         .filter(sign_off::Column::ChangeRequestId.eq(cr_id))
         .order_by_asc(sign_off::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Every sign-off of any of change requests `cr_ids`, of every round, in no particular order.
+pub async fn sign_offs_of(
+    db: &impl ConnectionTrait,
+    cr_ids: Vec<i64>,
+) -> Result<Vec<sign_off::Model>, StoreError> {
+    Ok(sign_off::Entity::find()
+        .filter(sign_off::Column::ChangeRequestId.is_in(cr_ids))
         .all(db)
         .await?)
 }

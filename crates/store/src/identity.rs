@@ -65,6 +65,19 @@ pub async fn usernames_of(
         .collect())
 }
 
+/// Every account's full name, by username (for showing a person's name where a username is
+/// recorded).
+pub async fn display_names(
+    db: &impl ConnectionTrait,
+) -> Result<HashMap<String, String>, StoreError> {
+    Ok(user::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.username, u.display_name))
+        .collect())
+}
+
 /// An account to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {

@@ -12,7 +12,7 @@ use changegate_domain::incident::{BreachRecord, IncidentKind, NoticeKind};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// The incident `id`, if it exists.
@@ -297,6 +297,51 @@ pub async fn of_systems(
     Ok(incident::Entity::find()
         .filter(incident::Column::SystemId.is_in(system_ids))
         .order_by_asc(incident::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The newest `limit` incidents of system `system_id`, newest first.
+pub async fn newest_of_system(
+    db: &impl ConnectionTrait,
+    system_id: i64,
+    limit: u64,
+) -> Result<Vec<incident::Model>, StoreError> {
+    Ok(incident::Entity::find()
+        .filter(incident::Column::SystemId.eq(system_id))
+        .order_by_desc(incident::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The newest `limit` incidents of any of `system_ids`, only those with status `status` when
+/// given, newest first.
+pub async fn newest_of_systems(
+    db: &impl ConnectionTrait,
+    system_ids: Vec<i64>,
+    status: Option<IncidentStatus>,
+    limit: u64,
+) -> Result<Vec<incident::Model>, StoreError> {
+    let mut q = incident::Entity::find()
+        .filter(incident::Column::SystemId.is_in(system_ids))
+        .order_by_desc(incident::Column::Id)
+        .limit(limit);
+    if let Some(st) = status {
+        q = q.filter(incident::Column::Status.eq(Text(st)));
+    }
+    Ok(q.all(db).await?)
+}
+
+/// The incidents of any of `system_ids` with status `status`, in no particular order.
+pub async fn of_systems_with_status(
+    db: &impl ConnectionTrait,
+    system_ids: Vec<i64>,
+    status: IncidentStatus,
+) -> Result<Vec<incident::Model>, StoreError> {
+    Ok(incident::Entity::find()
+        .filter(incident::Column::SystemId.is_in(system_ids))
+        .filter(incident::Column::Status.eq(Text(status)))
         .all(db)
         .await?)
 }

@@ -1,6 +1,7 @@
 //! The registry's rows: organisations and systems, created, read, edited, retired and listed for
-//! the app crate's registry and systems use cases. Only reads and writes: codes, levels, reserved
-//! names, who may register or see what, and the audit events are the app's and the domain's.
+//! the app crate's registry and systems use cases and its web pages. Only reads and writes:
+//! codes, levels, reserved names, who may register or see what, and the audit events are the
+//! app's and the domain's.
 
 use crate::StoreError;
 use crate::entity::{organisation, system};
@@ -13,6 +14,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder,
 };
+use std::collections::HashMap;
 
 // Organisations.
 
@@ -37,6 +39,28 @@ pub async fn set_allowed_ips(
     let mut am: organisation::ActiveModel = org.into();
     am.allowed_ips = Set(allowed.map(JsonText));
     Ok(am.update(db).await?)
+}
+
+/// Every organisation, by code.
+pub async fn organisations(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<organisation::Model>, StoreError> {
+    Ok(organisation::Entity::find()
+        .order_by_asc(organisation::Column::Code)
+        .all(db)
+        .await?)
+}
+
+/// The organisations of kind `kind`, by code.
+pub async fn organisations_of_kind(
+    db: &impl ConnectionTrait,
+    kind: OrgKind,
+) -> Result<Vec<organisation::Model>, StoreError> {
+    Ok(organisation::Entity::find()
+        .filter(organisation::Column::Kind.eq(Text(kind)))
+        .order_by_asc(organisation::Column::Code)
+        .all(db)
+        .await?)
 }
 
 /// An organisation to create.
@@ -81,6 +105,32 @@ pub async fn systems(
         q = q.filter(system::Column::OwnerOrgId.eq(o));
     }
     Ok(q.all(db).await?)
+}
+
+/// The systems of organisation `owner_org`, or every system with `None`, by code.
+pub async fn systems_by_code(
+    db: &impl ConnectionTrait,
+    owner_org: Option<i64>,
+) -> Result<Vec<system::Model>, StoreError> {
+    let mut q = system::Entity::find().order_by_asc(system::Column::Code);
+    if let Some(o) = owner_org {
+        q = q.filter(system::Column::OwnerOrgId.eq(o));
+    }
+    Ok(q.all(db).await?)
+}
+
+/// The systems with ids `ids` that exist, by id.
+pub async fn systems_by_ids(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, system::Model>, StoreError> {
+    Ok(system::Entity::find()
+        .filter(system::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect())
 }
 
 /// A system to register.

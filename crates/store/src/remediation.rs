@@ -303,6 +303,21 @@ pub async fn record_verification(
     Ok(am.update(db).await?)
 }
 
+/// The findings and conditions raised on change request `cr_id` in round `round`, in the order
+/// they were raised.
+pub async fn round_items(
+    db: &impl ConnectionTrait,
+    cr_id: i64,
+    round: i32,
+) -> Result<Vec<rem::Model>, StoreError> {
+    Ok(rem::Entity::find()
+        .filter(rem::Column::ChangeRequestId.eq(cr_id))
+        .filter(rem::Column::Round.eq(round))
+        .order_by_asc(rem::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// The findings raised on change request `cr_id` in round `round`, in the order they were
 /// raised.
 pub async fn round_findings(

@@ -1,5 +1,6 @@
 //! Searching a normalised text column by words: each word a `LIKE` on the column, its wildcards
-//! escaped. Normalising the words and bounding the search is the caller's business.
+//! escaped ([`like_escape`]). Normalising the words and bounding the search is the caller's
+//! business.
 
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, LikeExpr, SimpleExpr};
 
@@ -19,4 +20,27 @@ pub fn contains_all(
             Expr::col(col.clone()).like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
         })
         .collect()
+}
+
+/// Escapes `%`, `_` and the escape character `\` itself for a LIKE pattern.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("change_request"), "change\\_request");
+        assert_eq!(like_escape("100%"), "100\\%");
+    }
 }
