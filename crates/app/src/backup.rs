@@ -10,7 +10,8 @@
 
 use crate::audit::{Verified, verify_db};
 use crate::{App, AppError, AppResult};
-use changegate_store::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use changegate_store::backup as store;
+use changegate_store::sea_orm::DatabaseConnection;
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
@@ -85,20 +86,16 @@ pub async fn check_copy(path: &Path) -> Result<Checked, BackupError> {
         .await
         .map_err(|e| BackupError(format!("the file is damaged or truncated ({e})")))?;
     let verdict = async {
-        let rows = db
-            .query_all_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "PRAGMA integrity_check",
-            ))
+        let check = store::integrity_check(&db)
             .await
             .map_err(|e| BackupError(format!("the file is damaged or truncated: {e}")))?;
-        let problems: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        let problems: Vec<String> = check
+            .messages
+            .into_iter()
             .filter(|s| s != "ok")
             .take(3)
             .collect();
-        if !problems.is_empty() || rows.is_empty() {
+        if !problems.is_empty() || check.rows == 0 {
             return fail(format!(
                 "the file is damaged or truncated (SQLite integrity check: {})",
                 problems.join("; ")
@@ -163,9 +160,7 @@ pub async fn backup_sqlite(src: &Path, to: &Path, force: bool) -> Result<Checked
     }
     let tmp = partial(to);
     let db = open_sqlite(src).await?;
-    let path = tmp.to_string_lossy().replace('\'', "''");
-    let made = db
-        .execute_unprepared(&format!("VACUUM INTO '{path}'"))
+    let made = store::vacuum_into(&db, &tmp)
         .await
         .map_err(|e| BackupError(format!("cannot write {}: {e}", tmp.display())));
     let _ = db.close().await;

@@ -13,12 +13,7 @@ use changegate_api as wire;
 use changegate_domain::ChangeKind;
 use changegate_domain::change::Command;
 use changegate_domain::incident::IncidentKind;
-use changegate_store::entity::{change_request as cr, organisation, session, system, user};
-use changegate_store::sea_orm::sea_query::Expr;
-use changegate_store::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
-};
-use changegate_store::types::Text;
+use changegate_store::{changes, gate, identity, registry};
 use sha2::{Digest, Sha256};
 
 /// One demo account and its one-time credentials.
@@ -118,9 +113,7 @@ impl App {
     /// Seeds the demo (or re-issues its credentials) and returns what to print.
     pub async fn seed_demo(&self) -> AppResult<Demo> {
         let op = Principal::operator();
-        let created = organisation::Entity::find()
-            .filter(organisation::Column::Code.eq("PA05"))
-            .one(&self.db)
+        let created = registry::organisation_by_code(&self.db, "PA05")
             .await?
             .is_none();
         let approved = (oid("demo-approved-commit"), oid("demo-approved-tree"));
@@ -223,12 +216,7 @@ impl App {
         let tx = self.begin().await?;
         let u = user_by_name(&tx.txn, username).await?;
         let (id, had) = (u.id, u.totp_secret.is_some());
-        let mut am: user::ActiveModel = u.into();
-        am.totp_secret = Set(Some(secret.clone()));
-        am.totp_pending = Set(None);
-        am.totp_enrolled_at = Set(Some(tx.at()));
-        am.totp_last_step = Set(None);
-        am.update(&tx.txn).await?;
+        identity::set_second_factor(&tx.txn, u, secret.clone(), tx.at()).await?;
         crate::identity::close_step_up(&tx.txn, id).await?;
         tx.audit(event(
             Some(&Principal::operator()),
@@ -249,21 +237,9 @@ impl App {
         let hash = hash_secret(&otp)?;
         let tx = self.begin().await?;
         let u = user_by_name(&tx.txn, username).await?;
-        let id = u.id;
-        let mut am: user::ActiveModel = u.into();
-        am.password_hash = Set(hash);
-        am.must_change_password = Set(true);
-        am.failed_logins = Set(0);
-        am.locked_until = Set(None);
-        am.update(&tx.txn).await?;
+        identity::reset_password(&tx.txn, &u, hash).await?;
         // A new password ends the browser sessions opened with the old one.
-        let signed_out = session::Entity::update_many()
-            .col_expr(session::Column::RevokedAt, Expr::value(Some(tx.at())))
-            .filter(session::Column::UserId.eq(id))
-            .filter(session::Column::RevokedAt.is_null())
-            .exec(&tx.txn)
-            .await?
-            .rows_affected;
+        let signed_out = identity::revoke_all_sessions_of(&tx.txn, u.id, tx.at()).await?;
         tx.audit(event(
             Some(op),
             "user.reset_password",
@@ -642,15 +618,10 @@ impl App {
     /// periodic check (*Định kỳ*) in the annual report and its next re-review is a year away.
     async fn seed_periodic_re_review(&self, hoa: &Principal) -> AppResult<()> {
         self.review_sweep(crate::now()).await?;
-        let sys = system::Entity::find()
-            .filter(system::Column::Code.eq("TTHC-TINH"))
-            .one(&self.db)
+        let sys = gate::system_by_code(&self.db, "TTHC-TINH")
             .await?
             .ok_or_else(|| AppError::Internal("demo system TTHC-TINH is missing".into()))?;
-        let re_review = cr::Entity::find()
-            .filter(cr::Column::SystemId.eq(sys.id))
-            .filter(cr::Column::Kind.eq(Text(ChangeKind::ReReview)))
-            .one(&self.db)
+        let re_review = changes::one_of_system_of_kind(&self.db, sys.id, ChangeKind::ReReview)
             .await?
             .ok_or_else(|| AppError::Internal("the review sweep opened no re-review".into()))?;
         self.sign_off(

@@ -1,16 +1,17 @@
-//! Appending to and reading the hash-chained audit log: its head, its pages, the events about an
-//! entity or a system, and the audit search's filtered pages.
+//! Appending to and reading the hash-chained audit log (its head, its pages, the events about an
+//! entity or a system, the audit search's filtered pages), and storing and reading its signed
+//! checkpoints (what is signed, when, and whether a checkpoint vouches for the log is the app's).
 //!
 //! Every write transaction first takes the chain's head row ([`lock_head`]): on PostgreSQL that
 //! row lock serialises writers across replicas; on SQLite the first write takes the database's
 //! write lock. The event is then appended in the same transaction as the change it records.
 
 use crate::StoreError;
-use crate::entity::{audit_event, audit_head};
+use crate::entity::{audit_checkpoint, audit_event, audit_head};
 use crate::search::like_escape;
 use changegate_domain::audit::{AuditRecord, chain_hash};
 use chrono::NaiveDate;
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -290,4 +291,114 @@ pub async fn search(
         find = find.filter(audit_event::Column::At.lt(d.format("%Y-%m-%d").to_string()));
     }
     Ok(find.offset(offset).limit(limit).all(db).await?)
+}
+
+/// The chain hash of event `seq`, if the log holds that event.
+pub async fn event_hash(db: &impl ConnectionTrait, seq: i64) -> Result<Option<String>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Hash)
+        .filter(audit_event::Column::Seq.eq(seq))
+        .into_tuple()
+        .one(db)
+        .await?)
+}
+
+/// The seq of the last event the log holds (not the head row's: the events'), if any.
+pub async fn last_event_seq(db: &impl ConnectionTrait) -> Result<Option<i64>, StoreError> {
+    Ok(audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Seq)
+        .order_by_desc(audit_event::Column::Seq)
+        .into_tuple()
+        .one(db)
+        .await?)
+}
+
+// Checkpoints.
+
+/// A signed checkpoint to store.
+#[derive(Debug, Clone)]
+pub struct NewCheckpoint {
+    /// The last event it vouches for.
+    pub seq: i64,
+    /// That event's chain hash.
+    pub hash: String,
+    /// When it was signed (RFC 3339, microseconds, UTC).
+    pub signed_at: String,
+    /// The signing key.
+    pub keyid: String,
+    /// Base64 of the signature.
+    pub sig: String,
+}
+
+/// Stores checkpoint `n`; a checkpoint of the same event already there is kept (nothing
+/// written).
+pub async fn record_checkpoint(
+    db: &impl ConnectionTrait,
+    n: NewCheckpoint,
+) -> Result<(), StoreError> {
+    audit_checkpoint::Entity::insert(audit_checkpoint::ActiveModel {
+        seq: Set(n.seq),
+        hash: Set(n.hash),
+        signed_at: Set(n.signed_at),
+        keyid: Set(n.keyid),
+        sig: Set(n.sig),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(audit_checkpoint::Column::Seq)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The checkpoint of event `seq`, if any.
+pub async fn checkpoint_at(
+    db: &impl ConnectionTrait,
+    seq: i64,
+) -> Result<Option<audit_checkpoint::Model>, StoreError> {
+    Ok(audit_checkpoint::Entity::find()
+        .filter(audit_checkpoint::Column::Seq.eq(seq))
+        .one(db)
+        .await?)
+}
+
+/// The checkpoint of the highest seq signed with key `keyid`, if any.
+pub async fn latest_checkpoint_by(
+    db: &impl ConnectionTrait,
+    keyid: &str,
+) -> Result<Option<audit_checkpoint::Model>, StoreError> {
+    Ok(audit_checkpoint::Entity::find()
+        .filter(audit_checkpoint::Column::Keyid.eq(keyid))
+        .order_by_desc(audit_checkpoint::Column::Seq)
+        .one(db)
+        .await?)
+}
+
+/// Every checkpoint, by seq.
+pub async fn checkpoints(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<audit_checkpoint::Model>, StoreError> {
+    Ok(audit_checkpoint::Entity::find()
+        .order_by_asc(audit_checkpoint::Column::Seq)
+        .all(db)
+        .await?)
+}
+
+/// Up to `limit` checkpoints of events below `before`, the highest seq first.
+pub async fn checkpoints_before(
+    db: &impl ConnectionTrait,
+    before: i64,
+    limit: u64,
+) -> Result<Vec<audit_checkpoint::Model>, StoreError> {
+    Ok(audit_checkpoint::Entity::find()
+        .filter(audit_checkpoint::Column::Seq.lt(before))
+        .order_by_desc(audit_checkpoint::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
 }

@@ -129,6 +129,20 @@ pub async fn of_system_in_states(
         .await?)
 }
 
+/// A change request of system `system_id` of kind `kind`, if any (whichever the database finds
+/// first).
+pub async fn one_of_system_of_kind(
+    db: &impl ConnectionTrait,
+    system_id: i64,
+    kind: ChangeKind,
+) -> Result<Option<cr::Model>, StoreError> {
+    Ok(cr::Entity::find()
+        .filter(cr::Column::SystemId.eq(system_id))
+        .filter(cr::Column::Kind.eq(Text(kind)))
+        .one(db)
+        .await?)
+}
+
 /// The subjects (content) change request `cr_id` covers, in the order they were given.
 pub async fn subjects(
     db: &impl ConnectionTrait,

@@ -693,6 +693,22 @@ pub async fn revoke_sessions_of(
     Ok(q.exec(db).await?.rows_affected)
 }
 
+/// Revokes, at `at`, every session of user `user_id` not yet revoked, past its idle expiry or
+/// not; returns how many.
+pub async fn revoke_all_sessions_of(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Revokes, at `at`, the sessions of user `user_id` not revoked and still signing in (any stage
 /// but [`SessionStage::Active`]); returns how many.
 pub async fn revoke_unfinished_sessions_of(
@@ -806,6 +822,22 @@ pub async fn use_totp_step(
     let mut am: user::ActiveModel = u.into();
     am.totp_last_step = Set(Some(step));
     am.failed_logins = Set(0);
+    Ok(am.update(db).await?)
+}
+
+/// Makes `secret` account `u`'s second factor at once, enrolled at `at`, with nothing pending
+/// and no code used yet (its count of failures is left as it is); returns the row as stored.
+pub async fn set_second_factor(
+    db: &impl ConnectionTrait,
+    u: user::Model,
+    secret: String,
+    at: DateTime<Utc>,
+) -> Result<user::Model, StoreError> {
+    let mut am: user::ActiveModel = u.into();
+    am.totp_secret = Set(Some(secret));
+    am.totp_pending = Set(None);
+    am.totp_enrolled_at = Set(Some(at));
+    am.totp_last_step = Set(None);
     Ok(am.update(db).await?)
 }
 

@@ -8,6 +8,7 @@
 pub mod annual;
 pub mod assessments;
 pub mod audit;
+pub mod backup;
 pub mod changes;
 pub mod ci;
 pub mod enforce;

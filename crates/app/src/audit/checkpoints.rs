@@ -16,12 +16,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use changegate_api::attestation::PublicKey;
 use changegate_domain::audit::{AuditRecord, ChainBreak, Verifier, checkpoint_message};
+use changegate_store::audit as store;
 use changegate_store::entity::{audit_checkpoint, audit_event};
-use changegate_store::sea_orm::sea_query::OnConflict;
-use changegate_store::sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use changegate_store::sea_orm::ConnectionTrait;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -148,22 +145,17 @@ impl App {
             keyid: self.signer.keyid.clone(),
             sig,
         };
-        audit_checkpoint::Entity::insert(audit_checkpoint::ActiveModel {
-            seq: Set(cp.seq),
-            hash: Set(cp.hash.clone()),
-            signed_at: Set(cp.signed_at.clone()),
-            keyid: Set(cp.keyid.clone()),
-            sig: Set(cp.sig.clone()),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::column(audit_checkpoint::Column::Seq)
-                .do_nothing()
-                .to_owned(),
+        store::record_checkpoint(
+            db,
+            store::NewCheckpoint {
+                seq: cp.seq,
+                hash: cp.hash.clone(),
+                signed_at: cp.signed_at.clone(),
+                keyid: cp.keyid.clone(),
+                sig: cp.sig.clone(),
+            },
         )
-        .exec_without_returning(db)
-        .await
-        .map_err(changegate_store::StoreError::from)?;
+        .await?;
         Ok(cp)
     }
 
@@ -180,18 +172,14 @@ impl App {
     /// slot). Returns the head's seq.
     pub async fn checkpoint_audit(&self) -> AppResult<i64> {
         if self.checkpoints.every <= 0 {
-            return changegate_store::audit::head(&self.db)
+            return store::head(&self.db)
                 .await
                 .map(|(seq, _)| seq)
                 .map_err(Into::into);
         }
         let tx = self.begin().await?;
-        let (seq, hash) = changegate_store::audit::head(&tx.txn).await?;
-        let signed = audit_checkpoint::Entity::find()
-            .filter(audit_checkpoint::Column::Seq.eq(seq))
-            .one(&tx.txn)
-            .await
-            .map_err(changegate_store::StoreError::from)?;
+        let (seq, hash) = store::head(&tx.txn).await?;
+        let signed = store::checkpoint_at(&tx.txn, seq).await?;
         if seq == 0 || signed.is_some() {
             return Ok(seq);
         }
@@ -215,14 +203,10 @@ impl App {
             Some(f) => read_anchor(f)?,
             None => None,
         };
-        let latest: Option<Checkpoint> = audit_checkpoint::Entity::find()
-            .filter(audit_checkpoint::Column::Keyid.eq(&self.signer.keyid))
-            .order_by_desc(audit_checkpoint::Column::Seq)
-            .one(&self.db)
-            .await
-            .map_err(changegate_store::StoreError::from)?
+        let latest: Option<Checkpoint> = store::latest_checkpoint_by(&self.db, &self.signer.keyid)
+            .await?
             .map(Into::into);
-        let (head_seq, head_hash) = changegate_store::audit::head(&self.db).await?;
+        let (head_seq, head_hash) = store::head(&self.db).await?;
         let mut from: Option<Checkpoint> = None;
         for cp in [latest, anchor].into_iter().flatten() {
             if cp.verifies(&keys) == Some(false) {
@@ -242,7 +226,7 @@ impl App {
             let mut v = Verifier::resume(cp.seq, &cp.hash);
             let mut after = cp.seq;
             loop {
-                let page = changegate_store::audit::page(&self.db, after, 5000).await?;
+                let page = store::page(&self.db, after, 5000).await?;
                 let Some(last) = page.last().map(|e| e.seq) else {
                     break;
                 };
@@ -286,24 +270,10 @@ async fn check_against_log(
     db: &impl ConnectionTrait,
     cp: &Checkpoint,
 ) -> AppResult<Result<(), ChainBreak>> {
-    let hash: Option<String> = audit_event::Entity::find()
-        .select_only()
-        .column(audit_event::Column::Hash)
-        .filter(audit_event::Column::Seq.eq(cp.seq))
-        .into_tuple()
-        .one(db)
-        .await
-        .map_err(changegate_store::StoreError::from)?;
+    let hash = store::event_hash(db, cp.seq).await?;
     Ok(match hash {
         None => {
-            let present: Option<i64> = audit_event::Entity::find()
-                .select_only()
-                .column(audit_event::Column::Seq)
-                .order_by_desc(audit_event::Column::Seq)
-                .into_tuple()
-                .one(db)
-                .await
-                .map_err(changegate_store::StoreError::from)?;
+            let present = store::last_event_seq(db).await?;
             Err(ChainBreak::SignedBeyondEnd {
                 signed: cp.seq,
                 signed_at: cp.signed_at.clone(),
@@ -336,11 +306,8 @@ pub async fn verify_checkpoints(
     keys: &[PublicKey],
     anchor: Option<Checkpoint>,
 ) -> AppResult<Result<Vouched, ChainBreak>> {
-    let mut all: Vec<Checkpoint> = audit_checkpoint::Entity::find()
-        .order_by_asc(audit_checkpoint::Column::Seq)
-        .all(db)
-        .await
-        .map_err(changegate_store::StoreError::from)?
+    let mut all: Vec<Checkpoint> = store::checkpoints(db)
+        .await?
         .into_iter()
         .map(Into::into)
         .collect();
@@ -373,13 +340,7 @@ pub async fn vouched_before(
     keys: &[PublicKey],
     before: i64,
 ) -> AppResult<Option<i64>> {
-    let rows = audit_checkpoint::Entity::find()
-        .filter(audit_checkpoint::Column::Seq.lt(before))
-        .order_by_desc(audit_checkpoint::Column::Seq)
-        .limit(100)
-        .all(db)
-        .await
-        .map_err(changegate_store::StoreError::from)?;
+    let rows = store::checkpoints_before(db, before, 100).await?;
     for m in rows {
         let cp = Checkpoint::from(m);
         if cp.verifies(keys) == Some(true) && check_against_log(db, &cp).await?.is_ok() {
