@@ -153,6 +153,47 @@ impl App {
     }
 }
 
+/// What identifies a signed answer without a nonce: the question and the whole decision. Every
+/// field but the reasons' messages is validated text (codes, hex ids, digests), so tagging each
+/// optional field keeps two different answers apart; built by hand, as this runs per request.
+fn answer_key(
+    p: &wire::GateParams,
+    decision: &str,
+    d: &Decision,
+    reasons: &[wire::GateReason],
+) -> String {
+    use std::fmt::Write;
+    let mut key = String::with_capacity(256);
+    for part in [Some(p.system.as_str()), Some(p.env.as_str())]
+        .into_iter()
+        .chain([&p.commit, &p.tree, &p.artifact].map(Option::as_deref))
+        .chain([Some(decision)])
+    {
+        match part {
+            Some(v) => {
+                key.push('+');
+                key.push_str(v);
+            }
+            None => key.push('-'),
+        }
+        key.push('\0');
+    }
+    // Writing to a String cannot fail.
+    let _ = write!(
+        key,
+        "{:?}\0{:?}",
+        d.change_request,
+        d.valid_until.map(|t| t.timestamp_micros())
+    );
+    for r in reasons {
+        key.push('\0');
+        key.push_str(r.code.as_str());
+        key.push(':');
+        key.push_str(&r.message);
+    }
+    key
+}
+
 pub(crate) fn reasons(d: &Decision) -> Vec<wire::GateReason> {
     d.reasons
         .iter()
@@ -173,21 +214,7 @@ impl App {
         let (d, now) = self.decide(who, p).await?;
         let decision = d.verdict().as_str();
         let reasons = reasons(&d);
-        let key = format!(
-            "{}\0{}\0{:?}\0{:?}\0{:?}\0{decision}\0{:?}\0{:?}\0{}",
-            p.system,
-            p.env,
-            p.commit,
-            p.tree,
-            p.artifact,
-            d.change_request,
-            d.valid_until,
-            reasons
-                .iter()
-                .map(|r| format!("{}:{}", r.code, r.message))
-                .collect::<Vec<_>>()
-                .join("\0"),
-        );
+        let key = answer_key(p, decision, &d, &reasons);
         let statement = |issued_at| Statement {
             type_: STATEMENT_TYPE.into(),
             subject: vec![ResourceDescriptor {
