@@ -17,6 +17,10 @@ use std::collections::HashMap;
 use std::fmt;
 use tracing::instrument;
 
+/// How the outcome of a job run that failed begins (the rest is the error); `/metrics` counts
+/// the runs whose outcome begins so.
+pub const FAILED: &str = "failed: ";
+
 /// A scheduled job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Job {
@@ -162,7 +166,7 @@ impl App {
         let outcome = body().await;
         let text = match &outcome {
             Ok(s) => s.clone(),
-            Err(e) => format!("failed: {e}"),
+            Err(e) => format!("{FAILED}{e}"),
         };
         self.finish_slot(job, &slot, &text).await?;
         // At every job slot, the key outside the database signs the chain's head.

@@ -14,15 +14,10 @@
 use changegate_app::App;
 use changegate_app::jobs::Job;
 use changegate_domain::Severity;
-use changegate_domain::gate::{IncidentStatus, SystemStatus, Verdict};
-use changegate_domain::incident::IncidentKind;
+use changegate_domain::gate::Verdict;
 use changegate_domain::notify::DeliveryStatus;
-use changegate_store::entity::{incident, system};
-use changegate_store::sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Statement,
-};
-use changegate_store::types::Text;
-use chrono::{DateTime, Utc};
+use changegate_store as store;
+use chrono::Utc;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -153,61 +148,18 @@ fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, String)>,
     }
 }
 
-async fn rows(
-    db: &impl ConnectionTrait,
-    sql: &str,
-) -> Result<Vec<changegate_store::sea_orm::QueryResult>, changegate_store::sea_orm::DbErr> {
-    let backend = db.get_database_backend();
-    db.query_all_raw(Statement::from_string(backend, sql)).await
-}
-
-fn text(r: &changegate_store::sea_orm::QueryResult, i: usize) -> String {
-    r.try_get_by_index::<String>(i).unwrap_or_default()
-}
-
-fn int(r: &changegate_store::sea_orm::QueryResult, i: usize) -> i64 {
-    r.try_get_by_index::<i64>(i)
-        .or_else(|_| r.try_get_by_index::<i32>(i).map(i64::from))
-        .unwrap_or(0)
-}
-
-fn time(r: &changegate_store::sea_orm::QueryResult, i: usize) -> Option<DateTime<Utc>> {
-    r.try_get_by_index::<DateTime<Utc>>(i).ok().or_else(|| {
-        r.try_get_by_index::<String>(i)
-            .ok()
-            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-            .map(|d| d.with_timezone(&Utc))
-    })
-}
-
-/// An open incident as the gauges read it: severity, kind, detected, reported, A05 notified.
-type OpenIncident = (
-    Text<Severity>,
-    Text<IncidentKind>,
-    Option<DateTime<Utc>>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
-
-async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
+async fn gauges(app: &App) -> Result<String, store::StoreError> {
     let db = &app.db;
     let now = Utc::now();
     let mut out = String::new();
 
     // The gate index: how far it is behind the audit log.
-    let head = rows(db, "SELECT seq FROM audit_head WHERE id = 1").await?;
-    let head = head.first().map_or(0, |r| int(r, 0));
+    let (head, _) = store::audit::head(db).await?;
     let applied = app.gate.last_seq();
     let lag = (head - applied).max(0);
     let age = if lag > 0 {
-        let first = rows(
-            db,
-            &format!("SELECT at FROM audit_events WHERE seq = {}", applied + 1),
-        )
-        .await?;
-        first
-            .first()
-            .and_then(|r| time(r, 0))
+        store::metrics::event_time(db, applied + 1)
+            .await?
             .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
     } else {
         0.0
@@ -226,47 +178,31 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     );
 
     // The outbox.
-    let by_status = rows(
-        db,
-        "SELECT status, COUNT(*) FROM deliveries GROUP BY status",
-    )
-    .await?;
-    let count_of = |s: &str| {
-        by_status
-            .iter()
-            .find(|r| text(r, 0) == s)
-            .map_or(0, |r| int(r, 1)) as f64
-    };
+    let pending = store::metrics::deliveries_in(db, DeliveryStatus::Pending).await?;
+    let failed = store::metrics::deliveries_in(db, DeliveryStatus::Failed).await?;
     gauge(
         &mut out,
         "changegate_outbox_backlog",
         "Webhook deliveries waiting to be delivered.",
-        &[(vec![], count_of(DeliveryStatus::Pending.as_str()))],
+        &[(vec![], pending as f64)],
     );
     gauge(
         &mut out,
         "changegate_outbox_failed",
         "Webhook deliveries given up after their last attempt.",
-        &[(vec![], count_of(DeliveryStatus::Failed.as_str()))],
+        &[(vec![], failed as f64)],
     );
 
     // Jobs: runs and failures, and the last run's duration.
-    let runs = rows(
-        db,
-        "SELECT job, COUNT(*), SUM(CASE WHEN outcome LIKE 'failed%' THEN 1 ELSE 0 END) FROM job_runs GROUP BY job",
-    )
-    .await?;
+    let runs = store::metrics::job_runs(db, changegate_app::jobs::FAILED).await?;
     let mut run_rows = vec![];
     let mut fail_rows = vec![];
     for j in Job::ALL.map(Job::name) {
-        let r = runs.iter().find(|r| text(r, 0) == j);
-        run_rows.push((
-            vec![("job", j.to_owned())],
-            r.map_or(0, |r| int(r, 1)) as f64,
-        ));
+        let r = runs.iter().find(|r| r.job == j);
+        run_rows.push((vec![("job", j.to_owned())], r.map_or(0, |r| r.runs) as f64));
         fail_rows.push((
             vec![("job", j.to_owned())],
-            r.map_or(0, |r| int(r, 2)) as f64,
+            r.map_or(0, |r| r.failed) as f64,
         ));
     }
     gauge(
@@ -281,19 +217,15 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
         "Runs of each scheduled job that failed.",
         &fail_rows,
     );
-    let last = rows(
-        db,
-        "SELECT job, started_at, finished_at FROM job_runs WHERE id IN (SELECT MAX(id) FROM job_runs WHERE finished_at IS NOT NULL GROUP BY job)",
-    )
-    .await?;
+    let last = store::metrics::last_finished_runs(db).await?;
     let mut dur_rows = vec![];
     for j in Job::ALL.map(Job::name) {
-        if let Some(r) = last.iter().find(|r| text(r, 0) == j)
-            && let (Some(s), Some(f)) = (time(r, 1), time(r, 2))
+        if let Some(r) = last.iter().find(|r| r.job == j)
+            && let Some(f) = r.finished_at
         {
             dur_rows.push((
                 vec![("job", j.to_owned())],
-                (f - s).num_milliseconds().max(0) as f64 / 1000.0,
+                (f - r.started_at).num_milliseconds().max(0) as f64 / 1000.0,
             ));
         }
     }
@@ -305,16 +237,7 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     );
 
     // Accounts locked after failed sign-ins.
-    let locked = rows(
-        db,
-        "SELECT locked_until FROM users WHERE locked_until IS NOT NULL",
-    )
-    .await?;
-    let n = locked
-        .iter()
-        .filter_map(|r| time(r, 0))
-        .filter(|t| *t > now)
-        .count();
+    let n = store::metrics::accounts_locked(db, now).await?;
     gauge(
         &mut out,
         "changegate_accounts_locked",
@@ -323,30 +246,18 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     );
 
     // Incidents open, and overdue breach notifications, by severity.
-    let open: Vec<OpenIncident> = incident::Entity::find()
-        .select_only()
-        .columns([
-            incident::Column::Severity,
-            incident::Column::Kind,
-            incident::Column::DetectedAt,
-            incident::Column::ReportedAt,
-            incident::Column::A05NotifiedAt,
-        ])
-        .filter(incident::Column::Status.eq(Text(IncidentStatus::Open)))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let open = store::metrics::open_incidents(db).await?;
     let hours = i64::from(app.pack.incidents.breach_notify_hours);
     let mut open_rows = vec![];
     let mut late_rows = vec![];
     for s in Severity::ALL {
-        let of: Vec<_> = open.iter().filter(|r| *r.0 == *s).collect();
+        let of: Vec<_> = open.iter().filter(|r| r.severity == *s).collect();
         let late = of
             .iter()
-            .filter(|(_, kind, detected, reported, notified)| {
-                kind.is_breach()
-                    && notified.is_none()
-                    && detected.unwrap_or(*reported) + chrono::Duration::hours(hours) < now
+            .filter(|i| {
+                i.kind.is_breach()
+                    && i.a05_notified_at.is_none()
+                    && i.detected_at.unwrap_or(i.reported_at) + chrono::Duration::hours(hours) < now
             })
             .count();
         open_rows.push((vec![("severity", s.as_str().to_owned())], of.len() as f64));
@@ -366,15 +277,7 @@ async fn gauges(app: &App) -> Result<String, changegate_store::sea_orm::DbErr> {
     );
 
     // Systems whose periodic re-review is overdue.
-    let due: Vec<Option<DateTime<Utc>>> = system::Entity::find()
-        .select_only()
-        .column(system::Column::NextReviewDue)
-        .filter(system::Column::Status.eq(Text(SystemStatus::Active)))
-        .filter(system::Column::NextReviewDue.is_not_null())
-        .into_tuple()
-        .all(db)
-        .await?;
-    let n = due.into_iter().flatten().filter(|t| *t < now).count();
+    let n = store::metrics::re_reviews_overdue(db, now).await?;
     gauge(
         &mut out,
         "changegate_re_reviews_overdue",

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod identity;
 pub mod incidents;
 pub mod jobs;
+pub mod metrics;
 pub mod migration;
 pub mod outbox;
 pub mod registry;
