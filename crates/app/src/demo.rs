@@ -10,9 +10,11 @@ use crate::identity::tokens::{Principal, hash_secret, one_time_password, princip
 use crate::registry::user_by_name;
 use crate::{App, AppError, AppResult, event, totp};
 use changegate_api as wire;
-use changegate_domain::ChangeKind;
+use changegate_domain::annual::ApprovalStatus;
 use changegate_domain::change::Command;
 use changegate_domain::incident::IncidentKind;
+use changegate_domain::remediation::RemediationState;
+use changegate_domain::{ChangeKind, CheckResult, ComponentKind, Conclusion, CrState, Severity};
 use changegate_store::{changes, gate, identity, registry};
 use sha2::{Digest, Sha256};
 
@@ -87,12 +89,13 @@ fn answers(app: &App, fail_item: Option<&str>) -> Vec<wire::ItemAnswer> {
             wire::ItemAnswer {
                 item: i.id.clone(),
                 result: if failed {
-                    "fail"
+                    CheckResult::Fail
                 } else if i.id == "hardware-security" {
-                    "na"
+                    CheckResult::Na
                 } else {
-                    "pass"
+                    CheckResult::Pass
                 }
+                .as_str()
                 .into(),
                 note: if failed {
                     "Tài khoản quản trị cơ sở dữ liệu vẫn dùng mật khẩu mặc định của nhà cung cấp."
@@ -367,7 +370,7 @@ impl App {
                 "TTHC-TINH",
                 wire::LevelRecord {
                     proposed_level: Some(3),
-                    approval_status: Some("approved".into()),
+                    approval_status: Some(ApprovalStatus::Approved.as_str().into()),
                     approval_decision: Some(d("1234/QĐ-UBND", 260, "Ủy ban nhân dân tỉnh")),
                     expected_approval_date: None,
                     rules_decision: Some(d("56/QĐ-STNMT", 240, "Sở Tài nguyên và Môi trường")),
@@ -391,7 +394,7 @@ impl App {
                 "THUE-TINH",
                 wire::LevelRecord {
                     proposed_level: Some(3),
-                    approval_status: Some("approved".into()),
+                    approval_status: Some(ApprovalStatus::Approved.as_str().into()),
                     approval_decision: Some(d("889/QĐ-CT", 300, "Cục Thuế tỉnh")),
                     expected_approval_date: None,
                     rules_decision: Some(d("92/QĐ-CT", 280, "Cục Thuế tỉnh")),
@@ -425,8 +428,8 @@ impl App {
         approved: &(String, String),
         pending: &str,
     ) -> AppResult<()> {
-        let sw = |kind: &str, name: &str, version: &str| wire::Component {
-            kind: kind.into(),
+        let sw = |kind: ComponentKind, name: &str, version: &str| wire::Component {
+            kind: kind.as_str().into(),
             name: name.into(),
             version: version.into(),
         };
@@ -471,9 +474,13 @@ impl App {
                     population_db: true,
                     environments: vec!["production".into(), "staging".into()],
                     components: vec![
-                        sw("software", "PostgreSQL", "15.6"),
-                        sw("software", "Ứng dụng một cửa điện tử", "2.2.0"),
-                        sw("hardware", "Máy chủ Dell PowerEdge R740", "R740"),
+                        sw(ComponentKind::Software, "PostgreSQL", "15.6"),
+                        sw(ComponentKind::Software, "Ứng dụng một cửa điện tử", "2.2.0"),
+                        sw(
+                            ComponentKind::Hardware,
+                            "Máy chủ Dell PowerEdge R740",
+                            "R740",
+                        ),
                     ],
                     last_review: Some(last_review(code)),
                 },
@@ -485,12 +492,12 @@ impl App {
         let hoa = self.principal("tran.thi.hoa").await?;
         let duc = self.principal("do.minh.duc").await?;
         let file = |system: &str,
-                    kind: &str,
+                    kind: ChangeKind,
                     title: &str,
                     description: &str,
                     subjects: Vec<wire::WireSubject>| wire::NewChangeRequest {
             system: system.into(),
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             title: title.into(),
             description: description.into(),
             environments: vec!["production".into()],
@@ -506,11 +513,11 @@ impl App {
                 tree: t.into(),
             }]
         };
-        let sign = |conclusion: &str, fail: Option<&str>| wire::NewSignOff {
-            conclusion: conclusion.into(),
+        let sign = |conclusion: Conclusion, fail: Option<&str>| wire::NewSignOff {
+            conclusion: conclusion.as_str().into(),
             checklist: answers(self, fail),
             findings: if fail.is_some() {
-                vec![wire::WireFinding { severity: "high".into(), item: None, text: "Tài khoản mặc định 'admin' của hệ quản trị cơ sở dữ liệu chưa đổi mật khẩu.".into() }]
+                vec![wire::WireFinding { severity: Severity::High.as_str().into(), item: None, text: "Tài khoản mặc định 'admin' của hệ quản trị cơ sở dữ liệu chưa đổi mật khẩu.".into() }]
             } else {
                 vec![]
             },
@@ -526,7 +533,7 @@ impl App {
         // Approved: the gate lets exactly this content through.
         let mut c = file(
             "TTHC-TINH",
-            "software",
+            ChangeKind::Software,
             "Nâng cấp mô-đun tra cứu thông tin công dân lên phiên bản 2.3",
             "Bổ sung xác thực hai lớp cho cán bộ một cửa; tra cứu Cơ sở dữ liệu quốc gia về dân cư chỉ qua ứng dụng.",
             git(&approved.0, &approved.1),
@@ -539,14 +546,15 @@ impl App {
         let cr = self.file_change(&an, c).await?;
         self.act_on_change(Some(&an), cr.id, Command::Submit)
             .await?;
-        self.sign_off(&hoa, cr.id, sign("pass", None)).await?;
+        self.sign_off(&hoa, cr.id, sign(Conclusion::Pass, None))
+            .await?;
         // Submitted, awaiting evaluation.
         let cr = self
             .file_change(
                 &an,
                 file(
                     "TTHC-TINH",
-                    "configuration",
+                    ChangeKind::Configuration,
                     "Thay đổi cấu hình danh sách địa chỉ IP được phép truy cập",
                     "Chặn truy cập từ các địa chỉ IP chưa xác định theo văn bản của Công an tỉnh.",
                     git(pending, &oid("demo-pending-tree")),
@@ -558,7 +566,7 @@ impl App {
         // Draft.
         let mut c = file(
             "TTHC-TINH",
-            "hardware",
+            ChangeKind::Hardware,
             "Thay thế máy chủ cơ sở dữ liệu",
             "Máy chủ cũ hết bảo hành; thay bằng máy chủ mới cùng cấu hình an toàn.",
             vec![],
@@ -575,7 +583,7 @@ impl App {
                 &an,
                 file(
                     "DAT-DAI",
-                    "software",
+                    ChangeKind::Software,
                     "Triển khai mô-đun đồng bộ dữ liệu đất đai với dân cư",
                     "Đồng bộ định kỳ theo lô.",
                     git(&oid("demo-rejected-commit"), &oid("demo-rejected-tree")),
@@ -584,21 +592,26 @@ impl App {
             .await?;
         self.act_on_change(Some(&an), cr.id, Command::Submit)
             .await?;
-        self.sign_off(&hoa, cr.id, sign("fail", Some("no-default-passwords")))
-            .await?;
+        self.sign_off(
+            &hoa,
+            cr.id,
+            sign(Conclusion::Fail, Some("no-default-passwords")),
+        )
+        .await?;
         // Level 4: one of two required sign-offs.
-        let cr = self.file_change(&an, file("DAT-DAI", "network", "Kết nối mạng truyền số liệu chuyên dùng", "Chuyển kết nối sang mạng truyền số liệu chuyên dùng của cơ quan Đảng, Nhà nước.",
+        let cr = self.file_change(&an, file("DAT-DAI", ChangeKind::Network, "Kết nối mạng truyền số liệu chuyên dùng", "Chuyển kết nối sang mạng truyền số liệu chuyên dùng của cơ quan Đảng, Nhà nước.",
             vec![wire::WireSubject::Artifact { digest: format!("sha256:{}", hex::encode(Sha256::digest(b"demo-network-config"))) }])).await?;
         self.act_on_change(Some(&an), cr.id, Command::Submit)
             .await?;
-        self.sign_off(&duc, cr.id, sign("pass", None)).await?;
+        self.sign_off(&duc, cr.id, sign(Conclusion::Pass, None))
+            .await?;
         // Another owner's system, withdrawn.
         let cr = self
             .file_change(
                 &thu,
                 file(
                     "THUE-TINH",
-                    "software",
+                    ChangeKind::Software,
                     "Cập nhật bản vá bảo mật hệ điều hành",
                     "Áp dụng bản vá tháng 11.",
                     git(&oid("demo-thue-commit"), &oid("demo-thue-tree")),
@@ -628,7 +641,7 @@ impl App {
             hoa,
             re_review.id,
             wire::NewSignOff {
-                conclusion: "pass".into(),
+                conclusion: Conclusion::Pass.as_str().into(),
                 checklist: answers(self, None),
                 findings: vec![],
                 conditions: vec![],
@@ -647,7 +660,7 @@ impl App {
                 an,
                 wire::NewChangeRequest {
                     system: "TTHC-TINH".into(),
-                    kind: "software".into(),
+                    kind: ChangeKind::Software.as_str().into(),
                     title: "Chuyển cổng dịch vụ công sang nền tảng điện toán đám mây của tỉnh".into(),
                     description: "Thay đổi kiến trúc triển khai (máy chủ vật lý sang máy ảo) và nền tảng công nghệ (hệ quản trị cơ sở dữ liệu mới).".into(),
                     environments: vec!["production".into()],
@@ -682,7 +695,7 @@ impl App {
                 an,
                 wire::NewChangeRequest {
                     system: "DAT-DAI".into(),
-                    kind: "software".into(),
+                    kind: ChangeKind::Software.as_str().into(),
                     title: "Mở rộng cơ sở dữ liệu đất đai cho cấp xã khai thác".into(),
                     description: "Mở rộng phạm vi người dùng tới cán bộ địa chính cấp xã và thêm chức năng tra cứu biến động.".into(),
                     environments: vec!["production".into()],
@@ -713,7 +726,7 @@ impl App {
                 "DAT-DAI",
                 wire::NewIncident {
                     kind: IncidentKind::AbnormalAccess.as_str().into(),
-                    severity: "high".into(),
+                    severity: Severity::High.as_str().into(),
                     summary: "Phát hiện truy cập bất thường vào cơ sở dữ liệu đất đai ngoài giờ hành chính từ một địa chỉ IP lạ.".into(),
                     detected_at: Some(now - chrono::Duration::hours(20)),
                     national_security: false,
@@ -738,7 +751,7 @@ impl App {
             "TTHC-TINH",
             wire::NewIncident {
                 kind: IncidentKind::DataBreach.as_str().into(),
-                severity: "medium".into(),
+                severity: Severity::Medium.as_str().into(),
                 summary: "Lộ danh sách hồ sơ thủ tục hành chính (họ tên, số định danh) qua một đường dẫn chia sẻ công khai.".into(),
                 detected_at: Some(now - chrono::Duration::hours(30)),
                 national_security: false,
@@ -789,7 +802,7 @@ impl App {
                 "TTHC-TINH",
                 wire::NewIncident {
                     kind: IncidentKind::Malware.as_str().into(),
-                    severity: "low".into(),
+                    severity: Severity::Low.as_str().into(),
                     summary: "Phần mềm diệt virus phát hiện và cách ly mã độc trên máy trạm của cán bộ một cửa.".into(),
                     detected_at: None,
                     national_security: false,
@@ -802,14 +815,14 @@ impl App {
                 &thu,
                 "THUE-TINH",
                 IncidentKind::Vulnerability,
-                "medium",
+                Severity::Medium,
                 "Cần nâng cấp thư viện OpenSSL trên máy chủ ứng dụng: phiên bản đang dùng có lỗ hổng đã công bố.",
             ),
             (
                 &an,
                 "DAT-DAI",
                 IncidentKind::Other,
-                "low",
+                Severity::Low,
                 "Mất kết nối đến cơ sở dữ liệu quốc gia về dân cư trong 40 phút do sự cố đường truyền.",
             ),
         ] {
@@ -818,7 +831,7 @@ impl App {
                 system,
                 wire::NewIncident {
                     kind: kind.as_str().into(),
-                    severity: severity.into(),
+                    severity: severity.as_str().into(),
                     summary: summary.into(),
                     detected_at: None,
                     national_security: false,
@@ -848,9 +861,9 @@ impl App {
         use crate::remediation::Raise;
         use changegate_domain::change::Severity;
         use changegate_domain::remediation::RemediationKind;
-        let items = |cr: i64, state: &str| crate::remediation::RemediationFilter {
+        let items = |cr: i64, state: RemediationState| crate::remediation::RemediationFilter {
             change_request: Some(cr),
-            state: Some(state.into()),
+            state: Some(state.as_str().into()),
             ..Default::default()
         };
         // The approved TTHC-TINH change (the first filed): its condition fulfilled, awaiting PA05.
@@ -859,7 +872,7 @@ impl App {
                 an,
                 &crate::changes::ChangeFilter {
                     system: Some("TTHC-TINH".into()),
-                    state: Some("approved".into()),
+                    state: Some(CrState::Approved.as_str().into()),
                     limit: Some(1),
                     ..Default::default()
                 },
@@ -867,7 +880,7 @@ impl App {
             .await?;
         if let Some(cr) = approved.items.first() {
             for it in self
-                .list_remediations(an, &items(cr.id, "open"))
+                .list_remediations(an, &items(cr.id, RemediationState::Open))
                 .await?
                 .items
             {
@@ -881,7 +894,7 @@ impl App {
                 an,
                 &crate::changes::ChangeFilter {
                     system: Some("DAT-DAI".into()),
-                    state: Some("rejected".into()),
+                    state: Some(CrState::Rejected.as_str().into()),
                     limit: Some(1),
                     ..Default::default()
                 },
@@ -889,7 +902,7 @@ impl App {
             .await?;
         if let Some(cr) = rejected.items.first() {
             for it in self
-                .list_remediations(an, &items(cr.id, "open"))
+                .list_remediations(an, &items(cr.id, RemediationState::Open))
                 .await?
                 .items
             {
@@ -902,7 +915,7 @@ impl App {
         // THUE-TINH: a change sent back with findings, edited since (a draft to resubmit).
         let c = wire::NewChangeRequest {
             system: "THUE-TINH".into(),
-            kind: "software".into(),
+            kind: ChangeKind::Software.as_str().into(),
             title: "Nâng cấp cổng tra cứu nghĩa vụ thuế của công dân".into(),
             description: "Tra cứu theo số định danh cá nhân qua Cơ sở dữ liệu quốc gia về dân cư."
                 .into(),
@@ -923,12 +936,12 @@ impl App {
             note: "Hồ sơ chưa đủ để đánh giá; bổ sung theo các phát hiện dưới đây rồi gửi lại.".into(),
             findings: vec![
                 wire::WireFinding {
-                    severity: "high".into(),
+                    severity: Severity::High.as_str().into(),
                     text: "Chưa có kết quả quét lỗ hổng, kiểm tra xâm nhập của cổng tra cứu mới.".into(),
                     item: Some("vuln-scan-pentest".into()),
                 },
                 wire::WireFinding {
-                    severity: "medium".into(),
+                    severity: Severity::Medium.as_str().into(),
                     text: "Tài liệu thiết kế chưa mô tả luồng tra cứu qua\nCơ sở dữ liệu quốc gia về dân cư.".into(),
                     item: Some("design-documented".into()),
                 },
@@ -948,7 +961,7 @@ impl App {
         // (condition_overdue) until PA05 verifies it. Only the demo raises an item already due.
         let c = wire::NewChangeRequest {
             system: "THUE-TINH".into(),
-            kind: "hardware".into(),
+            kind: ChangeKind::Hardware.as_str().into(),
             title: "Bổ sung thiết bị tường lửa cho phân vùng máy chủ".into(),
             description: "Lắp đặt tường lửa thế hệ mới trước phân vùng máy chủ cơ sở dữ liệu."
                 .into(),
@@ -968,7 +981,7 @@ impl App {
         self.act_on_change(Some(thu), cr.id, Command::Submit)
             .await?;
         let mut pass = wire::NewSignOff {
-            conclusion: "pass".into(),
+            conclusion: Conclusion::Pass.as_str().into(),
             checklist: answers(self, None),
             findings: vec![],
             conditions: vec![],
@@ -976,7 +989,7 @@ impl App {
         };
         pass.conditions = vec![wire::WireCondition::Full(wire::ConditionSpec {
             text: "Cấu hình nhật ký tường lửa gửi về hệ thống giám sát tập trung của tỉnh.".into(),
-            severity: Some("low".into()),
+            severity: Some(Severity::Low.as_str().into()),
             due: None,
         })];
         self.sign_off(hoa, cr.id, pass).await?;
@@ -995,11 +1008,11 @@ impl App {
         tx.commit().await?;
         // Its low condition: fulfilled by the owner and verified by PA05.
         for it in self
-            .list_remediations(thu, &items(cr.id, "open"))
+            .list_remediations(thu, &items(cr.id, RemediationState::Open))
             .await?
             .items
         {
-            if it.severity == "low" {
+            if it.severity == Severity::Low.as_str() {
                 self.fulfil_remediation(thu, it.id, "Đã cấu hình gửi nhật ký về hệ thống giám sát của tỉnh (ảnh chụp cấu hình kèm theo).".into())
                     .await?;
                 self.verify_remediation(

@@ -411,10 +411,12 @@ impl App {
             "incident",
             id,
             Some(sys.id),
-            Some(serde_json::json!({"status": "open"})),
+            Some(serde_json::json!({"status": IncidentStatus::Open.as_str()})),
             Some(match note {
-                Some(n) => serde_json::json!({"status": "resolved", "note": n}),
-                None => serde_json::json!({"status": "resolved"}),
+                Some(n) => {
+                    serde_json::json!({"status": IncidentStatus::Resolved.as_str(), "note": n})
+                }
+                None => serde_json::json!({"status": IncidentStatus::Resolved.as_str()}),
             }),
         ))
         .await?;

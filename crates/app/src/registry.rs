@@ -421,7 +421,7 @@ impl App {
             envs.push("production".into());
         }
         for (i, c) in n.components.iter().enumerate() {
-            if c.kind != "hardware" && c.kind != "software" {
+            if changegate_domain::ComponentKind::parse(&c.kind).is_err() {
                 errors.push((
                     format!("components[{i}].kind"),
                     format!("{:?} is not hardware or software", c.kind),

@@ -182,7 +182,7 @@ impl App {
                 Some(sys.id),
                 None,
                 Some(serde_json::json!({ "kind": r.kind, "change_request": cr_id, "round": round,
-                    "severity": r.severity, "text": r.text, "item": r.item, "due": due, "state": "open" })),
+                    "severity": r.severity, "text": r.text, "item": r.item, "due": due, "state": RemediationState::Open.as_str() })),
             ))
             .await?;
         }

@@ -97,6 +97,16 @@ str_enum!(
 );
 
 str_enum!(
+    /// Kind of a component of a system's inventory.
+    ComponentKind, "component kind" {
+        /// A machine or a network device.
+        Hardware = "hardware",
+        /// A program or a library.
+        Software = "software",
+    }
+);
+
+str_enum!(
     /// Result of one checklist item.
     CheckResult, "checklist result" {
         /// Meets the item.

@@ -22,8 +22,8 @@ pub mod remediation;
 pub mod roles;
 
 pub use change::{
-    Actor, ChangeKind, ChangeRequest, CheckResult, Command, Conclusion, Condition, CrState, Effect,
-    Finding, ItemResult, MajorAspect, Refusal, Severity, SignOff, SignOffRecord,
+    Actor, ChangeKind, ChangeRequest, CheckResult, Command, ComponentKind, Conclusion, Condition,
+    CrState, Effect, Finding, ItemResult, MajorAspect, Refusal, Severity, SignOff, SignOffRecord,
 };
 pub use gate::{CandidateChange, Decision, GateQuery, Reason, ReasonCode, SystemFacts};
 pub use ids::{

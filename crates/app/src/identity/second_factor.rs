@@ -296,7 +296,7 @@ impl App {
                 s.code_use(),
                 &u,
                 code,
-                serde_json::json!({ "purpose": "sign_in", "stage": "active" }),
+                serde_json::json!({ "purpose": "sign_in", "stage": changegate_domain::roles::SessionStage::Active.as_str() }),
                 Some(Stage::Active),
             )
             .await?

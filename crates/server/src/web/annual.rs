@@ -111,7 +111,8 @@ async fn level_page(
         }
         m
     });
-    let may_edit = matches!(s.who().role, Role::Admin | Role::Owner) && sys.status != "retired";
+    let may_edit = matches!(s.who().role, Role::Admin | Role::Owner)
+        && sys.status != changegate_domain::gate::SystemStatus::Retired.as_str();
     s.page(
         status,
         "level_record.html",

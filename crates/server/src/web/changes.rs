@@ -19,12 +19,12 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// Kinds an owner files from the form (periodic re-reviews are opened by the scheduler).
-const KINDS: [&str; 5] = [
-    "software",
-    "hardware",
-    "configuration",
-    "network",
-    "emergency",
+const KINDS: [ChangeKind; 5] = [
+    ChangeKind::Software,
+    ChangeKind::Hardware,
+    ChangeKind::Configuration,
+    ChangeKind::Network,
+    ChangeKind::Emergency,
 ];
 
 /// `GET /changes`: the visible change requests, newest first.
@@ -176,7 +176,7 @@ async fn edit_page(
         status,
         "change_new.html",
         minijinja::context! {
-        systems => Value::from_serialize(&systems), envs => envs, kinds => KINDS,
+        systems => Value::from_serialize(&systems), envs => envs, kinds => KINDS.map(ChangeKind::as_str),
         f => Value::from_serialize(form), errors => errors, editing => editing,
         majors => changegate_domain::MajorAspect::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>() },
     )
@@ -192,7 +192,7 @@ pub async fn new_form(
         Some(d) => ChangeForm::from(&d),
         None => ChangeForm {
             system: q.get("system").cloned().unwrap_or_default(),
-            kind: "software".into(),
+            kind: ChangeKind::Software.as_str().into(),
             ..Default::default()
         },
     };

@@ -287,11 +287,11 @@ pub async fn submit(
             Err(e) => Err(e.into()),
         };
     }
-    if !matches!(conclusion, "pass" | "fail") {
+    if changegate_domain::Conclusion::parse(conclusion).is_err() {
         msg::add(&mut errors, s.lang, "conclusion");
     }
     for (i, r) in form.results.iter().enumerate() {
-        if !matches!(r.as_str(), "pass" | "fail" | "na") {
+        if changegate_domain::CheckResult::parse(r).is_err() {
             msg::add(&mut errors, s.lang, &format!("result_{i}"));
         }
     }
@@ -343,8 +343,11 @@ pub async fn submit(
         Err(AppError::Invalid(errs)) => {
             // The rule broken is read from the form itself, never from the message's prose: a
             // passing conclusion over a failed item.
-            let passes_over_a_failure =
-                conclusion == "pass" && form.results.iter().any(|r| r == "fail");
+            let passes_over_a_failure = conclusion == changegate_domain::Conclusion::Pass.as_str()
+                && form
+                    .results
+                    .iter()
+                    .any(|r| r == changegate_domain::CheckResult::Fail.as_str());
             for (field, _) in &errs {
                 let ff = form_field(field, &finding_rows, &condition_rows);
                 if ff == "conclusion" && passes_over_a_failure {

@@ -19,7 +19,13 @@ use minijinja::Value;
 use serde::Serialize;
 use std::collections::HashMap;
 
-const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+/// The severities, for the filter and the form.
+fn severities() -> Vec<&'static str> {
+    changegate_domain::Severity::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
+}
 
 /// `GET /incidents[?state=&system=&org=&kind=&severity=&from=&to=&q=&page=]`: open incidents
 /// first, then resolved ones, newest first; filtered, searched (with or without diacritics),
@@ -68,7 +74,7 @@ pub async fn list(
         minijinja::context! { incidents => Value::from_serialize(&list.items),
         total => list.total, page => list.page, pages => pages, systems => systems, orgs => orgs,
         q => Value::from_serialize(&q), states => IncidentStatus::ALL.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
-        kinds => changegate_app::incidents::KINDS, severities => SEVERITIES },
+        kinds => changegate_app::incidents::KINDS, severities => severities() },
     )
 }
 
@@ -108,7 +114,7 @@ async fn form_page(
         status,
         "incident_new.html",
         minijinja::context! {
-        systems => systems, kinds => changegate_app::incidents::KINDS, severities => SEVERITIES,
+        systems => systems, kinds => changegate_app::incidents::KINDS, severities => severities(),
         f => Value::from_serialize(form), errors => errors },
     )
 }
@@ -225,7 +231,9 @@ pub async fn confirm_resolve(
 ) -> Result<Response, WebError> {
     let id = id.id()?;
     let i = app.incident(s.who(), id).await?;
-    if s.who().role != changegate_domain::Role::Reviewer || i.status != "open" {
+    if s.who().role != changegate_domain::Role::Reviewer
+        || i.status != changegate_domain::gate::IncidentStatus::Open.as_str()
+    {
         return Ok(see_other(&format!("/incidents/{id}")));
     }
     resolve_page(&s, StatusCode::OK, &i, "", &Errors::new())

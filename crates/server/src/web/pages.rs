@@ -106,7 +106,7 @@ async fn system_page(
         "system.html",
         minijinja::context! { p => Value::from_serialize(&page),
         items => Value::from_serialize(&items.items), items_total => items.total,
-        may_admin => s.who().role == Role::Admin && page.system.status != "retired",
+        may_admin => s.who().role == Role::Admin && page.system.status != changegate_domain::gate::SystemStatus::Retired.as_str(),
         f => f, errors => errors },
     )
 }

@@ -66,7 +66,7 @@ pub async fn list(
             items => Value::from_serialize(&list.items), total => list.total, page => list.page,
             pages => pages, systems => systems, orgs => orgs,
             q => Value::from_serialize(&q),
-            states => ["open", "fulfilled", "verified", "reopened"],
+            states => changegate_domain::remediation::RemediationState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         },
     )
 }

@@ -449,14 +449,14 @@ mod tests {
                 .map(|c| format!("reason.{c}")),
         );
         keys.extend(
-            ["active", "suspended", "retired"]
+            changegate_domain::gate::SystemStatus::ALL
                 .iter()
-                .map(|c| format!("system_status.{c}")),
+                .map(|c| format!("system_status.{}", c.as_str())),
         );
         keys.extend(
-            ["open", "resolved"]
+            changegate_domain::gate::IncidentStatus::ALL
                 .iter()
-                .map(|c| format!("incident_status.{c}")),
+                .map(|c| format!("incident_status.{}", c.as_str())),
         );
         keys.extend(
             ["pass", "fail", "changes_requested"]
@@ -469,9 +469,9 @@ mod tests {
                 .map(|c| format!("org_kind.{c}")),
         );
         keys.extend(
-            ["hardware", "software"]
+            changegate_domain::ComponentKind::ALL
                 .iter()
-                .map(|c| format!("component.{c}")),
+                .map(|c| format!("component.{}", c.as_str())),
         );
         keys.extend(
             Role::ALL
