@@ -682,11 +682,7 @@ pub async fn revoke_sessions_of(
     keep: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    let mut q = session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(at));
+    let mut q = revoking_sessions_of(user_id, at).filter(session::Column::ExpiresAt.gt(at));
     if let Some(k) = keep {
         q = q.filter(session::Column::Id.ne(k));
     }
@@ -700,13 +696,18 @@ pub async fn revoke_all_sessions_of(
     user_id: i64,
     at: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::RevokedAt.is_null())
+    Ok(revoking_sessions_of(user_id, at)
         .exec(db)
         .await?
         .rows_affected)
+}
+
+/// The update that revokes, at `at`, the sessions of user `user_id` not yet revoked.
+fn revoking_sessions_of(user_id: i64, at: DateTime<Utc>) -> sea_orm::UpdateMany<session::Entity> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(Some(at)))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
 }
 
 /// Revokes, at `at`, the sessions of user `user_id` not revoked and still signing in (any stage

@@ -310,12 +310,15 @@ pub async fn round_items(
     cr_id: i64,
     round: i32,
 ) -> Result<Vec<rem::Model>, StoreError> {
-    Ok(rem::Entity::find()
+    Ok(of_round(cr_id, round).all(db).await?)
+}
+
+/// The items of change request `cr_id` raised in round `round`, in the order they were raised.
+fn of_round(cr_id: i64, round: i32) -> sea_orm::Select<rem::Entity> {
+    rem::Entity::find()
         .filter(rem::Column::ChangeRequestId.eq(cr_id))
         .filter(rem::Column::Round.eq(round))
         .order_by_asc(rem::Column::Id)
-        .all(db)
-        .await?)
 }
 
 /// The findings raised on change request `cr_id` in round `round`, in the order they were
@@ -325,11 +328,8 @@ pub async fn round_findings(
     cr_id: i64,
     round: i32,
 ) -> Result<Vec<rem::Model>, StoreError> {
-    Ok(rem::Entity::find()
-        .filter(rem::Column::ChangeRequestId.eq(cr_id))
-        .filter(rem::Column::Round.eq(round))
+    Ok(of_round(cr_id, round)
         .filter(rem::Column::Kind.eq(Text(RemediationKind::Finding)))
-        .order_by_asc(rem::Column::Id)
         .all(db)
         .await?)
 }
