@@ -347,7 +347,7 @@ impl App {
         sys: &system::Model,
     ) -> AppResult<wire::ChangeRequest> {
         let subjects = changes::subjects(db, row.id).await?;
-        let signs = changes::sign_offs(db, row.id).await?;
+        let signs = changes::sign_offs(db, [row.id]).await?;
         let mut ids: Vec<i64> = signs.iter().map(|s| s.reviewer_id).collect();
         ids.push(row.filed_by);
         let users: HashMap<i64, user::Model> = identity::users_by_ids(db, ids).await?;

@@ -137,11 +137,7 @@ impl WriteTx<'_> {
         if events.is_empty() {
             return Ok(());
         }
-        let hooks: Vec<(i64, Vec<String>)> = outbox::subscriptions(&self.txn)
-            .await?
-            .into_iter()
-            .map(|s| (s.webhook_id, s.events))
-            .collect();
+        let hooks = outbox::subscriptions(&self.txn).await?;
         if hooks.is_empty() {
             return Ok(());
         }
@@ -150,8 +146,8 @@ impl WriteTx<'_> {
         for (event, mut data) in events {
             let to: Vec<i64> = hooks
                 .iter()
-                .filter(|(_, e)| e.iter().any(|x| x == "*" || x == event))
-                .map(|(id, _)| *id)
+                .filter(|s| s.events.iter().any(|x| x == "*" || x == event))
+                .map(|s| s.webhook_id)
                 .collect();
             if to.is_empty() {
                 continue;

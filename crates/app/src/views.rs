@@ -323,7 +323,7 @@ impl App {
     /// The systems the principal may see, by code.
     pub async fn visible_systems(&self, who: &Principal) -> AppResult<Vec<system::Model>> {
         let owner_org = (!who.role.sees_every_organisation()).then_some(who.org_id);
-        Ok(registry::systems_by_code(&self.db, owner_org).await?)
+        Ok(registry::systems(&self.db, owner_org).await?)
     }
 
     async fn org_names(&self) -> AppResult<HashMap<i64, (String, String)>> {
@@ -363,7 +363,9 @@ impl App {
         let mut gates = self.system_gates(who, &systems).await?;
         let ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
         let mut open: HashMap<i64, usize> = HashMap::new();
-        for i in incidents::of_systems_with_status(&self.db, ids, IncidentStatus::Open).await? {
+        for i in
+            incidents::newest_of_systems(&self.db, ids, Some(IncidentStatus::Open), None).await?
+        {
             *open.entry(i.system_id).or_default() += 1;
         }
         let now = Utc::now();
@@ -428,7 +430,7 @@ impl App {
                 submitted.insert(e.entity_id, at.with_timezone(&Utc));
             }
         }
-        let signs = changes::sign_offs_of(&self.db, ids).await?;
+        let signs = changes::sign_offs(&self.db, ids).await?;
         let filers: HashSet<i64> = rows.iter().map(|r| r.filed_by).collect();
         let names = identity::usernames_of(&self.db, filers).await?;
         let orgs = self.org_names().await?;
@@ -553,7 +555,7 @@ impl App {
             &self.db,
             systems.keys().copied().collect(),
             only_open.then_some(IncidentStatus::Open),
-            LIST_LIMIT,
+            Some(LIST_LIMIT),
         )
         .await?;
         let mut out = vec![];
@@ -609,7 +611,8 @@ impl App {
             .remove(&sys.id)
             .unwrap_or_default();
         let changes = self.recent_changes(who, Some(sys.id)).await?;
-        let rows = incidents::newest_of_system(&self.db, sys.id, LIST_LIMIT).await?;
+        let rows =
+            incidents::newest_of_systems(&self.db, vec![sys.id], None, Some(LIST_LIMIT)).await?;
         let mut incidents = vec![];
         for i in rows {
             incidents.push(self.incident_view(&i, &sys.code).await?);

@@ -194,25 +194,15 @@ fn subject_row(cr_id: i64, system_id: i64, s: &Subject) -> cr_subject::ActiveMod
     }
 }
 
-/// Every sign-off of change request `cr_id`, of every round, in the order they were made.
+/// Every sign-off of any of change requests `cr_ids`, of every round, in the order they were
+/// made.
 pub async fn sign_offs(
     db: &impl ConnectionTrait,
-    cr_id: i64,
-) -> Result<Vec<sign_off::Model>, StoreError> {
-    Ok(sign_off::Entity::find()
-        .filter(sign_off::Column::ChangeRequestId.eq(cr_id))
-        .order_by_asc(sign_off::Column::Id)
-        .all(db)
-        .await?)
-}
-
-/// Every sign-off of any of change requests `cr_ids`, of every round, in no particular order.
-pub async fn sign_offs_of(
-    db: &impl ConnectionTrait,
-    cr_ids: Vec<i64>,
+    cr_ids: impl IntoIterator<Item = i64>,
 ) -> Result<Vec<sign_off::Model>, StoreError> {
     Ok(sign_off::Entity::find()
         .filter(sign_off::Column::ChangeRequestId.is_in(cr_ids))
+        .order_by_asc(sign_off::Column::Id)
         .all(db)
         .await?)
 }

@@ -301,27 +301,13 @@ pub async fn of_systems(
         .await?)
 }
 
-/// The newest `limit` incidents of system `system_id`, newest first.
-pub async fn newest_of_system(
-    db: &impl ConnectionTrait,
-    system_id: i64,
-    limit: u64,
-) -> Result<Vec<incident::Model>, StoreError> {
-    Ok(incident::Entity::find()
-        .filter(incident::Column::SystemId.eq(system_id))
-        .order_by_desc(incident::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?)
-}
-
-/// The newest `limit` incidents of any of `system_ids`, only those with status `status` when
-/// given, newest first.
+/// The incidents of any of `system_ids`, only those with status `status` when given, newest
+/// first: the `limit` newest, or all.
 pub async fn newest_of_systems(
     db: &impl ConnectionTrait,
     system_ids: Vec<i64>,
     status: Option<IncidentStatus>,
-    limit: u64,
+    limit: Option<u64>,
 ) -> Result<Vec<incident::Model>, StoreError> {
     let mut q = incident::Entity::find()
         .filter(incident::Column::SystemId.is_in(system_ids))
@@ -331,19 +317,6 @@ pub async fn newest_of_systems(
         q = q.filter(incident::Column::Status.eq(Text(st)));
     }
     Ok(q.all(db).await?)
-}
-
-/// The incidents of any of `system_ids` with status `status`, in no particular order.
-pub async fn of_systems_with_status(
-    db: &impl ConnectionTrait,
-    system_ids: Vec<i64>,
-    status: IncidentStatus,
-) -> Result<Vec<incident::Model>, StoreError> {
-    Ok(incident::Entity::find()
-        .filter(incident::Column::SystemId.is_in(system_ids))
-        .filter(incident::Column::Status.eq(Text(status)))
-        .all(db)
-        .await?)
 }
 
 /// The notices recorded about any of `incident_ids`.

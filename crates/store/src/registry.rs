@@ -95,20 +95,8 @@ pub async fn create_organisation(
 
 // Systems.
 
-/// The systems of organisation `owner_org`, or every system with `None`.
-pub async fn systems(
-    db: &impl ConnectionTrait,
-    owner_org: Option<i64>,
-) -> Result<Vec<system::Model>, StoreError> {
-    let mut q = system::Entity::find();
-    if let Some(o) = owner_org {
-        q = q.filter(system::Column::OwnerOrgId.eq(o));
-    }
-    Ok(q.all(db).await?)
-}
-
 /// The systems of organisation `owner_org`, or every system with `None`, by code.
-pub async fn systems_by_code(
+pub async fn systems(
     db: &impl ConnectionTrait,
     owner_org: Option<i64>,
 ) -> Result<Vec<system::Model>, StoreError> {

@@ -18,7 +18,6 @@ use crate::{AppError, AppResult};
 use changegate_store::sea_orm::{ConnectionTrait, DatabaseConnection};
 use changegate_store::wal::{Mark, Probe};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// Where the head stood: its sequence number and its write counter.
@@ -48,8 +47,6 @@ pub struct HeadReads {
     probe: Option<Probe>,
     /// The last head read and the mark taken just before that read began.
     known: Mutex<Option<(Mark, Head)>>,
-    /// Reads of the database made (for tests and figures).
-    reads: AtomicU64,
 }
 
 impl Default for HeadReads {
@@ -62,7 +59,6 @@ impl Default for HeadReads {
             done: watch::Sender::new(Done { id: 0, head: None }),
             probe: None,
             known: Mutex::new(None),
-            reads: AtomicU64::new(0),
         }
     }
 }
@@ -98,15 +94,19 @@ impl HeadReads {
         }
     }
 
-    /// Reads of the database made so far.
-    pub fn reads_made(&self) -> u64 {
-        self.reads.load(Ordering::Relaxed)
+    /// Reads of the database started so far.
+    #[cfg(test)]
+    fn reads_made(&self) -> u64 {
+        self.lock().map_or(0, |f| f.next - 1)
     }
 
     /// The head as read by a read that started after this call began (or, on SQLite, the last
     /// head read when the WAL index shows that nothing was committed since that read began).
     pub async fn fresh(&self, db: &impl ConnectionTrait) -> AppResult<Head> {
-        if let Some(now) = self.probe.as_ref().and_then(Probe::mark)
+        // The mark now: unchanged since the last read began, that read's head is the head now;
+        // else, taken before any read this request leads, it goes with that read's answer.
+        let mut seen = self.probe.as_ref().and_then(Probe::mark);
+        if let Some(now) = seen
             && let Some((mark, head)) = *self.known_lock()?
             && mark == now
         {
@@ -137,6 +137,9 @@ impl HeadReads {
                 rx.changed()
                     .await
                     .map_err(|e| AppError::Internal(e.to_string()))?;
+                // A mark this old would still be true of a later read, but would make the next
+                // question read again: a leader after a wait takes its own.
+                seen = None;
                 continue;
             };
             let mut landing = Landing {
@@ -145,8 +148,7 @@ impl HeadReads {
                 head: None,
             };
             // The mark before the read: whatever committed before it is in what the read sees.
-            let mark = self.probe.as_ref().and_then(Probe::mark);
-            self.reads.fetch_add(1, Ordering::Relaxed);
+            let mark = seen.or_else(|| self.probe.as_ref().and_then(Probe::mark));
             let head = read(db).await;
             if let Ok(h) = &head {
                 *self.known_lock()? = mark.map(|m| (m, *h));

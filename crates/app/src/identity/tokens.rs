@@ -257,11 +257,6 @@ impl AuthCache {
         }
     }
 
-    /// Reads of the audit head made to check tokens (for tests and figures).
-    pub fn head_reads(&self) -> u64 {
-        self.heads.reads_made()
-    }
-
     /// An empty cache whose token digests use `key`.
     pub fn with_key(key: Option<TokenKey>) -> Self {
         Self {
