@@ -55,7 +55,10 @@ fn handle() -> Option<&'static PrometheusHandle> {
                 })
                 .and_then(|b| b.install_recorder());
             match built {
-                Ok(h) => Some(h),
+                Ok(h) => {
+                    spawn_upkeep(h.clone());
+                    Some(h)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed");
                     None
@@ -63,6 +66,29 @@ fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// The thread that folds histogram samples into their buckets. The recorder queues every sample
+/// until a scrape or an upkeep drains the queue: without it a server whose `/metrics` nobody
+/// scrapes (or scrapes rarely) would keep every gate answer's latency, growing with the traffic.
+/// (Linux keeps 15 bytes of a thread name.)
+const UPKEEP_THREAD: &str = "cg-metrics";
+
+fn spawn_upkeep(h: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name(UPKEEP_THREAD.into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP);
+                h.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics: no upkeep thread; histograms drain at scrapes only");
+    }
 }
 
 /// Installs the recorder (idempotent); call before serving when metrics are on.
@@ -334,4 +360,31 @@ pub async fn spawn(
         }
     });
     Ok(Some((addr, task)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a scrape, histogram samples are drained by the upkeep thread, not kept forever.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn installing_the_recorder_starts_its_upkeep_thread_once() {
+        assert!(install());
+        assert!(install());
+        // A new thread carries its parent's name until it has set its own.
+        let upkeep_threads = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .filter(|n| n.trim() == UPKEEP_THREAD)
+                .count()
+        };
+        let started = std::time::Instant::now();
+        while upkeep_threads() == 0 && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let names = upkeep_threads();
+        assert_eq!(names, 1, "upkeep threads");
+    }
 }

@@ -2,6 +2,7 @@
 //! pipelines receive ([`App::gate_decision`]).
 
 use super::index::poisoned;
+use super::signer::Answer;
 use crate::identity::tokens::Principal;
 use crate::{App, AppError, AppResult};
 use changegate_api as wire;
@@ -12,6 +13,7 @@ use changegate_domain::gate::{Decision, GateQuery, decide};
 use changegate_domain::{ArtifactDigest, Code, CommitId, EnvName, TreeId};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Parses the gate's query, naming the bad parameter.
 pub fn parse_query(p: &wire::GateParams) -> AppResult<(Code, GateQuery)> {
@@ -210,12 +212,23 @@ impl App {
         &self,
         who: &Principal,
         p: &wire::GateParams,
-    ) -> AppResult<wire::GateDecision> {
+    ) -> AppResult<Arc<Answer>> {
         let (d, now) = self.decide(who, p).await?;
         let decision = d.verdict().as_str();
         let reasons = reasons(&d);
-        let key = answer_key(p, decision, &d, &reasons);
-        let statement = |issued_at| Statement {
+        // An asker's nonce makes each request its own statement: signed for it alone, never
+        // reused. Without one (the original contract), the same answer is reused for a second.
+        let key = match p.nonce {
+            Some(_) => None,
+            None => {
+                let key = answer_key(p, decision, &d, &reasons);
+                if let Some(a) = self.signer.reused(&key) {
+                    return Ok(a);
+                }
+                Some(key)
+            }
+        };
+        let envelope = self.signer.sign(&Statement {
             type_: STATEMENT_TYPE.into(),
             subject: vec![ResourceDescriptor {
                 name: format!("{}/{}", p.system, p.env),
@@ -228,29 +241,26 @@ impl App {
                 decision: decision.into(),
                 reasons: reasons.clone(),
                 change_request: d.change_request,
-                issued_at,
+                issued_at: now,
                 nonce: p.nonce.clone(),
-                valid_until: d.valid_until.unwrap_or(issued_at),
+                valid_until: d.valid_until.unwrap_or(now),
                 keyid: self.signer.keyid.clone(),
                 pack: Some(self.pack_ref()),
             },
-        };
-        // An asker's nonce makes each request its own statement: signed for it alone, never
-        // reused. Without one (the original contract), the same answer is reused for a second.
-        let (at, envelope) = if p.nonce.is_some() {
-            (now, self.signer.sign(&statement(now)))
-        } else {
-            self.signer.signed(key, now, statement)
-        };
-        Ok(wire::GateDecision {
+        });
+        let answer = Arc::new(Answer::new(wire::GateDecision {
             decision: decision.into(),
             reasons,
             change_request: d.change_request,
             valid_until: d.valid_until,
             system: p.system.clone(),
             environment: p.env.clone(),
-            decided_at: at,
+            decided_at: now,
             attestation: Some(envelope),
-        })
+        }));
+        if let Some(key) = key {
+            self.signer.keep(key, answer.clone());
+        }
+        Ok(answer)
     }
 }

@@ -16,7 +16,7 @@ impl App {
         &self,
         who: &Principal,
         p: &wire::GateParams,
-    ) -> AppResult<wire::GateDecision> {
+    ) -> AppResult<std::sync::Arc<super::signer::Answer>> {
         let wait = p.wait.unwrap_or(0);
         if wait > MAX_WAIT_SECONDS {
             return Err(AppError::invalid(

@@ -4,15 +4,16 @@
 //! built-in key. A file readable by others is refused. Every public key in use is published in
 //! the database (`signing_keys`), so `GET /api/v1/keys` on any replica lists the keys of all.
 
-use crate::AppResult;
+use crate::{AppError, AppResult};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use changegate_api::GateDecision;
 use changegate_api::attestation::{self, Envelope, PublicKey, Statement};
-use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
 
 /// How long one signed answer is handed out again for the same question and the same decision.
@@ -24,12 +25,55 @@ pub struct Signer {
     /// Key id.
     pub keyid: String,
     /// Recently signed answers by the full text of question and decision: a pipeline polling in
-    /// a loop, or many asking at once, costs one signature a second, not one each.
-    recent: RwLock<HashMap<String, Signed>>,
+    /// a loop, or many asking at once, costs one signature (and one JSON text) a second, not one
+    /// each.
+    recent: RwLock<HashMap<String, (Instant, Arc<Answer>)>>,
 }
 
-/// When it was signed (for reuse), the issue time it carries, the envelope.
-type Signed = (Instant, DateTime<Utc>, Envelope);
+/// The most answers kept for reuse; beyond it the expired ones are dropped (or all, if none is).
+const RECENT_MAX: usize = 4096;
+
+/// A signed gate answer and, once asked for, its JSON text: an answer handed out again is
+/// neither cloned nor serialized again.
+#[derive(Debug)]
+pub struct Answer {
+    answer: GateDecision,
+    json: OnceLock<Bytes>,
+}
+
+impl Answer {
+    /// An answer (its attestation already signed).
+    pub fn new(decision: GateDecision) -> Self {
+        Self {
+            answer: decision,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The answer as the API returns it, as JSON (made on first use).
+    pub fn json(&self) -> AppResult<Bytes> {
+        if let Some(b) = self.json.get() {
+            return Ok(b.clone());
+        }
+        let b = Bytes::from(
+            serde_json::to_vec(&self.answer)
+                .map_err(|e| AppError::Internal(format!("gate answer as JSON: {e}")))?,
+        );
+        Ok(self.json.get_or_init(|| b).clone())
+    }
+
+    /// The answer.
+    pub fn into_decision(self: Arc<Self>) -> GateDecision {
+        Arc::try_unwrap(self).map_or_else(|a| a.answer.clone(), |a| a.answer)
+    }
+}
+
+impl std::ops::Deref for Answer {
+    type Target = GateDecision;
+    fn deref(&self) -> &GateDecision {
+        &self.answer
+    }
+}
 
 impl Signer {
     /// A key that lives only in memory (tests, one-off tools).
@@ -78,36 +122,28 @@ impl Signer {
         }
     }
 
-    /// The signed statement for `key` (the full question and decision): the one signed less
-    /// than [`REUSE`] ago, or a new one built by `statement` for the issue time `now`. Returns the
-    /// issue time it carries.
-    pub fn signed(
-        &self,
-        key: String,
-        now: DateTime<Utc>,
-        statement: impl FnOnce(DateTime<Utc>) -> Statement,
-    ) -> (DateTime<Utc>, Envelope) {
-        if let Some((_, at, env)) = self
-            .recent
+    /// The answer kept for `key` (the full question and decision), if it was signed less than
+    /// [`REUSE`] ago.
+    pub fn reused(&self, key: &str) -> Option<Arc<Answer>> {
+        self.recent
             .read()
-            .ok()
-            .as_ref()
-            .and_then(|m| m.get(&key))
-            .filter(|(t, _, _)| t.elapsed() < REUSE)
-        {
-            return (*at, env.clone());
-        }
-        let env = self.sign(&statement(now));
+            .ok()?
+            .get(key)
+            .filter(|(t, _)| t.elapsed() < REUSE)
+            .map(|(_, a)| a.clone())
+    }
+
+    /// Keeps `answer` for reuse under `key` for [`REUSE`].
+    pub fn keep(&self, key: String, answer: Arc<Answer>) {
         if let Ok(mut m) = self.recent.write() {
-            if m.len() >= 4096 {
-                m.retain(|_, (t, _, _)| t.elapsed() < REUSE);
-                if m.len() >= 4096 {
+            if m.len() >= RECENT_MAX {
+                m.retain(|_, (t, _)| t.elapsed() < REUSE);
+                if m.len() >= RECENT_MAX {
                     m.clear();
                 }
             }
-            m.insert(key, (Instant::now(), now, env.clone()));
+            m.insert(key, (Instant::now(), answer));
         }
-        (now, env)
     }
 }
 
@@ -139,39 +175,56 @@ mod tests {
     }
 
     #[test]
-    fn the_same_decision_within_a_second_reuses_its_signature_and_another_decision_does_not() {
+    fn a_kept_answer_is_handed_out_again_under_its_key_only_with_its_json_made_once() {
         use changegate_api::attestation::{DecisionPredicate, PREDICATE_TYPE, STATEMENT_TYPE};
         let s = Signer::ephemeral();
-        let st = |decision: &str, at: DateTime<Utc>| Statement {
-            type_: STATEMENT_TYPE.into(),
-            subject: vec![],
-            predicate_type: PREDICATE_TYPE.into(),
-            predicate: DecisionPredicate {
-                system: "S".into(),
-                environment: "production".into(),
-                decision: decision.into(),
+        let answer = |decision: &str| {
+            let at = chrono::Utc::now();
+            let st = Statement {
+                type_: STATEMENT_TYPE.into(),
+                subject: vec![],
+                predicate_type: PREDICATE_TYPE.into(),
+                predicate: DecisionPredicate {
+                    system: "S".into(),
+                    environment: "production".into(),
+                    decision: decision.into(),
+                    reasons: vec![],
+                    change_request: None,
+                    issued_at: at,
+                    nonce: None,
+                    valid_until: at,
+                    keyid: s.keyid.clone(),
+                    pack: None,
+                },
+            };
+            Arc::new(Answer::new(GateDecision {
+                decision: changegate_api::Decision::parse(decision),
                 reasons: vec![],
                 change_request: None,
-                issued_at: at,
-                nonce: None,
-                valid_until: at,
-                keyid: s.keyid.clone(),
-                pack: None,
-            },
+                valid_until: None,
+                system: "S".into(),
+                environment: "production".into(),
+                decided_at: at,
+                attestation: Some(s.sign(&st)),
+            }))
         };
-        let t0 = Utc::now();
-        let (a_at, a) = s.signed("q|allow".into(), t0, |at| st("allow", at));
-        let (b_at, b) = s.signed(
-            "q|allow".into(),
-            t0 + chrono::Duration::milliseconds(5),
-            |at| st("allow", at),
-        );
-        assert_eq!((a_at, &a), (b_at, &b));
-        let (_, c) = s.signed("q|deny".into(), t0, |at| st("deny", at));
-        assert_ne!(a, c);
-        let keys = vec![s.public()];
+        let allow = answer("allow");
+        s.keep("q|allow".into(), allow.clone());
+        let again = s.reused("q|allow").unwrap();
+        assert!(Arc::ptr_eq(&allow, &again));
+        assert!(s.reused("q|deny").is_none());
+        let json = again.json().unwrap();
+        assert_eq!(json, allow.json().unwrap());
         assert_eq!(
-            changegate_api::attestation::verify(&c, &keys).map(|x| x.predicate.decision),
+            serde_json::from_slice::<GateDecision>(&json).unwrap(),
+            allow.clone().into_decision()
+        );
+        let deny = answer("deny");
+        s.keep("q|deny".into(), deny.clone());
+        let keys = vec![s.public()];
+        let env = s.reused("q|deny").unwrap().attestation.clone().unwrap();
+        assert_eq!(
+            changegate_api::attestation::verify(&env, &keys).map(|x| x.predicate.decision),
             Ok("deny".into())
         );
     }

@@ -6,6 +6,8 @@ use crate::error::ApiError;
 use crate::extract::{Actor, Query};
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use changegate_api::attestation::Keys;
 use changegate_api::{GateDecision, GateParams, Problem};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,7 +39,7 @@ async fn gate(
     State(app): State<AppState>,
     Actor(who): Actor,
     Query(p): Query<GateParams>,
-) -> Result<Json<GateDecision>, ApiError> {
+) -> Result<Response, ApiError> {
     let started = std::time::Instant::now();
     let answer = app
         .gate_decision_waiting(&who, &p)
@@ -56,7 +58,11 @@ async fn gate(
         }
         Err(e) => crate::metrics::gate_failed(e.status().as_u16()),
     }
-    answer.map(Json)
+    // A reused answer is sent as the JSON text made when it was first sent.
+    let body = answer?
+        .json()
+        .map_err(|e| ApiError::from(e).as_gate_denial())?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// The public keys that verify signed gate decisions.
