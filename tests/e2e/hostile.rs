@@ -218,11 +218,9 @@ async fn a_refused_value_with_control_characters_is_logged_escaped_and_not_as_an
         async move { log.contains("root login").then_some(log) }
     })
     .await;
-    // (The logger's own colours aside) the client's escapes are written escaped.
-    assert!(
-        !log.contains("\u{1b}[2J") && !log.contains("\u{1b}[31mroot"),
-        "a raw escape in the log:\n{log}"
-    );
+    // The log is a file: no colours of the logger's own, and the client's escapes written
+    // escaped.
+    assert!(!log.contains('\u{1b}'), "an escape in the log:\n{log}");
     for line in log.lines() {
         assert!(
             !line.starts_with("2026-12-02T00:00:00Z"),

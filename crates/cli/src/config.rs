@@ -13,12 +13,15 @@ pub fn load(db: &DbOpts) -> anyhow::Result<Config> {
     })
 }
 
-/// Starts logging to stderr.
+/// Starts logging to stderr, in colour only when stderr is a terminal (a file or the journal
+/// gets plain text).
 pub fn init_logging(cfg: &Config) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if cfg.log_format == "json" {
         b.json().try_init()
