@@ -18,7 +18,7 @@ pub struct ServeArgs {
     demo: bool,
 }
 
-/// glibc's `malloc` serves a large block (argon2id's 19 MiB for a password) with `mmap` and
+/// glibc's `malloc` serves a large block (argon2id's 12 MiB for a password) with `mmap` and
 /// returns it on `free`, but then raises its threshold so that the next such blocks come from
 /// the heaps of the threads, which keep them resident: after a morning of sign-ins the server
 /// sat at several times its size. A fixed threshold (the tunable also turns off the sliding)
