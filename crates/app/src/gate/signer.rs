@@ -61,11 +61,6 @@ impl Answer {
         );
         Ok(self.json.get_or_init(|| b).clone())
     }
-
-    /// The answer.
-    pub fn into_decision(self: Arc<Self>) -> GateDecision {
-        Arc::try_unwrap(self).map_or_else(|a| a.answer.clone(), |a| a.answer)
-    }
 }
 
 impl std::ops::Deref for Answer {
@@ -215,9 +210,10 @@ mod tests {
         assert!(s.reused("q|deny").is_none());
         let json = again.json().unwrap();
         assert_eq!(json, allow.json().unwrap());
+        let sent: &GateDecision = &allow;
         assert_eq!(
-            serde_json::from_slice::<GateDecision>(&json).unwrap(),
-            allow.clone().into_decision()
+            &serde_json::from_slice::<GateDecision>(&json).unwrap(),
+            sent
         );
         let deny = answer("deny");
         s.keep("q|deny".into(), deny.clone());
