@@ -384,7 +384,6 @@ mod tests {
         while upkeep_threads() == 0 && started.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let names = upkeep_threads();
-        assert_eq!(names, 1, "upkeep threads");
+        assert_eq!(upkeep_threads(), 1, "upkeep threads");
     }
 }

@@ -158,18 +158,13 @@ impl App {
 /// What identifies a signed answer without a nonce: the question and the whole decision. Every
 /// field but the reasons' messages is validated text (codes, hex ids, digests), so tagging each
 /// optional field keeps two different answers apart; built by hand, as this runs per request.
-fn answer_key(
-    p: &wire::GateParams,
-    decision: &str,
-    d: &Decision,
-    reasons: &[wire::GateReason],
-) -> String {
+fn answer_key(p: &wire::GateParams, d: &Decision) -> String {
     use std::fmt::Write;
     let mut key = String::with_capacity(256);
     for part in [Some(p.system.as_str()), Some(p.env.as_str())]
         .into_iter()
         .chain([&p.commit, &p.tree, &p.artifact].map(Option::as_deref))
-        .chain([Some(decision)])
+        .chain([Some(d.verdict().as_str())])
     {
         match part {
             Some(v) => {
@@ -187,7 +182,7 @@ fn answer_key(
         d.change_request,
         d.valid_until.map(|t| t.timestamp_micros())
     );
-    for r in reasons {
+    for r in &d.reasons {
         key.push('\0');
         key.push_str(r.code.as_str());
         key.push(':');
@@ -215,19 +210,19 @@ impl App {
     ) -> AppResult<Arc<Answer>> {
         let (d, now) = self.decide(who, p).await?;
         let decision = d.verdict().as_str();
-        let reasons = reasons(&d);
         // An asker's nonce makes each request its own statement: signed for it alone, never
         // reused. Without one (the original contract), the same answer is reused for a second.
         let key = match p.nonce {
             Some(_) => None,
             None => {
-                let key = answer_key(p, decision, &d, &reasons);
+                let key = answer_key(p, &d);
                 if let Some(a) = self.signer.reused(&key) {
                     return Ok(a);
                 }
                 Some(key)
             }
         };
+        let reasons = reasons(&d);
         let envelope = self.signer.sign(&Statement {
             type_: STATEMENT_TYPE.into(),
             subject: vec![ResourceDescriptor {
